@@ -1,0 +1,1 @@
+//! zdsync use cases.

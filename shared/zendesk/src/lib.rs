@@ -1,0 +1,252 @@
+//! Zendesk Support HTTP client for zdsync.
+//!
+//! The only crate that knows Zendesk's JSON ([`types`]). It authenticates with
+//! an API token or OAuth, paces every request under both of Zendesk's
+//! budgets (account and incremental exports) from the rate-limit headers,
+//! retries transient failures with backoff and jitter (honouring
+//! `Retry-After`), and exposes each paginated endpoint one page at a time so
+//! the engine can checkpoint after every page.
+
+pub mod types;
+
+use std::sync::Arc;
+
+use types::{
+    Comment, Id, OAuthToken, Organization, SatisfactionReason, Ticket, TicketEvent, TicketField,
+    User,
+};
+
+/// Credentials of a connection.
+#[derive(Clone)]
+pub enum Credentials {
+    /// `Authorization: Basic base64("{email}/token:{token}")`.
+    ApiToken { email: String, token: String },
+    /// OAuth client credentials: the client asks `/oauth/tokens` for an access
+    /// token and asks again when it expires or is refused.
+    OAuthClient {
+        client_id: String,
+        client_secret: String,
+    },
+    /// A given OAuth access token, optionally with a refresh token and the
+    /// client that may refresh it.
+    OAuthToken {
+        access_token: String,
+        refresh_token: Option<String>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        match self {
+            Credentials::ApiToken { email, .. } => {
+                write!(f, "ApiToken {{ email: {email:?}, token: <redacted> }}")
+            }
+            Credentials::OAuthClient { client_id, .. } => {
+                write!(f, "OAuthClient {{ client_id: {client_id:?}, secret: <redacted> }}")
+            }
+            Credentials::OAuthToken { .. } => write!(f, "OAuthToken {{ <redacted> }}"),
+        }
+    }
+}
+
+/// Receives a new OAuth token pair after a refresh, so it can be stored
+/// atomically before the old pair (now invalid) is forgotten.
+#[async_trait::async_trait]
+pub trait TokenSink: Send + Sync {
+    async fn token_refreshed(&self, token: &OAuthToken) -> Result<(), String>;
+}
+
+/// Client configuration.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// `https://{subdomain}.zendesk.com`, or the `ZENDESK_API_URL` override.
+    pub base_url: url::Url,
+    pub credentials: Credentials,
+    /// Retries of one request on 429/5xx/transport errors before giving up.
+    pub max_retries: u32,
+    /// Cap of one backoff sleep.
+    pub max_backoff: std::time::Duration,
+    /// Timeout of one HTTP request.
+    pub request_timeout: std::time::Duration,
+    /// Requests of the account budget kept in reserve for other clients of the
+    /// same account (the limiter sleeps when `remaining <= reserve`).
+    pub account_reserve: u32,
+    pub token_sink: Option<Arc<dyn TokenSink>>,
+}
+
+/// Where the tickets export continues from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketCursor {
+    /// First call: `start_time` (epoch seconds).
+    Start(i64),
+    /// Later calls: `after_cursor` of the previous page.
+    After(String),
+}
+
+/// One page of `/api/v2/incremental/tickets/cursor` with its sideloads.
+#[derive(Debug, Clone, Default)]
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    pub users: Vec<User>,
+    pub organizations: Vec<Organization>,
+    pub after_cursor: Option<String>,
+    pub end_of_stream: bool,
+}
+
+/// One page of `/api/v2/incremental/ticket_events?include=comment_events`.
+#[derive(Debug, Clone, Default)]
+pub struct EventsPage {
+    pub events: Vec<TicketEvent>,
+    /// Comment child events as comments, with `ticket_id` and `created_at`
+    /// taken from the parent event when the child lacks them.
+    pub comments: Vec<Comment>,
+    /// Start time of the next page (the page's `end_time`; bumped by one
+    /// second when it equals the requested start, so paging always advances).
+    pub next_start_time: i64,
+    pub end_of_stream: bool,
+}
+
+/// One page of `/api/v2/incremental/users/cursor`.
+#[derive(Debug, Clone, Default)]
+pub struct UsersPage {
+    pub users: Vec<User>,
+    pub after_cursor: Option<String>,
+    pub end_of_stream: bool,
+}
+
+/// Request counters since the client was built (shared by clones).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestStats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    pub retries: u64,
+    pub responses_429: u64,
+    pub responses_5xx: u64,
+    /// Requests counted against the incremental-export budget.
+    pub export_requests: u64,
+    /// Total time spent sleeping for rate limits and backoff.
+    pub slept_ms: u64,
+}
+
+/// Errors of the client. Each carries what failed and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// 401: the credentials were refused.
+    #[error("Zendesk refused the credentials (401 on {endpoint}): {message}. Check the e-mail and API token, or the OAuth client/token.")]
+    Unauthorized { endpoint: String, message: String },
+    /// 403: authenticated, but not allowed.
+    #[error("Zendesk denied access to {endpoint} (403): {message}")]
+    Forbidden { endpoint: String, message: String },
+    #[error("not found (404): {endpoint}")]
+    NotFound { endpoint: String },
+    /// 400/409/422: the request was rejected (e.g. an expired or invalid
+    /// cursor, `StartTimeTooRecent`).
+    #[error("Zendesk rejected the request to {endpoint} ({status}{}): {message}", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Rejected {
+        endpoint: String,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    /// Retries exhausted on 429/5xx.
+    #[error("Zendesk kept failing on {endpoint} (last status {status}) after {attempts} attempts")]
+    Exhausted {
+        endpoint: String,
+        status: u16,
+        attempts: u32,
+    },
+    /// The body was not the JSON expected (HTML page, truncated JSON...).
+    #[error("unexpected response from {endpoint} (status {status}): {detail}; body starts with {snippet:?}")]
+    Decode {
+        endpoint: String,
+        status: u16,
+        detail: String,
+        snippet: String,
+    },
+    /// Network failure after retries.
+    #[error("could not reach Zendesk at {endpoint}: {source}")]
+    Transport {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// OAuth token endpoint failure.
+    #[error("OAuth token request failed ({status}): {message}. Check the OAuth client id/secret or sign in again.")]
+    OAuth { status: u16, message: String },
+}
+
+/// A cheap-to-clone Zendesk client (clones share the limiter and stats).
+#[derive(Clone)]
+pub struct Client {
+    // implementation detail
+}
+
+/// Turns a subdomain into the default API base URL.
+pub fn default_base_url(subdomain: &str) -> Result<url::Url, Error> {
+    todo!("{subdomain}")
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client, Error> {
+        todo!("{}", config.base_url)
+    }
+
+    pub fn base_url(&self) -> &url::Url {
+        todo!()
+    }
+
+    /// `GET /api/v2/users/me` (anonymous callers get `id: null`).
+    pub async fn me(&self) -> Result<User, Error> {
+        todo!()
+    }
+
+    /// `GET /api/v2/ticket_fields` (all pages).
+    pub async fn ticket_fields(&self) -> Result<Vec<TicketField>, Error> {
+        todo!()
+    }
+
+    /// `GET /api/v2/satisfaction_reasons`.
+    pub async fn satisfaction_reasons(&self) -> Result<Vec<SatisfactionReason>, Error> {
+        todo!()
+    }
+
+    /// One page of the tickets cursor export, `per_page=1000`,
+    /// `include=users,organizations,comment_count`.
+    pub async fn tickets_page(&self, at: &TicketCursor) -> Result<TicketPage, Error> {
+        todo!("{at:?}")
+    }
+
+    /// One page of the ticket events export with comment events.
+    pub async fn ticket_events_page(&self, start_time: i64) -> Result<EventsPage, Error> {
+        todo!("{start_time}")
+    }
+
+    /// All comments of one ticket (cursor pagination, 100 a page), oldest first.
+    pub async fn ticket_comments(&self, ticket_id: Id) -> Result<Vec<Comment>, Error> {
+        todo!("{ticket_id}")
+    }
+
+    /// `users/show_many` in chunks of 100; missing ids are simply absent.
+    pub async fn users_show_many(&self, ids: &[Id]) -> Result<Vec<User>, Error> {
+        todo!("{}", ids.len())
+    }
+
+    /// `organizations/show_many` in chunks of 100.
+    pub async fn organizations_show_many(&self, ids: &[Id]) -> Result<Vec<Organization>, Error> {
+        todo!("{}", ids.len())
+    }
+
+    /// One page of the users cursor export.
+    pub async fn users_page(&self, at: &TicketCursor) -> Result<UsersPage, Error> {
+        todo!("{at:?}")
+    }
+
+    pub fn stats(&self) -> RequestStats {
+        todo!()
+    }
+}

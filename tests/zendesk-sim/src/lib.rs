@@ -1,0 +1,175 @@
+//! A Zendesk Support simulator: an HTTP server on loopback that serves a
+//! generated account through the real API shapes (see ../shared/ZENDESK.md),
+//! with auth, both rate limits, injectable faults, a mutate control and an
+//! expected-documents oracle computed independently of `zdsync-mapping`.
+
+use serde::{Deserialize, Serialize};
+
+/// What the generated account looks like and how strict the server is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Number of tickets generated (deleted and agent-only ones included).
+    pub tickets: usize,
+    pub subdomain: String,
+    /// Account budget per minute (Enterprise: 700).
+    pub account_limit_per_min: u32,
+    /// Incremental-export budget per minute (10; 30 with High Volume).
+    pub export_limit_per_min: u32,
+    /// Users cursor export budget per minute (20).
+    pub users_export_limit_per_min: u32,
+    /// When false no request is ever limited (headers are still sent).
+    pub rate_limits: bool,
+    /// Generate the one ticket with more than 1.5 MB of comments.
+    pub huge_ticket: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            tickets: 2000,
+            subdomain: "acme".into(),
+            account_limit_per_min: 700,
+            export_limit_per_min: 10,
+            users_export_limit_per_min: 20,
+            rate_limits: true,
+            huge_ticket: true,
+        }
+    }
+}
+
+/// Credentials the simulator accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimCredentials {
+    pub api_token: String,
+    pub admin_email: String,
+    pub agent_email: String,
+    pub light_agent_email: String,
+    pub end_user_email: String,
+    pub oauth_client_id: String,
+    pub oauth_client_secret: String,
+}
+
+/// A fault to inject into the next matching responses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fault {
+    /// Only requests whose path starts with this (e.g. `/api/v2/incremental/`);
+    /// `None` = every `/api/v2` and `/oauth` request.
+    pub path_prefix: Option<String>,
+    pub kind: FaultKind,
+    /// How many responses get the fault.
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Respond with this status (e.g. 500, 502, 503, 504) and a JSON error.
+    Status { status: u16, retry_after: Option<u64> },
+    /// 429 with or without `Retry-After`.
+    TooManyRequests { retry_after: Option<u64> },
+    /// 200 with an HTML page instead of JSON.
+    Html,
+    /// 200 with the real JSON cut in half.
+    TruncatedJson,
+    /// Delay the response by this many milliseconds.
+    Delay { ms: u64 },
+}
+
+/// A change to the account, applied through the mutate control.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Mutation {
+    /// A new ticket by an end-user; with `customer_comment = false` it is an
+    /// agent-only ticket (opened by an agent, no end-user comment).
+    NewTicket { customer_comment: bool },
+    /// A comment on a ticket by its requester (`by_customer = true`) or an agent.
+    AddComment { ticket_id: u64, by_customer: bool, public: bool, text: String },
+    SetStatus { ticket_id: u64, status: String },
+    DeleteTicket { ticket_id: u64 },
+    /// A CSAT rating (`good`/`bad`) with an optional comment and reason id.
+    AddCsat { ticket_id: u64, score: String, comment: Option<String>, reason_id: Option<u64> },
+    /// Renames a user (for the daily refresh).
+    RenameUser { user_id: u64, name: String },
+    /// `n` random mutations of the kinds above, seeded.
+    Random { n: usize, seed: u64 },
+}
+
+/// What a mutation did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MutationResult {
+    /// Tickets created or changed.
+    pub ticket_ids: Vec<u64>,
+}
+
+/// Counters of what the server answered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SimStats {
+    pub requests: u64,
+    pub responses_429: u64,
+    pub export_requests: u64,
+    /// Requests per endpoint label (e.g. `incremental/tickets/cursor`).
+    pub by_endpoint: std::collections::BTreeMap<String, u64>,
+}
+
+/// Facts about the generated account, for tests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SimFacts {
+    pub ticket_ids: Vec<u64>,
+    pub deleted_ticket_ids: Vec<u64>,
+    pub agent_only_ticket_ids: Vec<u64>,
+    pub huge_ticket_id: Option<u64>,
+    /// A ticket with 400+ comments.
+    pub long_ticket_id: Option<u64>,
+    /// A ticket whose requester cannot be read (deleted user).
+    pub missing_requester_ticket_id: Option<u64>,
+    pub chat_ticket_ids: Vec<u64>,
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    // implementation detail
+}
+
+impl SimHandle {
+    /// Generates the account and serves it on `127.0.0.1` on a free port.
+    pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
+        todo!("{config:?}")
+    }
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        todo!()
+    }
+    pub fn credentials(&self) -> SimCredentials {
+        todo!()
+    }
+    pub fn facts(&self) -> SimFacts {
+        todo!()
+    }
+    pub fn inject(&self, fault: Fault) {
+        todo!("{fault:?}")
+    }
+    pub fn mutate(&self, mutation: Mutation) -> MutationResult {
+        todo!("{mutation:?}")
+    }
+    /// Moves the simulator's clock forward (the exports exclude the last 60 s).
+    pub fn advance_clock(&self, secs: i64) {
+        todo!("{secs}")
+    }
+    /// The documents zdsync should hold for this account right now, sorted by
+    /// ticket id, as ARCHITECTURE.md §3 JSON, computed from the simulator's
+    /// own model (not with zdsync-mapping).
+    pub fn expected_documents(&self, connection: &str) -> Vec<serde_json::Value> {
+        todo!("{connection}")
+    }
+    pub fn stats(&self) -> SimStats {
+        todo!()
+    }
+    pub fn reset_stats(&self) {
+        todo!()
+    }
+    pub async fn shutdown(self) {
+        todo!()
+    }
+}
