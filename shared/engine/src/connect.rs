@@ -1,0 +1,203 @@
+//! Connecting a Zendesk account: validate the input, check the credentials
+//! against Zendesk, then store the secret and the connection (in that order,
+//! undoing the secret if the connection cannot be saved).
+
+use serde::Serialize;
+use zdsync_store::{Connection, Plan, StoreError};
+use zdsync_zendesk::types::{Role, User, role_type};
+
+use crate::credentials::{StoredSecret, secret_name};
+use crate::error::{Context, EngineError, Result};
+use crate::subdomain::{parse_subdomain, validate_connection_name};
+use crate::{Engine, now_rfc3339};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    pub name: String,
+    /// As typed: a label, or a pasted URL that is turned into one.
+    pub subdomain: String,
+    pub email: Option<String>,
+    pub plan: Plan,
+    pub secret: StoredSecret,
+}
+
+/// What connect did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectOutcome {
+    pub connection: Connection,
+    /// Things the user should know (e.g. a rewritten subdomain).
+    pub notices: Vec<String>,
+    pub user_name: Option<String>,
+    pub role: String,
+}
+
+/// Checks the credentials with `/users/me` and saves the connection.
+pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutcome> {
+    validate_connection_name(&req.name)?;
+    let sub = parse_subdomain(&req.subdomain)?;
+    let mut notices: Vec<String> = sub.notice.into_iter().collect();
+    let email = match req.email.as_deref().map(str::trim) {
+        Some(e) if !e.is_empty() => {
+            if !e.contains('@') || e.contains(char::is_whitespace) {
+                return Err(EngineError::Usage(format!(
+                    "{e:?} is not an e-mail address: pass the Zendesk agent's e-mail, e.g. `--email admin@acme.example`"
+                )));
+            }
+            Some(e.to_string())
+        }
+        _ => None,
+    };
+    if matches!(req.secret, StoredSecret::ApiToken { .. }) && email.is_none() {
+        return Err(EngineError::Usage(
+            "API-token authentication needs the e-mail of the Zendesk user the token acts for: pass `--email admin@acme.example`".into(),
+        ));
+    }
+    if engine
+        .store
+        .get_connection(&req.name)
+        .await
+        .context(|| format!("reading connection {:?}", req.name))?
+        .is_some()
+    {
+        return Err(EngineError::Usage(format!(
+            "a connection named {:?} already exists; choose another name (see `zdsync status`)",
+            req.name
+        )));
+    }
+
+    let secret_ref = secret_name(&engine.settings.secret_prefix, &req.name);
+    let now = now_rfc3339();
+    let mut conn = Connection {
+        name: req.name.clone(),
+        subdomain: sub.label.clone(),
+        email: email.clone(),
+        plan: req.plan,
+        auth: req.secret.auth_kind(),
+        secret_ref: secret_ref.clone(),
+        api_url: engine.settings.api_url_override.clone(),
+        role: None,
+        user_id: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+
+    // Check the credentials before anything is saved. The client reads the
+    // secret from the store, so build it from the secret in memory instead.
+    let base = crate::credentials::base_url(
+        &conn.subdomain,
+        conn.api_url.as_deref(),
+        engine.settings.api_url_override.as_deref(),
+    )?;
+    let mut cfg = zdsync_zendesk::ClientConfig::new(base.clone(), req.secret.credentials(email.as_deref())?);
+    if let Some(tune) = &engine.settings.tune_client {
+        tune(&mut cfg);
+    }
+    let client = zdsync_zendesk::Client::new(cfg)
+        .context(|| "configuring the Zendesk client".into())?;
+    let me = client.me().await.map_err(|e| refusal(&e, &conn, &base))?;
+    let role = check_role(&me, &conn)?;
+    conn.role = Some(role.clone());
+    conn.user_id = me.id;
+    if conn.email.is_none() {
+        conn.email = me.email.clone();
+    }
+
+    let secret_json = req.secret.to_json()?;
+    engine
+        .secrets
+        .put_secret(&secret_ref, &secret_json)
+        .await
+        .context(|| format!("storing the credentials of {:?}", conn.name))?;
+    if let Err(e) = engine.store.create_connection(&conn).await {
+        // Leave nothing half-written: the secret goes with the failed record.
+        if let Err(cleanup) = engine.secrets.delete_secret(&secret_ref).await {
+            tracing::warn!(error = %cleanup, "could not remove the credentials of a connection that was not saved");
+        }
+        return Err(match e {
+            StoreError::Conflict(_) => EngineError::Usage(format!(
+                "a connection named {:?} already exists; choose another name",
+                conn.name
+            )),
+            other => EngineError::Store {
+                context: format!("saving connection {:?}", conn.name),
+                source: other,
+            },
+        });
+    }
+    if conn.plan == Plan::Trial {
+        notices.push("trial plan: the 5,000 most recent feedback documents are imported".into());
+    }
+    Ok(ConnectOutcome {
+        connection: conn,
+        notices,
+        user_name: me.name,
+        role,
+    })
+}
+
+/// Turns a failed credential check into an actionable message.
+fn refusal(e: &zdsync_zendesk::Error, conn: &Connection, base: &url::Url) -> EngineError {
+    use zdsync_zendesk::Error as Z;
+    let who = conn.email.as_deref().unwrap_or("the OAuth client");
+    match e {
+        Z::Unauthorized { .. } => EngineError::Refused(format!(
+            "Zendesk at {base} refused the credentials of {who} (401). Check that the e-mail belongs to an admin of {sub}.zendesk.com and that ZENDESK_API_TOKEN is an active API token (Admin Center > Apps and integrations > Zendesk API), or that the OAuth client/token is valid.",
+            sub = conn.subdomain
+        )),
+        Z::OAuth { status, message } => EngineError::Refused(format!(
+            "Zendesk at {base} refused the OAuth credentials ({status}: {message}). Check ZENDESK_OAUTH_CLIENT_ID/ZENDESK_OAUTH_CLIENT_SECRET, or get a new access token."
+        )),
+        Z::Forbidden { .. } => EngineError::Refused(format!(
+            "Zendesk at {base} denied {who} access to the API (403). zdsync needs an admin: connect with an admin's e-mail and token."
+        )),
+        Z::NotFound { .. } => EngineError::Refused(format!(
+            "no Zendesk account answers at {base} (404): check the subdomain {:?}",
+            conn.subdomain
+        )),
+        other => EngineError::Zendesk {
+            context: format!("checking the credentials at {base}"),
+            source: clone_err(other),
+        },
+    }
+}
+
+fn clone_err(e: &zdsync_zendesk::Error) -> zdsync_zendesk::Error {
+    // zendesk::Error is not Clone (it may hold a reqwest error); keep its text.
+    zdsync_zendesk::Error::Config(e.to_string())
+}
+
+/// Accepts admins only (see README: incremental exports are admin-only).
+fn check_role(me: &User, conn: &Connection) -> Result<String> {
+    let who = me
+        .email
+        .clone()
+        .or_else(|| conn.email.clone())
+        .unwrap_or_else(|| "this user".into());
+    if me.id.is_none() {
+        return Err(EngineError::Refused(format!(
+            "Zendesk answered anonymously: the credentials of {who} were not accepted. Check the e-mail and the token (or OAuth credentials)."
+        )));
+    }
+    match (&me.role, me.role_type) {
+        (Role::Admin, _) => Ok("admin".into()),
+        (Role::EndUser, _) => Err(EngineError::Refused(format!(
+            "{who} is an end-user: end-users cannot use the Zendesk API. Connect with an admin (role `admin`)."
+        ))),
+        (Role::Agent, Some(role_type::LIGHT_AGENT)) => Err(EngineError::Refused(format!(
+            "{who} is a Light Agent: Light Agents cannot use the Zendesk API for this. Connect with an admin (role `admin`)."
+        ))),
+        (Role::Agent, Some(role_type::CHAT_AGENT | role_type::CHAT_CONTRIBUTOR)) => {
+            Err(EngineError::Refused(format!(
+                "{who} is a chat-only agent without Support access. Connect with an admin (role `admin`)."
+            )))
+        }
+        (Role::Agent, Some(role_type::ADMIN | role_type::BILLING_ADMIN)) => Ok("admin".into()),
+        (Role::Agent, _) => Err(EngineError::Refused(format!(
+            "{who} is an agent but not an admin: zdsync reads Zendesk's incremental exports, which are admin-only. Connect with an admin (role `admin`); agent connections are not supported yet."
+        ))),
+        (Role::Unknown(r), _) => Err(EngineError::Refused(format!(
+            "{who} has the role {r:?}, which zdsync does not know. Connect with an admin (role `admin`)."
+        ))),
+    }
+}

@@ -1,0 +1,484 @@
+//! The sync of one connection (hourly; the first run is the backfill).
+//!
+//! 1. Comments: the incremental ticket-events stream (with comment events)
+//!    from the `events` cursor; each page's comments are merged into the
+//!    tickets' stored states (de-duplicated by comment id); tickets already
+//!    known are rendered again.
+//! 2. Tickets: the incremental tickets cursor export from the `tickets`
+//!    cursor, with users and organizations sideloaded; each ticket's
+//!    snapshot is stored and its document rendered; deleted tickets lose
+//!    state and document; a ticket whose `comment_count` exceeds the comments
+//!    seen gets its comments fetched (a gap in the bulk stream).
+//!
+//! Each page's items are stored before its cursor moves, so a crash at any
+//! point makes the rerun redo at most one page, and every write is
+//! idempotent (merges de-duplicate, unchanged hashes are not rewritten).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use zdsync_store::{Connection, CursorKind, LeaseOutcome, TicketWrite};
+use zdsync_zendesk::types::{Comment, TicketStatus};
+use zdsync_zendesk::{Client, RequestStats, TicketCursor};
+
+use crate::error::{Context, EngineError, Result};
+use crate::render::{Counters, Pending, Renderer};
+use crate::state::TicketState;
+use crate::{Engine, now_ms, now_rfc3339};
+
+/// Which stream a sync is walking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Events,
+    Tickets,
+}
+
+/// Progress of a sync, reported after every page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgressUpdate {
+    pub connection: String,
+    pub phase: Phase,
+    /// Epoch seconds the walk has reached in this stream.
+    pub position: i64,
+    pub pages: u64,
+    pub documents_written: u64,
+}
+
+pub trait Progress: Send + Sync {
+    fn update(&self, update: &ProgressUpdate);
+}
+
+/// How to run a sync.
+#[derive(Clone)]
+pub struct SyncOptions {
+    /// Stop taking new pages after this instant (Lambda remaining time).
+    pub deadline: Option<Instant>,
+    /// Stop after this many pages in all (tests simulate interruptions).
+    pub max_pages: Option<u64>,
+    pub progress: Option<Arc<dyn Progress>>,
+    /// Lease owner id (unique per process/invocation).
+    pub owner: String,
+    pub lease_ttl: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            deadline: None,
+            max_pages: None,
+            progress: None,
+            owner: format!("zdsync-{}-{}", std::process::id(), now_ms()),
+            lease_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub connection: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// True when both streams reached their end (caught up).
+    pub complete: bool,
+    pub event_pages: u64,
+    pub ticket_pages: u64,
+    pub tickets_seen: u64,
+    pub comments_seen: u64,
+    #[serde(flatten)]
+    pub counters: Counters,
+    pub requests: RequestStatsOut,
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Zendesk request figures of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RequestStatsOut {
+    pub total: u64,
+    pub retries: u64,
+    pub responses_429: u64,
+    pub responses_5xx: u64,
+    pub export: u64,
+    pub slept_ms: u64,
+}
+
+impl From<RequestStats> for RequestStatsOut {
+    fn from(s: RequestStats) -> Self {
+        RequestStatsOut {
+            total: s.requests,
+            retries: s.retries,
+            responses_429: s.responses_429,
+            responses_5xx: s.responses_5xx,
+            export: s.export_requests,
+            slept_ms: s.slept_ms,
+        }
+    }
+}
+
+/// Syncs one connection under its lease and records the run.
+pub async fn sync_connection(engine: &Engine, name: &str, opts: &SyncOptions) -> Result<SyncReport> {
+    let conn = engine.connection(name).await?;
+    let ttl_ms = opts.lease_ttl.as_millis() as i64;
+    match engine
+        .store
+        .acquire_lease(&conn.name, &opts.owner, now_ms(), ttl_ms)
+        .await
+        .context(|| format!("taking the lease of {name:?}"))?
+    {
+        LeaseOutcome::Acquired => {}
+        LeaseOutcome::Held {
+            owner,
+            expires_at_ms,
+        } => {
+            return Err(EngineError::Busy {
+                name: conn.name.clone(),
+                owner,
+                until: jiff::Timestamp::from_millisecond(expires_at_ms)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| expires_at_ms.to_string()),
+            });
+        }
+    }
+    let started = Instant::now();
+    let mut report = SyncReport {
+        connection: conn.name.clone(),
+        started_at: now_rfc3339(),
+        ..Default::default()
+    };
+    let result = run(engine, &conn, opts, &mut report).await;
+    report.finished_at = now_rfc3339();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if let Err(e) = &result {
+        report.error = Some(e.to_string());
+    }
+    if let Err(e) = engine.store.release_lease(&conn.name, &opts.owner).await {
+        tracing::warn!(connection = %conn.name, error = %e, "could not release the lease; it expires by itself");
+    }
+    match serde_json::to_string(&report) {
+        Ok(json) => {
+            if let Err(e) = engine.store.put_run_record(&conn.name, &json).await {
+                tracing::warn!(connection = %conn.name, error = %e, "could not record the run");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not encode the run record"),
+    }
+    result.map(|()| report)
+}
+
+struct Walk<'a> {
+    engine: &'a Engine,
+    conn: &'a Connection,
+    client: Client,
+    renderer: Renderer,
+    opts: &'a SyncOptions,
+    pages: u64,
+}
+
+impl Walk<'_> {
+    /// False when the run must stop taking pages (deadline, page budget).
+    fn may_continue(&self) -> bool {
+        if self.opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        !self.opts.max_pages.is_some_and(|m| self.pages >= m)
+    }
+
+    fn progress(&self, phase: Phase, position: i64) {
+        if let Some(p) = &self.opts.progress {
+            p.update(&ProgressUpdate {
+                connection: self.conn.name.clone(),
+                phase,
+                position,
+                pages: self.pages,
+                documents_written: self.renderer.counters.documents_written,
+            });
+        }
+    }
+
+    async fn renew_lease(&self) -> Result<()> {
+        let ttl_ms = self.opts.lease_ttl.as_millis() as i64;
+        match self
+            .engine
+            .store
+            .acquire_lease(&self.conn.name, &self.opts.owner, now_ms(), ttl_ms)
+            .await
+            .context(|| "renewing the lease".into())?
+        {
+            LeaseOutcome::Acquired => Ok(()),
+            LeaseOutcome::Held { owner, .. } => Err(EngineError::Busy {
+                name: self.conn.name.clone(),
+                owner,
+                until: "unknown".into(),
+            }),
+        }
+    }
+
+    async fn put_cursor(&mut self, kind: CursorKind, value: &str, previous: &mut Option<String>) -> Result<()> {
+        if previous.as_deref() == Some(value) {
+            return Ok(());
+        }
+        self.engine
+            .store
+            .put_cursor(&self.conn.name, kind, value, previous.as_deref())
+            .await
+            .context(|| format!("saving the {} cursor", kind.as_str()))?;
+        self.renderer.counters.cursor_writes += 1;
+        *previous = Some(value.to_string());
+        Ok(())
+    }
+
+    async fn load_states(&self, ids: &[u64]) -> Result<HashMap<u64, (TicketState, String)>> {
+        let blobs = self
+            .engine
+            .store
+            .get_states(&self.conn.name, ids)
+            .await
+            .context(|| "reading ticket states".into())?;
+        let mut out = HashMap::with_capacity(blobs.len());
+        for (id, blob) in blobs {
+            let key = format!("{}#{id}", self.conn.name);
+            out.insert(id, (TicketState::decode(&blob.body, &key)?, blob.hash));
+        }
+        Ok(out)
+    }
+
+    async fn write(&self, writes: &[TicketWrite]) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.engine
+            .store
+            .write_tickets(&self.conn.name, writes)
+            .await
+            .context(|| format!("storing {} ticket items", writes.len()))
+    }
+
+    /// Phase 1. Returns true when the stream reached its end.
+    async fn events(&mut self, report: &mut SyncReport) -> Result<bool> {
+        let mut cursor = self
+            .engine
+            .store
+            .get_cursor(&self.conn.name, CursorKind::Events)
+            .await
+            .context(|| "reading the events cursor".into())?;
+        let mut start: i64 = match cursor.as_deref() {
+            Some(c) => c.parse().map_err(|_| {
+                EngineError::Corrupt(format!(
+                    "the events cursor of {:?} is not a time ({c:?})",
+                    self.conn.name
+                ))
+            })?,
+            None => 0,
+        };
+        loop {
+            if !self.may_continue() {
+                return Ok(false);
+            }
+            let page = self
+                .client
+                .ticket_events_page(start)
+                .await
+                .context(|| format!("reading ticket events from {start}"))?;
+            self.pages += 1;
+            report.event_pages += 1;
+            report.comments_seen += page.comments.len() as u64;
+            let mut by_ticket: BTreeMap<u64, Vec<Comment>> = BTreeMap::new();
+            for c in page.comments {
+                if let Some(t) = c.ticket_id {
+                    by_ticket.entry(t).or_default().push(c);
+                }
+            }
+            if !by_ticket.is_empty() {
+                let ids: Vec<u64> = by_ticket.keys().copied().collect();
+                let mut states = self.load_states(&ids).await?;
+                let mut batch = Vec::new();
+                for (id, comments) in by_ticket {
+                    let (mut state, hash) = states.remove(&id).map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
+                    if state.absorb(&comments) {
+                        batch.push(Pending {
+                            ticket_id: id,
+                            state,
+                            stored_state_hash: hash,
+                        });
+                    }
+                }
+                let writes = self
+                    .renderer
+                    .render_batch(self.engine, &self.client, &batch)
+                    .await?;
+                self.write(&writes).await?;
+            }
+            let next = page.next_start_time;
+            if page.events.is_empty() && page.end_of_stream {
+                return Ok(true);
+            }
+            self.put_cursor(CursorKind::Events, &next.to_string(), &mut cursor)
+                .await?;
+            self.progress(Phase::Events, next);
+            if page.end_of_stream {
+                return Ok(true);
+            }
+            start = next;
+            self.renew_lease().await?;
+        }
+    }
+
+    /// Phase 2. Returns true when the stream reached its end.
+    async fn tickets(&mut self, report: &mut SyncReport) -> Result<bool> {
+        let mut cursor = self
+            .engine
+            .store
+            .get_cursor(&self.conn.name, CursorKind::Tickets)
+            .await
+            .context(|| "reading the tickets cursor".into())?;
+        let mut at = match &cursor {
+            Some(c) => TicketCursor::After(c.clone()),
+            None => TicketCursor::Start(0),
+        };
+        loop {
+            if !self.may_continue() {
+                return Ok(false);
+            }
+            let page = self
+                .client
+                .tickets_page(&at)
+                .await
+                .context(|| "reading the tickets export".into())?;
+            self.pages += 1;
+            report.ticket_pages += 1;
+            report.tickets_seen += page.tickets.len() as u64;
+            self.renderer
+                .store_entities(self.engine, &page.users, &page.organizations)
+                .await?;
+
+            // The last copy of a ticket in a page wins.
+            let mut tickets = BTreeMap::new();
+            let mut position = 0;
+            for t in page.tickets {
+                position = position.max(t.generated_timestamp.unwrap_or(0));
+                tickets.insert(t.id, t);
+            }
+            if !tickets.is_empty() {
+                let ids: Vec<u64> = tickets.keys().copied().collect();
+                let mut states = self.load_states(&ids).await?;
+                let deleted: Vec<u64> = tickets
+                    .values()
+                    .filter(|t| t.status == TicketStatus::Deleted)
+                    .map(|t| t.id)
+                    .collect();
+                let mut writes = Vec::new();
+                if !deleted.is_empty() {
+                    let docs = self
+                        .engine
+                        .store
+                        .get_document_hashes(&self.conn.name, &deleted)
+                        .await
+                        .context(|| "reading document hashes".into())?;
+                    for id in &deleted {
+                        if states.contains_key(id) || docs.contains_key(id) {
+                            writes.push(TicketWrite::DeleteTicket { ticket_id: *id });
+                            self.renderer.counters.tickets_deleted += 1;
+                            if docs.contains_key(id) {
+                                self.renderer.counters.documents_deleted += 1;
+                            }
+                        }
+                    }
+                }
+                let mut batch = Vec::new();
+                for (id, ticket) in tickets {
+                    if ticket.status == TicketStatus::Deleted {
+                        continue;
+                    }
+                    let (mut state, hash) = states.remove(&id).map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
+                    if state.has_gap(&ticket) {
+                        match self.client.ticket_comments(id).await {
+                            Ok(comments) => {
+                                self.renderer.counters.gap_fetches += 1;
+                                state.absorb(&comments);
+                            }
+                            Err(zdsync_zendesk::Error::NotFound { .. }) => {
+                                tracing::info!(ticket = id, "ticket vanished while syncing; the next run sees its deletion");
+                            }
+                            Err(e) => {
+                                return Err(EngineError::Zendesk {
+                                    context: format!("fetching the comments of ticket {id}"),
+                                    source: e,
+                                });
+                            }
+                        }
+                    }
+                    state.ticket = Some(ticket);
+                    batch.push(Pending {
+                        ticket_id: id,
+                        state,
+                        stored_state_hash: hash,
+                    });
+                }
+                writes.extend(
+                    self.renderer
+                        .render_batch(self.engine, &self.client, &batch)
+                        .await?,
+                );
+                self.write(&writes).await?;
+                if let Some(after) = &page.after_cursor {
+                    self.put_cursor(CursorKind::Tickets, after, &mut cursor).await?;
+                }
+                self.progress(Phase::Tickets, position);
+            }
+            if page.end_of_stream {
+                return Ok(true);
+            }
+            match page.after_cursor {
+                Some(after) if TicketCursor::After(after.clone()) != at => {
+                    if cursor.as_deref() != Some(after.as_str()) {
+                        // An empty page that still moves the cursor.
+                        self.put_cursor(CursorKind::Tickets, &after, &mut cursor).await?;
+                    }
+                    at = TicketCursor::After(after);
+                }
+                _ => {
+                    return Err(EngineError::Corrupt(
+                        "the tickets export returned no new cursor before its end; stopping to avoid a loop (retry later)".into(),
+                    ));
+                }
+            }
+            self.renew_lease().await?;
+        }
+    }
+}
+
+async fn run(engine: &Engine, conn: &Connection, opts: &SyncOptions, report: &mut SyncReport) -> Result<()> {
+    let client = engine.client(conn).await?;
+    let fields = client
+        .ticket_fields()
+        .await
+        .context(|| "reading ticket fields".into())?;
+    let renderer = Renderer::new(&conn.name, &conn.subdomain, zdsync_mapping::FieldCatalog::new(fields));
+    let mut walk = Walk {
+        engine,
+        conn,
+        client,
+        renderer,
+        opts,
+        pages: 0,
+    };
+    let result = async {
+        let events_done = walk.events(report).await?;
+        let tickets_done = if events_done {
+            walk.tickets(report).await?
+        } else {
+            false
+        };
+        report.complete = events_done && tickets_done;
+        Ok(())
+    }
+    .await;
+    report.counters = walk.renderer.counters.clone();
+    report.requests = walk.client.stats().into();
+    result
+}
