@@ -1,1 +1,344 @@
-fn main() {}
+//! `zdsync`: the sync engine from the command line.
+//!
+//! Runs on an embedded store in the data dir (default `./.zdsync`) with no
+//! AWS at all; `--store dynamodb` selects the AWS adapters.
+
+mod demo;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use zdsync_engine::connect::{ConnectRequest, connect};
+use zdsync_engine::credentials::StoredSecret;
+use zdsync_engine::sync::{SyncOptions, sync_connection};
+use zdsync_engine::{Engine, EngineError, Settings};
+use zdsync_store::{AuthKind, Plan};
+use zdsync_store_embedded::{EmbeddedStore, FileSecretStore};
+
+use output::Out;
+
+#[derive(Parser)]
+#[command(
+    name = "zdsync",
+    version,
+    about = "Import customer feedback from Zendesk Support into a feedback repository",
+    long_about = "Import customer feedback from Zendesk Support: every ticket in which a customer spoke becomes a document.\n\nCredentials come from the environment only: ZENDESK_API_TOKEN, or ZENDESK_OAUTH_CLIENT_ID + ZENDESK_OAUTH_CLIENT_SECRET, or ZENDESK_OAUTH_ACCESS_TOKEN. ZENDESK_API_URL overrides https://{subdomain}.zendesk.com."
+)]
+struct Cli {
+    /// Where the embedded store and local secrets live.
+    #[arg(long, global = true, env = "ZDSYNC_DATA_DIR", default_value = ".zdsync")]
+    data_dir: PathBuf,
+    /// Which store to use.
+    #[arg(long, global = true, value_enum, default_value_t = StoreKind::Embedded)]
+    store: StoreKind,
+    /// Print one JSON object per command.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More logging on stderr (-v info, -vv debug). RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreKind {
+    Embedded,
+    Dynamodb,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PlanArg {
+    Trial,
+    Paid,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuthArg {
+    Token,
+    Oauth,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Connect a Zendesk account (credentials are checked before anything is saved).
+    Connect {
+        /// A name for the connection (e.g. acme).
+        name: String,
+        /// The Zendesk subdomain: `acme` for https://acme.zendesk.com.
+        #[arg(long)]
+        subdomain: String,
+        /// E-mail of the Zendesk admin the API token acts for.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, value_enum, default_value_t = PlanArg::Paid)]
+        plan: PlanArg,
+        #[arg(long, value_enum, default_value_t = AuthArg::Token)]
+        auth: AuthArg,
+    },
+    /// The hourly job: import what changed (the first run imports all history).
+    Sync {
+        /// Only this connection (default: all).
+        name: Option<String>,
+    },
+    /// The daily job: refresh stored customers' profiles.
+    RefreshUsers { name: Option<String> },
+    /// Import all history of a connection now (in-process on the embedded store).
+    Backfill { name: String },
+    /// Read stored documents.
+    Documents {
+        #[command(subcommand)]
+        action: DocAction,
+    },
+    /// Connections, cursors, counts, last run.
+    Status { name: Option<String> },
+    /// Start the bundled Zendesk simulator, connect, sync, show the result.
+    Demo {
+        /// Tickets in the simulated account.
+        #[arg(long, default_value_t = 1000)]
+        tickets: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocAction {
+    /// One line per document.
+    List {
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// One document as JSON.
+    Show {
+        ticket_id: u64,
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Every document as JSON lines on stdout.
+    Export {
+        #[arg(long)]
+        connection: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let out = Out::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            out.error(&e.to_string());
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,zdsync=info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// Opens the embedded store and secret store in the data dir.
+pub fn open_engine(data_dir: &Path, api_url_override: Option<String>) -> Result<Engine, EngineError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        EngineError::Usage(format!(
+            "cannot create the data dir {}: {e}; pass a writable `--data-dir`",
+            data_dir.display()
+        ))
+    })?;
+    let store = EmbeddedStore::open(&data_dir.join("zdsync.sqlite")).map_err(|e| EngineError::Store {
+        context: format!("opening the store in {}", data_dir.display()),
+        source: e,
+    })?;
+    let secrets = FileSecretStore::new(&data_dir.join("secrets")).map_err(|e| EngineError::Store {
+        context: format!("opening the secret store in {}", data_dir.display()),
+        source: e,
+    })?;
+    Ok(Engine::new(
+        Arc::new(store),
+        Arc::new(secrets),
+        Settings {
+            api_url_override,
+            secret_prefix: "zdsync-".into(),
+            tune_client: None,
+        },
+    ))
+}
+
+async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
+    if let Command::Demo { tickets, seed } = cli.command {
+        return demo::run(&cli.data_dir, tickets, seed, out).await;
+    }
+    if cli.store == StoreKind::Dynamodb {
+        return Err(EngineError::Usage(
+            "`--store dynamodb` is not available in this build yet; use the embedded store (the default)".into(),
+        ));
+    }
+    let api_url = env_var("ZENDESK_API_URL").filter(|s| !s.trim().is_empty());
+    let engine = open_engine(&cli.data_dir, api_url)?;
+    match cli.command {
+        Command::Connect {
+            name,
+            subdomain,
+            email,
+            plan,
+            auth,
+        } => {
+            let auth = match auth {
+                AuthArg::Token => AuthKind::Token,
+                AuthArg::Oauth => AuthKind::Oauth,
+            };
+            let secret = StoredSecret::from_env(auth, env_var)?;
+            let outcome = connect(
+                &engine,
+                ConnectRequest {
+                    name,
+                    subdomain,
+                    email,
+                    plan: match plan {
+                        PlanArg::Trial => Plan::Trial,
+                        PlanArg::Paid => Plan::Paid,
+                    },
+                    secret,
+                },
+            )
+            .await?;
+            for n in &outcome.notices {
+                out.notice(n);
+            }
+            out.connected(&outcome);
+            Ok(())
+        }
+        Command::Sync { name } => sync_all(&engine, name.as_deref(), out).await,
+        Command::RefreshUsers { name } => {
+            let reports = zdsync_engine::refresh::refresh_users(&engine, name.as_deref()).await?;
+            out.refreshed(&reports);
+            Ok(())
+        }
+        Command::Backfill { name } => sync_all(&engine, Some(&name), out).await,
+        Command::Documents { action } => documents(&engine, action, out).await,
+        Command::Status { name } => {
+            let st = zdsync_engine::status::status(&engine, name.as_deref()).await?;
+            out.status(&st);
+            Ok(())
+        }
+        Command::Demo { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Syncs the named connection or every connection; one failing connection
+/// does not stop the others, but makes the command fail.
+pub async fn sync_all(engine: &Engine, name: Option<&str>, out: &Out) -> Result<(), EngineError> {
+    let conns = engine.connections(name).await?;
+    if conns.is_empty() {
+        return Err(EngineError::Usage(
+            "no connection yet: run `zdsync connect NAME --subdomain ... --email ...` first".into(),
+        ));
+    }
+    let mut reports = Vec::new();
+    let mut first_err = None;
+    for conn in conns {
+        let bar = out.progress_bar(&conn.name);
+        let opts = SyncOptions {
+            progress: bar.clone().map(|b| b as Arc<dyn zdsync_engine::sync::Progress>),
+            ..Default::default()
+        };
+        let r = sync_connection(engine, &conn.name, &opts).await;
+        if let Some(b) = bar {
+            b.finish();
+        }
+        match r {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                out.notice(&format!("sync of {:?} failed: {e}", conn.name));
+                if first_err.is_none() {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    out.synced(&reports);
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn documents(engine: &Engine, action: DocAction, out: &Out) -> Result<(), EngineError> {
+    match action {
+        DocAction::List { connection } => {
+            let mut rows = Vec::new();
+            zdsync_engine::status::for_each_document(engine, connection.as_deref(), |row| {
+                let v: serde_json::Value = serde_json::from_str(&row.body).map_err(|e| {
+                    EngineError::Corrupt(format!(
+                        "stored document {}:{} cannot be read: {e}",
+                        row.connection, row.ticket_id
+                    ))
+                })?;
+                rows.push(output::DocSummary::from_doc(&row.connection, row.ticket_id, &v));
+                Ok(())
+            })
+            .await?;
+            out.doc_list(&rows);
+            Ok(())
+        }
+        DocAction::Show {
+            ticket_id,
+            connection,
+        } => {
+            let doc = zdsync_engine::status::show_document(engine, connection.as_deref(), ticket_id).await?;
+            out.doc_show(&doc);
+            Ok(())
+        }
+        DocAction::Export { connection } => {
+            use std::io::Write;
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            let n = zdsync_engine::status::for_each_document(engine, connection.as_deref(), |row| {
+                writeln!(lock, "{}", row.body)
+                    .map_err(|e| EngineError::Usage(format!("cannot write to stdout: {e}")))
+            })
+            .await?;
+            lock.flush()
+                .map_err(|e| EngineError::Usage(format!("cannot write to stdout: {e}")))?;
+            tracing::info!(documents = n, "exported");
+            Ok(())
+        }
+    }
+}

@@ -6,6 +6,7 @@
 pub mod connect;
 pub mod credentials;
 pub mod error;
+pub mod refresh;
 pub mod render;
 pub mod state;
 pub mod status;

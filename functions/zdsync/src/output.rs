@@ -1,0 +1,229 @@
+//! What the command prints: human text by default, one JSON object with
+//! `--json`. Progress and notices go to stderr; results to stdout.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::{Value, json};
+use zdsync_engine::connect::ConnectOutcome;
+use zdsync_engine::status::ConnectionStatus;
+use zdsync_engine::sync::{Phase, Progress, ProgressUpdate, SyncReport};
+
+pub struct Out {
+    json: bool,
+}
+
+impl Out {
+    pub fn new(json: bool) -> Self {
+        Out { json }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    fn print_json(&self, v: &Value) {
+        println!("{v}");
+    }
+
+    pub fn error(&self, msg: &str) {
+        if self.json {
+            self.print_json(&json!({ "ok": false, "error": msg }));
+        } else {
+            eprintln!("error: {msg}");
+        }
+    }
+
+    pub fn notice(&self, msg: &str) {
+        eprintln!("note: {msg}");
+    }
+
+    pub fn connected(&self, o: &ConnectOutcome) {
+        if self.json {
+            self.print_json(&json!({ "ok": true, "command": "connect", "connection": o.connection, "user_name": o.user_name, "role": o.role, "notices": o.notices }));
+        } else {
+            println!(
+                "connected {:?}: {}.zendesk.com as {} ({}), plan {:?}, credentials stored as {:?}",
+                o.connection.name,
+                o.connection.subdomain,
+                o.user_name.as_deref().or(o.connection.email.as_deref()).unwrap_or("?"),
+                o.role,
+                o.connection.plan,
+                o.connection.secret_ref
+            );
+            println!("next: zdsync sync {}", o.connection.name);
+        }
+    }
+
+    pub fn synced(&self, reports: &[SyncReport]) {
+        if self.json {
+            self.print_json(&json!({ "ok": true, "command": "sync", "reports": reports }));
+            return;
+        }
+        for r in reports {
+            println!(
+                "{}: {} ({} ticket pages, {} event pages, {} tickets seen); documents: {} written, {} unchanged, {} deleted; {} Zendesk requests ({} rate-limited), {:.1}s",
+                r.connection,
+                if r.complete { "up to date" } else { "partial, run again to continue" },
+                r.ticket_pages,
+                r.event_pages,
+                r.tickets_seen,
+                r.counters.documents_written,
+                r.counters.documents_unchanged,
+                r.counters.documents_deleted,
+                r.requests.total,
+                r.requests.responses_429,
+                r.duration_ms as f64 / 1000.0
+            );
+        }
+    }
+
+    pub fn refreshed<T: Serialize>(&self, reports: &[T]) {
+        if self.json {
+            self.print_json(&json!({ "ok": true, "command": "refresh-users", "reports": reports }));
+        } else {
+            for r in reports {
+                println!("{}", serde_json::to_string(r).unwrap_or_default());
+            }
+        }
+    }
+
+    pub fn status(&self, st: &[ConnectionStatus]) {
+        if self.json {
+            self.print_json(&json!({ "ok": true, "command": "status", "connections": st }));
+            return;
+        }
+        if st.is_empty() {
+            println!("no connections yet: zdsync connect NAME --subdomain SUB --email EMAIL");
+        }
+        for c in st {
+            println!("{} ({}.zendesk.com, {:?} plan, {:?} auth, role {})", c.name, c.subdomain, c.plan, c.auth, c.role.as_deref().unwrap_or("?"));
+            println!(
+                "  documents {}, ticket states {}, users {}, organizations {}",
+                c.counts.documents, c.counts.states, c.counts.users, c.counts.orgs
+            );
+            for (k, v) in &c.cursors {
+                println!("  cursor {k}: {}", v.as_deref().unwrap_or("(none: next sync starts from the beginning)"));
+            }
+            match &c.last_run {
+                Some(r) => println!(
+                    "  last run {} → {}: {}{}",
+                    r.started_at,
+                    r.finished_at,
+                    if r.error.is_some() { "failed" } else if r.complete { "up to date" } else { "partial" },
+                    r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+                None => println!("  never synced"),
+            }
+        }
+    }
+
+    pub fn doc_list(&self, rows: &[DocSummary]) {
+        if self.json {
+            self.print_json(&json!({ "ok": true, "command": "documents list", "documents": rows }));
+            return;
+        }
+        for r in rows {
+            println!(
+                "{}\t{}\t{}\t{} messages\t{}",
+                r.id, r.status, r.created_at.as_deref().unwrap_or("-"), r.messages, r.title
+            );
+        }
+        eprintln!("{} documents", rows.len());
+    }
+
+    pub fn doc_show(&self, doc: &str) {
+        if self.json {
+            println!("{doc}");
+        } else {
+            match serde_json::from_str::<Value>(doc) {
+                Ok(v) => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| doc.to_string())),
+                Err(_) => println!("{doc}"),
+            }
+        }
+    }
+
+    /// A progress bar on stderr for an interactive terminal (none with `--json`).
+    pub fn progress_bar(&self, name: &str) -> Option<Arc<SyncBar>> {
+        if self.json || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::new(1000);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} {bar:30} {percent:>3}% {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(name.to_string());
+        Some(Arc::new(SyncBar {
+            bar,
+            first: std::sync::Mutex::new(None),
+        }))
+    }
+}
+
+/// The sync's progress as a bar: the share of history walked in the current
+/// stream (comments first, then tickets).
+pub struct SyncBar {
+    bar: ProgressBar,
+    first: std::sync::Mutex<Option<(Phase, i64)>>,
+}
+
+impl SyncBar {
+    pub fn finish(&self) {
+        self.bar.finish();
+    }
+}
+
+impl Progress for SyncBar {
+    fn update(&self, u: &ProgressUpdate) {
+        let now = jiff::Timestamp::now().as_second();
+        let Ok(mut first) = self.first.lock() else { return };
+        let start = match *first {
+            Some((phase, s)) if phase == u.phase => s,
+            _ => {
+                *first = Some((u.phase, u.position));
+                u.position
+            }
+        };
+        let span = (now - start).max(1) as f64;
+        let done = ((u.position - start).max(0) as f64 / span * 1000.0).min(1000.0);
+        self.bar.set_position(done as u64);
+        let reached = jiff::Timestamp::from_second(u.position)
+            .map(|t| t.strftime("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let phase = match u.phase {
+            Phase::Events => "comments",
+            Phase::Tickets => "tickets",
+        };
+        self.bar.set_message(format!(
+            "{phase} up to {reached}, {} pages, {} documents",
+            u.pages, u.documents_written
+        ));
+    }
+}
+
+/// One line of `documents list`.
+#[derive(Debug, Serialize)]
+pub struct DocSummary {
+    pub id: String,
+    pub ticket_id: u64,
+    pub status: String,
+    pub created_at: Option<String>,
+    pub messages: usize,
+    pub title: String,
+}
+
+impl DocSummary {
+    pub fn from_doc(conn: &str, ticket_id: u64, v: &Value) -> DocSummary {
+        DocSummary {
+            id: v["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{conn}:{ticket_id}")),
+            ticket_id,
+            status: v["metadata"]["status"].as_str().unwrap_or("").to_string(),
+            created_at: v["created_at"].as_str().map(str::to_string),
+            messages: v["content"].as_array().map_or(0, |a| a.len()),
+            title: v["title"].as_str().unwrap_or("").to_string(),
+        }
+    }
+}
