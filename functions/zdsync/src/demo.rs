@@ -29,7 +29,10 @@ pub async fn run(data_dir: &Path, tickets: usize, seed: u64, out: &Out) -> Resul
             )));
         }
         std::fs::remove_dir_all(&dir).map_err(|e| {
-            EngineError::Usage(format!("cannot clear the previous demo in {}: {e}", dir.display()))
+            EngineError::Usage(format!(
+                "cannot clear the previous demo in {}: {e}",
+                dir.display()
+            ))
         })?;
     }
     std::fs::create_dir_all(&dir)
@@ -45,9 +48,11 @@ pub async fn run(data_dir: &Path, tickets: usize, seed: u64, out: &Out) -> Resul
         "account {}/min, incremental exports {}/min",
         config.account_limit_per_min, config.export_limit_per_min
     );
-    let sim = SimHandle::start(config)
-        .await
-        .map_err(|e| EngineError::Usage(format!("cannot start the Zendesk simulator on loopback: {e}")))?;
+    let sim = SimHandle::start(config).await.map_err(|e| {
+        EngineError::Usage(format!(
+            "cannot start the Zendesk simulator on loopback: {e}"
+        ))
+    })?;
     if !out.is_json() {
         eprintln!(
             "Zendesk simulator: {} tickets at {} (rate limits: {limits})",
@@ -78,7 +83,9 @@ async fn demo_steps(dir: &Path, sim: &SimHandle, out: &Out) -> Result<(), Engine
     .await?;
     let bar = out.progress_bar("demo");
     let opts = SyncOptions {
-        progress: bar.clone().map(|b| b as Arc<dyn zdsync_engine::sync::Progress>),
+        progress: bar
+            .clone()
+            .map(|b| b as Arc<dyn zdsync_engine::sync::Progress>),
         ..Default::default()
     };
     let report = sync_connection(&engine, "demo", &opts).await;

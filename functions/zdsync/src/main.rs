@@ -29,7 +29,12 @@ use output::Out;
 )]
 struct Cli {
     /// Where the embedded store and local secrets live.
-    #[arg(long, global = true, env = "ZDSYNC_DATA_DIR", default_value = ".zdsync")]
+    #[arg(
+        long,
+        global = true,
+        env = "ZDSYNC_DATA_DIR",
+        default_value = ".zdsync"
+    )]
     data_dir: PathBuf,
     /// Which store to use.
     #[arg(long, global = true, value_enum, default_value_t = StoreKind::Embedded)]
@@ -86,7 +91,8 @@ enum Command {
     },
     /// The daily job: refresh stored customers' profiles.
     RefreshUsers { name: Option<String> },
-    /// Import all history of a connection now (in-process on the embedded store).
+    /// Walk all history of a connection again now (in-process on the embedded
+    /// store); only documents that differ are rewritten.
     Backfill { name: String },
     /// Read stored documents.
     Documents {
@@ -175,21 +181,26 @@ fn env_var(k: &str) -> Option<String> {
 }
 
 /// Opens the embedded store and secret store in the data dir.
-pub fn open_engine(data_dir: &Path, api_url_override: Option<String>) -> Result<Engine, EngineError> {
+pub fn open_engine(
+    data_dir: &Path,
+    api_url_override: Option<String>,
+) -> Result<Engine, EngineError> {
     std::fs::create_dir_all(data_dir).map_err(|e| {
         EngineError::Usage(format!(
             "cannot create the data dir {}: {e}; pass a writable `--data-dir`",
             data_dir.display()
         ))
     })?;
-    let store = EmbeddedStore::open(&data_dir.join("zdsync.sqlite")).map_err(|e| EngineError::Store {
-        context: format!("opening the store in {}", data_dir.display()),
-        source: e,
-    })?;
-    let secrets = FileSecretStore::new(&data_dir.join("secrets")).map_err(|e| EngineError::Store {
-        context: format!("opening the secret store in {}", data_dir.display()),
-        source: e,
-    })?;
+    let store =
+        EmbeddedStore::open(&data_dir.join("zdsync.sqlite")).map_err(|e| EngineError::Store {
+            context: format!("opening the store in {}", data_dir.display()),
+            source: e,
+        })?;
+    let secrets =
+        FileSecretStore::new(&data_dir.join("secrets")).map_err(|e| EngineError::Store {
+            context: format!("opening the secret store in {}", data_dir.display()),
+            source: e,
+        })?;
     Ok(Engine::new(
         Arc::new(store),
         Arc::new(secrets),
@@ -251,7 +262,10 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
             out.refreshed(&reports);
             Ok(())
         }
-        Command::Backfill { name } => sync_all(&engine, Some(&name), out).await,
+        Command::Backfill { name } => {
+            zdsync_engine::sync::reset_cursors(&engine, &name).await?;
+            sync_all(&engine, Some(&name), out).await
+        }
         Command::Documents { action } => documents(&engine, action, out).await,
         Command::Status { name } => {
             let st = zdsync_engine::status::status(&engine, name.as_deref()).await?;
@@ -276,7 +290,9 @@ pub async fn sync_all(engine: &Engine, name: Option<&str>, out: &Out) -> Result<
     for conn in conns {
         let bar = out.progress_bar(&conn.name);
         let opts = SyncOptions {
-            progress: bar.clone().map(|b| b as Arc<dyn zdsync_engine::sync::Progress>),
+            progress: bar
+                .clone()
+                .map(|b| b as Arc<dyn zdsync_engine::sync::Progress>),
             ..Default::default()
         };
         let r = sync_connection(engine, &conn.name, &opts).await;
@@ -311,7 +327,11 @@ async fn documents(engine: &Engine, action: DocAction, out: &Out) -> Result<(), 
                         row.connection, row.ticket_id
                     ))
                 })?;
-                rows.push(output::DocSummary::from_doc(&row.connection, row.ticket_id, &v));
+                rows.push(output::DocSummary::from_doc(
+                    &row.connection,
+                    row.ticket_id,
+                    &v,
+                ));
                 Ok(())
             })
             .await?;
@@ -322,7 +342,9 @@ async fn documents(engine: &Engine, action: DocAction, out: &Out) -> Result<(), 
             ticket_id,
             connection,
         } => {
-            let doc = zdsync_engine::status::show_document(engine, connection.as_deref(), ticket_id).await?;
+            let doc =
+                zdsync_engine::status::show_document(engine, connection.as_deref(), ticket_id)
+                    .await?;
             out.doc_show(&doc);
             Ok(())
         }
@@ -330,11 +352,12 @@ async fn documents(engine: &Engine, action: DocAction, out: &Out) -> Result<(), 
             use std::io::Write;
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::new(stdout.lock());
-            let n = zdsync_engine::status::for_each_document(engine, connection.as_deref(), |row| {
-                writeln!(lock, "{}", row.body)
-                    .map_err(|e| EngineError::Usage(format!("cannot write to stdout: {e}")))
-            })
-            .await?;
+            let n =
+                zdsync_engine::status::for_each_document(engine, connection.as_deref(), |row| {
+                    writeln!(lock, "{}", row.body)
+                        .map_err(|e| EngineError::Usage(format!("cannot write to stdout: {e}")))
+                })
+                .await?;
             lock.flush()
                 .map_err(|e| EngineError::Usage(format!("cannot write to stdout: {e}")))?;
             tracing::info!(documents = n, "exported");

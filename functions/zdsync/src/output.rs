@@ -48,7 +48,10 @@ impl Out {
                 "connected {:?}: {}.zendesk.com as {} ({}), plan {:?}, credentials stored as {:?}",
                 o.connection.name,
                 o.connection.subdomain,
-                o.user_name.as_deref().or(o.connection.email.as_deref()).unwrap_or("?"),
+                o.user_name
+                    .as_deref()
+                    .or(o.connection.email.as_deref())
+                    .unwrap_or("?"),
                 o.role,
                 o.connection.plan,
                 o.connection.secret_ref
@@ -66,7 +69,11 @@ impl Out {
             println!(
                 "{}: {} ({} ticket pages, {} event pages, {} tickets seen); documents: {} written, {} unchanged, {} deleted; {} Zendesk requests ({} rate-limited), {:.1}s",
                 r.connection,
-                if r.complete { "up to date" } else { "partial, run again to continue" },
+                if r.complete {
+                    "up to date"
+                } else {
+                    "partial, run again to continue"
+                },
                 r.ticket_pages,
                 r.event_pages,
                 r.tickets_seen,
@@ -99,21 +106,41 @@ impl Out {
             println!("no connections yet: zdsync connect NAME --subdomain SUB --email EMAIL");
         }
         for c in st {
-            println!("{} ({}.zendesk.com, {:?} plan, {:?} auth, role {})", c.name, c.subdomain, c.plan, c.auth, c.role.as_deref().unwrap_or("?"));
+            println!(
+                "{} ({}.zendesk.com, {:?} plan, {:?} auth, role {})",
+                c.name,
+                c.subdomain,
+                c.plan,
+                c.auth,
+                c.role.as_deref().unwrap_or("?")
+            );
             println!(
                 "  documents {}, ticket states {}, users {}, organizations {}",
                 c.counts.documents, c.counts.states, c.counts.users, c.counts.orgs
             );
             for (k, v) in &c.cursors {
-                println!("  cursor {k}: {}", v.as_deref().unwrap_or("(none: next sync starts from the beginning)"));
+                println!(
+                    "  cursor {k}: {}",
+                    v.as_deref()
+                        .unwrap_or("(none: next sync starts from the beginning)")
+                );
             }
             match &c.last_run {
                 Some(r) => println!(
                     "  last run {} → {}: {}{}",
                     r.started_at,
                     r.finished_at,
-                    if r.error.is_some() { "failed" } else if r.complete { "up to date" } else { "partial" },
-                    r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                    if r.error.is_some() {
+                        "failed"
+                    } else if r.complete {
+                        "up to date"
+                    } else {
+                        "partial"
+                    },
+                    r.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
                 ),
                 None => println!("  never synced"),
             }
@@ -128,7 +155,11 @@ impl Out {
         for r in rows {
             println!(
                 "{}\t{}\t{}\t{} messages\t{}",
-                r.id, r.status, r.created_at.as_deref().unwrap_or("-"), r.messages, r.title
+                r.id,
+                r.status,
+                r.created_at.as_deref().unwrap_or("-"),
+                r.messages,
+                r.title
             );
         }
         eprintln!("{} documents", rows.len());
@@ -139,7 +170,10 @@ impl Out {
             println!("{doc}");
         } else {
             match serde_json::from_str::<Value>(doc) {
-                Ok(v) => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| doc.to_string())),
+                Ok(v) => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).unwrap_or_else(|_| doc.to_string())
+                ),
                 Err(_) => println!("{doc}"),
             }
         }
@@ -179,7 +213,9 @@ impl SyncBar {
 impl Progress for SyncBar {
     fn update(&self, u: &ProgressUpdate) {
         let now = jiff::Timestamp::now().as_second();
-        let Ok(mut first) = self.first.lock() else { return };
+        let Ok(mut first) = self.first.lock() else {
+            return;
+        };
         let start = match *first {
             Some((phase, s)) if phase == u.phase => s,
             _ => {
@@ -218,7 +254,10 @@ pub struct DocSummary {
 impl DocSummary {
     pub fn from_doc(conn: &str, ticket_id: u64, v: &Value) -> DocSummary {
         DocSummary {
-            id: v["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{conn}:{ticket_id}")),
+            id: v["id"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{conn}:{ticket_id}")),
             ticket_id,
             status: v["metadata"]["status"].as_str().unwrap_or("").to_string(),
             created_at: v["created_at"].as_str().map(str::to_string),

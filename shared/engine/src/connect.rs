@@ -89,12 +89,13 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
         conn.api_url.as_deref(),
         engine.settings.api_url_override.as_deref(),
     )?;
-    let mut cfg = zdsync_zendesk::ClientConfig::new(base.clone(), req.secret.credentials(email.as_deref())?);
+    let mut cfg =
+        zdsync_zendesk::ClientConfig::new(base.clone(), req.secret.credentials(email.as_deref())?);
     if let Some(tune) = &engine.settings.tune_client {
         tune(&mut cfg);
     }
-    let client = zdsync_zendesk::Client::new(cfg)
-        .context(|| "configuring the Zendesk client".into())?;
+    let client =
+        zdsync_zendesk::Client::new(cfg).context(|| "configuring the Zendesk client".into())?;
     let me = client.me().await.map_err(|e| refusal(&e, &conn, &base))?;
     let role = check_role(&me, &conn)?;
     conn.role = Some(role.clone());

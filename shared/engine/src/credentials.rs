@@ -103,7 +103,8 @@ impl StoredSecret {
                 email: email
                     .ok_or_else(|| {
                         EngineError::Usage(
-                            "API-token authentication needs the agent's e-mail: pass `--email`".into(),
+                            "API-token authentication needs the agent's e-mail: pass `--email`"
+                                .into(),
                         )
                     })?
                     .to_string(),
@@ -163,7 +164,11 @@ impl TokenSink for SecretTokenSink {
 
 /// Resolves the API base URL: the `ZENDESK_API_URL` override when given,
 /// else the one recorded on the connection, else `https://{subdomain}.zendesk.com`.
-pub fn base_url(subdomain: &str, recorded: Option<&str>, override_url: Option<&str>) -> Result<url::Url> {
+pub fn base_url(
+    subdomain: &str,
+    recorded: Option<&str>,
+    override_url: Option<&str>,
+) -> Result<url::Url> {
     match override_url.or(recorded) {
         Some(u) => url::Url::parse(u).map_err(|e| {
             EngineError::Usage(format!(
@@ -214,12 +219,18 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn token_comes_from_the_environment_only() {
-        let s = StoredSecret::from_env(AuthKind::Token, env(&[("ZENDESK_API_TOKEN", " abc ")])).unwrap();
+        let s = StoredSecret::from_env(AuthKind::Token, env(&[("ZENDESK_API_TOKEN", " abc ")]))
+            .unwrap();
         assert!(matches!(s, StoredSecret::ApiToken { ref token } if token == "abc"));
         let e = StoredSecret::from_env(AuthKind::Token, env(&[])).unwrap_err();
         assert!(e.to_string().contains("ZENDESK_API_TOKEN"));
@@ -230,23 +241,32 @@ mod tests {
     fn oauth_prefers_a_given_access_token_then_client_credentials() {
         let s = StoredSecret::from_env(
             AuthKind::Oauth,
-            env(&[("ZENDESK_OAUTH_ACCESS_TOKEN", "t"), ("ZENDESK_OAUTH_CLIENT_ID", "c")]),
+            env(&[
+                ("ZENDESK_OAUTH_ACCESS_TOKEN", "t"),
+                ("ZENDESK_OAUTH_CLIENT_ID", "c"),
+            ]),
         )
         .unwrap();
         assert!(matches!(s, StoredSecret::OauthToken { .. }));
         let s = StoredSecret::from_env(
             AuthKind::Oauth,
-            env(&[("ZENDESK_OAUTH_CLIENT_ID", "c"), ("ZENDESK_OAUTH_CLIENT_SECRET", "s")]),
+            env(&[
+                ("ZENDESK_OAUTH_CLIENT_ID", "c"),
+                ("ZENDESK_OAUTH_CLIENT_SECRET", "s"),
+            ]),
         )
         .unwrap();
         assert!(matches!(s, StoredSecret::OauthClient { .. }));
-        let e = StoredSecret::from_env(AuthKind::Oauth, env(&[("ZENDESK_OAUTH_CLIENT_ID", "c")])).unwrap_err();
+        let e = StoredSecret::from_env(AuthKind::Oauth, env(&[("ZENDESK_OAUTH_CLIENT_ID", "c")]))
+            .unwrap_err();
         assert!(e.to_string().contains("ZENDESK_OAUTH_CLIENT_SECRET"));
     }
 
     #[test]
     fn secrets_never_print() {
-        let s = StoredSecret::ApiToken { token: "s3cr3t".into() };
+        let s = StoredSecret::ApiToken {
+            token: "s3cr3t".into(),
+        };
         assert!(!format!("{s:?}").contains("s3cr3t"));
         let back = StoredSecret::from_json(&s.to_json().unwrap(), "x").unwrap();
         assert!(matches!(back, StoredSecret::ApiToken { ref token } if token == "s3cr3t"));

@@ -9,14 +9,18 @@ pub enum EngineError {
     #[error("{0}")]
     Usage(String),
     /// The named connection does not exist.
-    #[error("unknown connection {name:?}: run `zdsync connect {name} --subdomain ... --email ...` first, or `zdsync status` to list connections")]
+    #[error(
+        "unknown connection {name:?}: run `zdsync connect {name} --subdomain ... --email ...` first, or `zdsync status` to list connections"
+    )]
     UnknownConnection { name: String },
     /// Zendesk refused the connection for a reason the user must fix
     /// (credentials, role, permissions).
     #[error("{0}")]
     Refused(String),
     /// Another run holds the connection's lease.
-    #[error("connection {name:?} is being synced by {owner} (lease until {until}); try again later")]
+    #[error(
+        "connection {name:?} is being synced by {owner} (lease until {until}); try again later"
+    )]
     Busy {
         name: String,
         owner: String,
@@ -43,7 +47,9 @@ impl EngineError {
     /// 2 for usage/configuration errors, 1 for runtime errors.
     pub fn exit_code(&self) -> i32 {
         match self {
-            EngineError::Usage(_) | EngineError::UnknownConnection { .. } | EngineError::Refused(_) => 2,
+            EngineError::Usage(_)
+            | EngineError::UnknownConnection { .. }
+            | EngineError::Refused(_) => 2,
             EngineError::Store {
                 source: StoreError::Missing { .. },
                 ..

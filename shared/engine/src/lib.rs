@@ -84,13 +84,17 @@ impl Engine {
         if let Some(tune) = &self.settings.tune_client {
             tune(&mut cfg);
         }
-        zdsync_zendesk::Client::new(cfg).context(|| format!("configuring the Zendesk client of {:?}", conn.name))
+        zdsync_zendesk::Client::new(cfg)
+            .context(|| format!("configuring the Zendesk client of {:?}", conn.name))
     }
 }
 
 /// Current time as RFC 3339 (UTC, seconds).
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Current time in epoch milliseconds.

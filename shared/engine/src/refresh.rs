@@ -41,10 +41,17 @@ pub async fn refresh_users(engine: &Engine, name: Option<&str>) -> Result<Vec<Re
     Ok(out)
 }
 
-pub async fn refresh_connection(engine: &Engine, name: &str, opts: &SyncOptions) -> Result<RefreshReport> {
+pub async fn refresh_connection(
+    engine: &Engine,
+    name: &str,
+    opts: &SyncOptions,
+) -> Result<RefreshReport> {
     let conn = engine.connection(name).await?;
     let ttl = opts.lease_ttl.as_millis() as i64;
-    if let LeaseOutcome::Held { owner, expires_at_ms } = engine
+    if let LeaseOutcome::Held {
+        owner,
+        expires_at_ms,
+    } = engine
         .store
         .acquire_lease(&conn.name, &opts.owner, now_ms(), ttl)
         .await
@@ -122,7 +129,11 @@ async fn refresh_inner(
             .collect();
         if !updates.is_empty() {
             let r = renderer.get_or_insert_with(|| {
-                Renderer::new(&conn.name, &conn.subdomain, zdsync_mapping::FieldCatalog::default())
+                Renderer::new(
+                    &conn.name,
+                    &conn.subdomain,
+                    zdsync_mapping::FieldCatalog::default(),
+                )
             });
             r.store_entities(engine, &updates, &[]).await?;
             report.users_updated += updates.len() as u64;
@@ -152,8 +163,13 @@ async fn refresh_inner(
             .ticket_fields()
             .await
             .context(|| "reading ticket fields".into())?;
-        let mut r = Renderer::new(&conn.name, &conn.subdomain, zdsync_mapping::FieldCatalog::new(fields));
-        report.documents_written = rerender_for_users(engine, &client, &mut r, &conn.name, &changed_users).await?;
+        let mut r = Renderer::new(
+            &conn.name,
+            &conn.subdomain,
+            zdsync_mapping::FieldCatalog::new(fields),
+        );
+        report.documents_written =
+            rerender_for_users(engine, &client, &mut r, &conn.name, &changed_users).await?;
     }
     report.requests = client.stats().into();
     Ok(report)

@@ -166,7 +166,8 @@ impl Renderer {
         if renderable.is_empty() {
             return Ok(writes);
         }
-        self.ensure_reasons(client, renderable.iter().map(|(t, _)| *t)).await;
+        self.ensure_reasons(client, renderable.iter().map(|(t, _)| *t))
+            .await;
 
         // Users: requesters and comment authors.
         let mut user_ids: Vec<u64> = renderable
@@ -244,7 +245,11 @@ impl Renderer {
     }
 
     /// Loads `satisfaction_reasons` once per run, when a rating needs it.
-    async fn ensure_reasons<'a>(&mut self, client: &Client, mut tickets: impl Iterator<Item = &'a Ticket>) {
+    async fn ensure_reasons<'a>(
+        &mut self,
+        client: &Client,
+        mut tickets: impl Iterator<Item = &'a Ticket>,
+    ) {
         if self.reasons.is_some() {
             return;
         }

@@ -105,7 +105,10 @@ mod tests {
     fn gap_detection_uses_comment_count() {
         let mut s = TicketState::default();
         s.absorb(&[comment(1, true)]);
-        let mut t = Ticket { id: 1, ..Default::default() };
+        let mut t = Ticket {
+            id: 1,
+            ..Default::default()
+        };
         assert!(!s.has_gap(&t));
         t.comment_count = Some(1);
         assert!(!s.has_gap(&t));

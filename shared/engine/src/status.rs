@@ -107,12 +107,17 @@ pub async fn show_document(engine: &Engine, conn: Option<&str>, ticket_id: u64) 
     match found.len() {
         0 => Err(EngineError::Usage(format!(
             "no document for ticket {ticket_id}{}: it may not be feedback (no customer comment), not synced yet (`zdsync sync`), or deleted",
-            conn.map(|c| format!(" in connection {c:?}")).unwrap_or_default()
+            conn.map(|c| format!(" in connection {c:?}"))
+                .unwrap_or_default()
         ))),
         1 => Ok(found.remove(0).1),
         _ => Err(EngineError::Usage(format!(
             "ticket {ticket_id} exists in several connections ({}); pass `--connection NAME`",
-            found.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
+            found
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }

@@ -121,7 +121,11 @@ impl From<RequestStats> for RequestStatsOut {
 }
 
 /// Syncs one connection under its lease and records the run.
-pub async fn sync_connection(engine: &Engine, name: &str, opts: &SyncOptions) -> Result<SyncReport> {
+pub async fn sync_connection(
+    engine: &Engine,
+    name: &str,
+    opts: &SyncOptions,
+) -> Result<SyncReport> {
     let conn = engine.connection(name).await?;
     let ttl_ms = opts.lease_ttl.as_millis() as i64;
     match engine
@@ -168,6 +172,28 @@ pub async fn sync_connection(engine: &Engine, name: &str, opts: &SyncOptions) ->
         Err(e) => tracing::warn!(error = %e, "could not encode the run record"),
     }
     result.map(|()| report)
+}
+
+/// The saved position in the tickets export: Zendesk's opaque cursor and the
+/// `generated_timestamp` reached, to restart from when the cursor is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketsCursor {
+    pub after: String,
+    pub ts: i64,
+}
+
+impl TicketsCursor {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(s: &str) -> Result<TicketsCursor> {
+        serde_json::from_str(s).map_err(|e| {
+            EngineError::Corrupt(format!(
+                "the saved tickets cursor {s:?} cannot be read ({e}); run `zdsync backfill` to start over"
+            ))
+        })
+    }
 }
 
 struct Walk<'a> {
@@ -218,7 +244,12 @@ impl Walk<'_> {
         }
     }
 
-    async fn put_cursor(&mut self, kind: CursorKind, value: &str, previous: &mut Option<String>) -> Result<()> {
+    async fn put_cursor(
+        &mut self,
+        kind: CursorKind,
+        value: &str,
+        previous: &mut Option<String>,
+    ) -> Result<()> {
         if previous.as_deref() == Some(value) {
             return Ok(());
         }
@@ -298,7 +329,9 @@ impl Walk<'_> {
                 let mut states = self.load_states(&ids).await?;
                 let mut batch = Vec::new();
                 for (id, comments) in by_ticket {
-                    let (mut state, hash) = states.remove(&id).map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
+                    let (mut state, hash) = states
+                        .remove(&id)
+                        .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
                     if state.absorb(&comments) {
                         batch.push(Pending {
                             ticket_id: id,
@@ -336,19 +369,37 @@ impl Walk<'_> {
             .get_cursor(&self.conn.name, CursorKind::Tickets)
             .await
             .context(|| "reading the tickets cursor".into())?;
-        let mut at = match &cursor {
-            Some(c) => TicketCursor::After(c.clone()),
+        let saved = cursor.as_deref().map(TicketsCursor::decode).transpose()?;
+        let mut position = saved.as_ref().map_or(0, |c| c.ts);
+        let mut at = match saved {
+            Some(c) => TicketCursor::After(c.after),
             None => TicketCursor::Start(0),
         };
         loop {
             if !self.may_continue() {
                 return Ok(false);
             }
-            let page = self
-                .client
-                .tickets_page(&at)
-                .await
-                .context(|| "reading the tickets export".into())?;
+            let page = match self.client.tickets_page(&at).await {
+                Ok(p) => p,
+                Err(zdsync_zendesk::Error::Rejected {
+                    status,
+                    code,
+                    message,
+                    ..
+                }) if matches!(at, TicketCursor::After(_)) => {
+                    // An expired or invalid cursor: start again from the last
+                    // position reached (re-reading a few tickets is harmless).
+                    tracing::warn!(status, ?code, %message, position, "the saved tickets cursor was rejected; continuing from its time instead");
+                    at = TicketCursor::Start(position.saturating_sub(1));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(EngineError::Zendesk {
+                        context: "reading the tickets export".into(),
+                        source: e,
+                    });
+                }
+            };
             self.pages += 1;
             report.ticket_pages += 1;
             report.tickets_seen += page.tickets.len() as u64;
@@ -358,7 +409,6 @@ impl Walk<'_> {
 
             // The last copy of a ticket in a page wins.
             let mut tickets = BTreeMap::new();
-            let mut position = 0;
             for t in page.tickets {
                 position = position.max(t.generated_timestamp.unwrap_or(0));
                 tickets.insert(t.id, t);
@@ -394,7 +444,9 @@ impl Walk<'_> {
                     if ticket.status == TicketStatus::Deleted {
                         continue;
                     }
-                    let (mut state, hash) = states.remove(&id).map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
+                    let (mut state, hash) = states
+                        .remove(&id)
+                        .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
                     if state.has_gap(&ticket) {
                         match self.client.ticket_comments(id).await {
                             Ok(comments) => {
@@ -402,7 +454,10 @@ impl Walk<'_> {
                                 state.absorb(&comments);
                             }
                             Err(zdsync_zendesk::Error::NotFound { .. }) => {
-                                tracing::info!(ticket = id, "ticket vanished while syncing; the next run sees its deletion");
+                                tracing::info!(
+                                    ticket = id,
+                                    "ticket vanished while syncing; the next run sees its deletion"
+                                );
                             }
                             Err(e) => {
                                 return Err(EngineError::Zendesk {
@@ -426,7 +481,13 @@ impl Walk<'_> {
                 );
                 self.write(&writes).await?;
                 if let Some(after) = &page.after_cursor {
-                    self.put_cursor(CursorKind::Tickets, after, &mut cursor).await?;
+                    let value = TicketsCursor {
+                        after: after.clone(),
+                        ts: position,
+                    }
+                    .encode();
+                    self.put_cursor(CursorKind::Tickets, &value, &mut cursor)
+                        .await?;
                 }
                 self.progress(Phase::Tickets, position);
             }
@@ -435,10 +496,6 @@ impl Walk<'_> {
             }
             match page.after_cursor {
                 Some(after) if TicketCursor::After(after.clone()) != at => {
-                    if cursor.as_deref() != Some(after.as_str()) {
-                        // An empty page that still moves the cursor.
-                        self.put_cursor(CursorKind::Tickets, &after, &mut cursor).await?;
-                    }
                     at = TicketCursor::After(after);
                 }
                 _ => {
@@ -452,13 +509,22 @@ impl Walk<'_> {
     }
 }
 
-async fn run(engine: &Engine, conn: &Connection, opts: &SyncOptions, report: &mut SyncReport) -> Result<()> {
+async fn run(
+    engine: &Engine,
+    conn: &Connection,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+) -> Result<()> {
     let client = engine.client(conn).await?;
     let fields = client
         .ticket_fields()
         .await
         .context(|| "reading ticket fields".into())?;
-    let renderer = Renderer::new(&conn.name, &conn.subdomain, zdsync_mapping::FieldCatalog::new(fields));
+    let renderer = Renderer::new(
+        &conn.name,
+        &conn.subdomain,
+        zdsync_mapping::FieldCatalog::new(fields),
+    );
     let mut walk = Walk {
         engine,
         conn,
@@ -481,4 +547,19 @@ async fn run(engine: &Engine, conn: &Connection, opts: &SyncOptions, report: &mu
     report.counters = walk.renderer.counters.clone();
     report.requests = walk.client.stats().into();
     result
+}
+
+/// Forgets the tickets and events cursors, so the next sync walks all of
+/// history again (a manual backfill). Stored states and documents stay:
+/// the walk rewrites only what differs.
+pub async fn reset_cursors(engine: &Engine, name: &str) -> Result<()> {
+    let conn = engine.connection(name).await?;
+    for kind in [CursorKind::Events, CursorKind::Tickets] {
+        engine
+            .store
+            .delete_cursor(&conn.name, kind)
+            .await
+            .context(|| format!("resetting the {} cursor", kind.as_str()))?;
+    }
+    Ok(())
 }

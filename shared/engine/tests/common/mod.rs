@@ -1,0 +1,119 @@
+//! Shared set-up of the engine's integration tests: the project's Zendesk
+//! simulator on loopback and an embedded store in a temporary directory.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+use zdsync_engine::connect::{ConnectRequest, connect};
+use zdsync_engine::credentials::StoredSecret;
+use zdsync_engine::{Engine, Settings};
+use zdsync_store::{Plan, SecretStore, Store};
+use zdsync_store_embedded::{EmbeddedStore, FileSecretStore};
+use zendesk_sim::{SimConfig, SimHandle};
+
+pub struct Env {
+    pub sim: SimHandle,
+    pub engine: Engine,
+    pub dir: TempDir,
+}
+
+/// A small account with no rate limits (limits are tested on their own).
+pub fn small(tickets: usize) -> SimConfig {
+    SimConfig {
+        tickets,
+        rate_limits: false,
+        huge_ticket: false,
+        ..SimConfig::default()
+    }
+}
+
+pub fn engine_at(dir: &std::path::Path, base_url: &str) -> Engine {
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(&dir.join("zdsync.sqlite")).expect("open store"));
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(FileSecretStore::new(&dir.join("secrets")).expect("open secrets"));
+    engine_with(store, secrets, base_url)
+}
+
+pub fn engine_with(store: Arc<dyn Store>, secrets: Arc<dyn SecretStore>, base_url: &str) -> Engine {
+    Engine::new(
+        store,
+        secrets,
+        Settings {
+            api_url_override: Some(base_url.to_string()),
+            secret_prefix: "zdsync-".into(),
+            tune_client: Some(Arc::new(|c| {
+                c.max_retries = 3;
+                c.max_backoff = Duration::from_millis(50);
+                c.request_timeout = Duration::from_secs(20);
+            })),
+        },
+    )
+}
+
+pub async fn start(config: SimConfig) -> Env {
+    let sim = SimHandle::start(config).await.expect("simulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = engine_at(dir.path(), &sim.base_url());
+    Env { sim, engine, dir }
+}
+
+pub fn admin_token(sim: &SimHandle) -> (Option<String>, StoredSecret) {
+    let c = sim.credentials();
+    (
+        Some(c.admin_email),
+        StoredSecret::ApiToken { token: c.api_token },
+    )
+}
+
+pub async fn connect_admin(env: &Env, name: &str) {
+    let (email, secret) = admin_token(&env.sim);
+    connect(
+        &env.engine,
+        ConnectRequest {
+            name: name.into(),
+            subdomain: "acme".into(),
+            email,
+            plan: Plan::Paid,
+            secret,
+        },
+    )
+    .await
+    .expect("admin connects");
+}
+
+/// Every stored document of a connection, parsed, in ticket order.
+pub async fn export(engine: &Engine, conn: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    zdsync_engine::status::for_each_document(engine, Some(conn), |row| {
+        out.push(serde_json::from_str(&row.body).expect("stored document is JSON"));
+        Ok(())
+    })
+    .await
+    .expect("export");
+    out
+}
+
+/// Asserts stored documents equal the simulator's expectation, naming the
+/// first differing document.
+pub async fn assert_matches_oracle(env: &Env, conn: &str) {
+    let got = export(&env.engine, conn).await;
+    let want = env.sim.expected_documents(conn);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            g, w,
+            "document {} differs from the simulator's expectation",
+            w["id"]
+        );
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "stored {} documents, expected {}",
+        got.len(),
+        want.len()
+    );
+}

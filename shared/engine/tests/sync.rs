@@ -1,0 +1,449 @@
+//! The sync against the project's Zendesk simulator on an embedded store:
+//! backfill, incremental runs, interruptions, faults.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+use common::*;
+use zdsync_engine::sync::{SyncOptions, sync_connection};
+use zdsync_store::{
+    Blob, Connection, CursorKind, DocumentRow, EntityKind, LeaseOutcome, Result as StoreResult,
+    Store, StoreCounts, StoreError, TicketWrite,
+};
+use zendesk_sim::{Fault, FaultKind, Mutation};
+
+#[tokio::test]
+async fn backfill_matches_the_oracle_and_an_unchanged_resync_writes_nothing() {
+    let env = start(small(400)).await;
+    connect_admin(&env, "acme").await;
+    let first = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("backfill");
+    assert!(first.complete);
+    assert!(first.counters.documents_written > 100, "{first:?}");
+    assert_matches_oracle(&env, "acme").await;
+
+    let again = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("resync");
+    assert!(again.complete);
+    assert_eq!(
+        again.counters.data_writes(),
+        0,
+        "unchanged resync wrote: {again:?}"
+    );
+    assert!(
+        again.requests.total <= 3,
+        "unchanged resync made {} requests",
+        again.requests.total
+    );
+    assert_matches_oracle(&env, "acme").await;
+}
+
+#[tokio::test]
+async fn incremental_runs_follow_new_comments_csat_status_and_deletions() {
+    let env = start(small(300)).await;
+    connect_admin(&env, "acme").await;
+    sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("backfill");
+    let facts = env.sim.facts();
+    let agent_only = facts.agent_only_ticket_ids[0];
+    let doc_ticket = *facts
+        .ticket_ids
+        .iter()
+        .find(|id| {
+            !facts.agent_only_ticket_ids.contains(id) && !facts.deleted_ticket_ids.contains(id)
+        })
+        .expect("a feedback ticket");
+    // The agent-only ticket has no document until its customer speaks.
+    assert!(
+        env.engine
+            .store
+            .get_document("acme", agent_only)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    env.sim.mutate(Mutation::AddComment {
+        ticket_id: agent_only,
+        by_customer: true,
+        public: true,
+        text: "Actually, I have feedback: the export is slow".into(),
+    });
+    env.sim.mutate(Mutation::AddCsat {
+        ticket_id: doc_ticket,
+        score: "bad".into(),
+        comment: Some("too slow".into()),
+        reason_id: None,
+    });
+    let new = env.sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    let deleted = facts
+        .ticket_ids
+        .iter()
+        .copied()
+        .find(|id| {
+            *id != doc_ticket
+                && *id != agent_only
+                && !facts.deleted_ticket_ids.contains(id)
+                && !facts.agent_only_ticket_ids.contains(id)
+        })
+        .expect("another feedback ticket");
+    env.sim
+        .mutate(Mutation::DeleteTicket { ticket_id: deleted });
+    env.sim.mutate(Mutation::Random { n: 40, seed: 7 });
+    env.sim.advance_clock(120);
+
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("incremental sync");
+    assert!(r.complete);
+    assert_matches_oracle(&env, "acme").await;
+    let doc = env
+        .engine
+        .store
+        .get_document("acme", agent_only)
+        .await
+        .unwrap();
+    assert!(doc.expect("now feedback").contains("the export is slow"));
+    assert!(
+        env.engine
+            .store
+            .get_document("acme", deleted)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        env.engine
+            .store
+            .get_document("acme", new.ticket_ids[0])
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_sync_interrupted_after_any_page_resumes_to_the_same_documents() {
+    let env = start(small(250)).await;
+    connect_admin(&env, "full").await;
+    let full = sync_connection(&env.engine, "full", &SyncOptions::default())
+        .await
+        .expect("uninterrupted");
+    let pages = full.event_pages + full.ticket_pages;
+    assert!(pages >= 2, "too few pages to interrupt: {pages}");
+    for k in 1..pages {
+        let name = format!("cut{k}");
+        connect_admin(&env, &name).await;
+        let partial = sync_connection(
+            &env.engine,
+            &name,
+            &SyncOptions {
+                max_pages: Some(k),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("partial run");
+        assert!(
+            !partial.complete,
+            "run cut after {k} pages claims completion"
+        );
+        let rest = sync_connection(&env.engine, &name, &SyncOptions::default())
+            .await
+            .expect("resumed run");
+        assert!(rest.complete);
+        let got = export(&env.engine, &name).await;
+        let want = env.sim.expected_documents(&name);
+        assert_eq!(got, want, "after a cut at page {k}");
+    }
+}
+
+/// A store that fails the n-th cursor write: a crash after a page's items
+/// are stored and before its cursor moves.
+struct FailingCursorStore {
+    inner: Arc<dyn Store>,
+    fail_at: u32,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Store for FailingCursorStore {
+    async fn create_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.inner.create_connection(c).await
+    }
+    async fn update_connection(&self, c: &Connection) -> StoreResult<()> {
+        self.inner.update_connection(c).await
+    }
+    async fn get_connection(&self, n: &str) -> StoreResult<Option<Connection>> {
+        self.inner.get_connection(n).await
+    }
+    async fn list_connections(&self) -> StoreResult<Vec<Connection>> {
+        self.inner.list_connections().await
+    }
+    async fn get_cursor(&self, c: &str, k: CursorKind) -> StoreResult<Option<String>> {
+        self.inner.get_cursor(c, k).await
+    }
+    async fn put_cursor(
+        &self,
+        c: &str,
+        k: CursorKind,
+        v: &str,
+        e: Option<&str>,
+    ) -> StoreResult<()> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(StoreError::Throttled(
+                "injected crash before the cursor write".into(),
+            ));
+        }
+        self.inner.put_cursor(c, k, v, e).await
+    }
+    async fn delete_cursor(&self, c: &str, k: CursorKind) -> StoreResult<()> {
+        self.inner.delete_cursor(c, k).await
+    }
+    async fn acquire_lease(&self, c: &str, o: &str, n: i64, t: i64) -> StoreResult<LeaseOutcome> {
+        self.inner.acquire_lease(c, o, n, t).await
+    }
+    async fn release_lease(&self, c: &str, o: &str) -> StoreResult<()> {
+        self.inner.release_lease(c, o).await
+    }
+    async fn put_run_record(&self, c: &str, j: &str) -> StoreResult<()> {
+        self.inner.put_run_record(c, j).await
+    }
+    async fn get_run_record(&self, c: &str) -> StoreResult<Option<String>> {
+        self.inner.get_run_record(c).await
+    }
+    async fn get_entities(
+        &self,
+        c: &str,
+        k: EntityKind,
+        ids: &[u64],
+    ) -> StoreResult<std::collections::HashMap<u64, Blob>> {
+        self.inner.get_entities(c, k, ids).await
+    }
+    async fn put_entities(&self, c: &str, k: EntityKind, items: &[(u64, Blob)]) -> StoreResult<()> {
+        self.inner.put_entities(c, k, items).await
+    }
+    async fn list_entity_ids(&self, c: &str, k: EntityKind) -> StoreResult<Vec<u64>> {
+        self.inner.list_entity_ids(c, k).await
+    }
+    async fn get_states(
+        &self,
+        c: &str,
+        ids: &[u64],
+    ) -> StoreResult<std::collections::HashMap<u64, Blob>> {
+        self.inner.get_states(c, ids).await
+    }
+    async fn get_document_hashes(
+        &self,
+        c: &str,
+        ids: &[u64],
+    ) -> StoreResult<std::collections::HashMap<u64, String>> {
+        self.inner.get_document_hashes(c, ids).await
+    }
+    async fn get_document(&self, c: &str, id: u64) -> StoreResult<Option<String>> {
+        self.inner.get_document(c, id).await
+    }
+    async fn write_tickets(&self, c: &str, w: &[TicketWrite]) -> StoreResult<()> {
+        self.inner.write_tickets(c, w).await
+    }
+    async fn list_documents(
+        &self,
+        c: Option<&str>,
+        a: Option<(&str, u64)>,
+        l: usize,
+    ) -> StoreResult<Vec<DocumentRow>> {
+        self.inner.list_documents(c, a, l).await
+    }
+    async fn list_state_ids(&self, c: &str, a: Option<u64>, l: usize) -> StoreResult<Vec<u64>> {
+        self.inner.list_state_ids(c, a, l).await
+    }
+    async fn counts(&self, c: &str) -> StoreResult<StoreCounts> {
+        self.inner.counts(c).await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_storing_a_page_and_moving_its_cursor_loses_and_doubles_nothing() {
+    let sim = zendesk_sim::SimHandle::start(small(250)).await.unwrap();
+    for fail_at in 1..=4 {
+        let dir = tempfile::tempdir().unwrap();
+        let inner: Arc<dyn Store> = Arc::new(
+            zdsync_store_embedded::EmbeddedStore::open(&dir.path().join("s.sqlite")).unwrap(),
+        );
+        let secrets: Arc<dyn zdsync_store::SecretStore> = Arc::new(
+            zdsync_store_embedded::FileSecretStore::new(&dir.path().join("secrets")).unwrap(),
+        );
+        let failing: Arc<dyn Store> = Arc::new(FailingCursorStore {
+            inner: inner.clone(),
+            fail_at,
+            calls: AtomicU32::new(0),
+        });
+        let engine = engine_with(failing, secrets.clone(), &sim.base_url());
+        let (email, secret) = admin_token(&sim);
+        zdsync_engine::connect::connect(
+            &engine,
+            zdsync_engine::connect::ConnectRequest {
+                name: "acme".into(),
+                subdomain: "acme".into(),
+                email,
+                plan: zdsync_store::Plan::Paid,
+                secret,
+            },
+        )
+        .await
+        .unwrap();
+        let crashed = sync_connection(&engine, "acme", &SyncOptions::default()).await;
+        assert!(
+            crashed.is_err(),
+            "the injected failure {fail_at} must surface"
+        );
+        // The lease was released: a rerun on the healthy store proceeds.
+        let healthy = engine_with(inner, secrets, &sim.base_url());
+        let r = sync_connection(&healthy, "acme", &SyncOptions::default())
+            .await
+            .expect("rerun after the crash");
+        assert!(r.complete);
+        assert_eq!(
+            export(&healthy, "acme").await,
+            sim.expected_documents("acme"),
+            "crash at cursor write {fail_at}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn transient_faults_are_retried_and_the_sync_completes() {
+    let env = start(small(150)).await;
+    connect_admin(&env, "acme").await;
+    env.sim.inject(Fault {
+        path_prefix: Some("/api/v2/incremental/".into()),
+        kind: FaultKind::TooManyRequests { retry_after: None },
+        count: 1,
+    });
+    env.sim.inject(Fault {
+        path_prefix: Some("/api/v2/incremental/ticket_events".into()),
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: Some(0),
+        },
+        count: 1,
+    });
+    env.sim.inject(Fault {
+        path_prefix: Some("/api/v2/incremental/tickets".into()),
+        kind: FaultKind::Status {
+            status: 502,
+            retry_after: None,
+        },
+        count: 2,
+    });
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("sync survives transient faults");
+    assert!(r.requests.retries >= 4, "{:?}", r.requests);
+    assert_matches_oracle(&env, "acme").await;
+}
+
+#[tokio::test]
+async fn html_or_truncated_answers_fail_clearly_and_leave_the_store_unchanged() {
+    for kind in [FaultKind::Html, FaultKind::TruncatedJson] {
+        let env = start(small(120)).await;
+        connect_admin(&env, "acme").await;
+        sync_connection(&env.engine, "acme", &SyncOptions::default())
+            .await
+            .expect("first sync");
+        let before = export(&env.engine, "acme").await;
+        let cursors_before = env
+            .engine
+            .store
+            .get_cursor("acme", CursorKind::Tickets)
+            .await
+            .unwrap();
+        env.sim.mutate(Mutation::Random { n: 20, seed: 3 });
+        env.sim.advance_clock(120);
+        env.sim.inject(Fault {
+            path_prefix: Some("/api/v2/incremental/ticket_events".into()),
+            kind: kind.clone(),
+            // One request and its three retries (the tests' client setting).
+            count: 4,
+        });
+        let err = sync_connection(&env.engine, "acme", &SyncOptions::default())
+            .await
+            .expect_err("a run on garbage answers fails");
+        let msg = err.to_string();
+        assert!(msg.contains("unexpected response"), "{kind:?}: {msg}");
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(
+            export(&env.engine, "acme").await,
+            before,
+            "{kind:?}: documents changed"
+        );
+        assert_eq!(
+            env.engine
+                .store
+                .get_cursor("acme", CursorKind::Tickets)
+                .await
+                .unwrap(),
+            cursors_before
+        );
+        // Once Zendesk answers properly again, the next run catches up.
+        sync_connection(&env.engine, "acme", &SyncOptions::default())
+            .await
+            .expect("recovered run");
+        assert_matches_oracle(&env, "acme").await;
+    }
+}
+
+#[tokio::test]
+async fn a_tickets_cursor_the_server_rejects_restarts_from_its_time() {
+    let env = start(small(150)).await;
+    connect_admin(&env, "acme").await;
+    sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("first sync");
+    let saved = env
+        .engine
+        .store
+        .get_cursor("acme", CursorKind::Tickets)
+        .await
+        .unwrap()
+        .expect("cursor saved");
+    let mut c: zdsync_engine::sync::TicketsCursor = serde_json::from_str(&saved).unwrap();
+    c.after = "not-a-zendesk-cursor".into();
+    env.engine
+        .store
+        .put_cursor("acme", CursorKind::Tickets, &c.encode(), Some(&saved))
+        .await
+        .unwrap();
+    env.sim.mutate(Mutation::Random { n: 10, seed: 9 });
+    env.sim.advance_clock(120);
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("sync recovers from a rejected cursor");
+    assert!(r.complete);
+    assert_matches_oracle(&env, "acme").await;
+}
+
+#[tokio::test]
+async fn a_second_sync_of_the_same_connection_waits_for_the_lease() {
+    let env = start(small(50)).await;
+    connect_admin(&env, "acme").await;
+    let held = env
+        .engine
+        .store
+        .acquire_lease("acme", "other-run", zdsync_engine::now_ms(), 60_000)
+        .await
+        .unwrap();
+    assert_eq!(held, LeaseOutcome::Acquired);
+    let err = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect_err("lease is held");
+    assert!(err.to_string().contains("other-run"), "{err}");
+}
