@@ -1,0 +1,376 @@
+//! The `zdsync` command, as a user runs it, against the project's Zendesk
+//! simulator on loopback and an embedded store in a temporary data dir.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use zendesk_sim::{SimConfig, SimHandle};
+
+/// The `zdsync` binary of the same build as this test.
+fn zdsync_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/cli-<hash> → target/<profile>/zdsync
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join(format!("zdsync{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build --workspace --all-targets`",
+        bin.display()
+    );
+    bin
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `zdsync` with only the given Zendesk variables set.
+async fn zdsync(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(zdsync_bin());
+    cmd.arg("--data-dir").arg(data).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ZENDESK_") || k.starts_with("ZDSYNC_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("zdsync runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn sim(tickets: usize) -> SimHandle {
+    SimHandle::start(SimConfig {
+        tickets,
+        rate_limits: false,
+        huge_ticket: false,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator")
+}
+
+fn token_env<'a>(sim_url: &'a str, token: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![("ZENDESK_API_URL", sim_url), ("ZENDESK_API_TOKEN", token)]
+}
+
+async fn no_connections(data: &Path) {
+    let st = zdsync(data, &["--json", "status"], &[]).await;
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    assert_eq!(
+        st.json()["connections"],
+        Value::Array(vec![]),
+        "a connection was saved"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_sync_and_export_give_the_expected_documents() {
+    let sim = sim(200).await;
+    let data = tempfile::tempdir().unwrap();
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let env = token_env(&url, &c.api_token);
+
+    let r = zdsync(
+        data.path(),
+        &[
+            "connect",
+            "acme",
+            "--subdomain",
+            "acme",
+            "--email",
+            &c.admin_email,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = zdsync(data.path(), &["--json", "sync", "acme"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report = r.json();
+    assert_eq!(report["reports"][0]["complete"], Value::Bool(true));
+    assert_eq!(report["reports"][0]["requests"]["responses_429"], 0);
+
+    let r = zdsync(data.path(), &["documents", "export"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect();
+    assert_eq!(docs, sim.expected_documents("acme"));
+
+    // show and list agree with export
+    let first = docs[0]["ticket_id"].as_u64().unwrap().to_string();
+    let r = zdsync(data.path(), &["--json", "documents", "show", &first], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json(), docs[0]);
+    let r = zdsync(
+        data.path(),
+        &["--json", "documents", "list", "--connection", "acme"],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        r.json()["documents"].as_array().map(Vec::len),
+        Some(docs.len())
+    );
+    let r = zdsync(data.path(), &["--json", "status", "acme"], &[]).await;
+    let st = r.json();
+    assert_eq!(
+        st["connections"][0]["counts"]["documents"],
+        docs.len() as u64
+    );
+    assert!(st["connections"][0]["cursors"]["tickets"].is_string());
+
+    // Nothing secret in the store file, the connection record or the logs.
+    let store = std::fs::read(data.path().join("zdsync.sqlite")).unwrap();
+    assert!(!String::from_utf8_lossy(&store).contains(&c.api_token));
+    let r = zdsync(data.path(), &["-vv", "sync"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains(&c.api_token), "token in logs");
+    assert!(!r.stdout.contains(&c.api_token), "token in output");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for e in std::fs::read_dir(data.path().join("secrets")).unwrap() {
+            let mode = e.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pasted_url_becomes_the_subdomain_and_garbage_is_refused() {
+    let sim = sim(20).await;
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let env = token_env(&url, &c.api_token);
+    let data = tempfile::tempdir().unwrap();
+    for bad in [
+        "acme corp",
+        "https://example.com/x",
+        "-acme",
+        "acme.example.org",
+    ] {
+        let r = zdsync(
+            data.path(),
+            &[
+                "connect",
+                "acme",
+                "--subdomain",
+                bad,
+                "--email",
+                &c.admin_email,
+            ],
+            &env,
+        )
+        .await;
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains("--subdomain acme"), "{bad}: {}", r.stderr);
+    }
+    no_connections(data.path()).await;
+    let r = zdsync(
+        data.path(),
+        &[
+            "connect",
+            "acme",
+            "--subdomain",
+            "https://acme.zendesk.com/agent/tickets/5",
+            "--email",
+            &c.admin_email,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("using subdomain \"acme\""),
+        "{}",
+        r.stderr
+    );
+    let st = zdsync(data.path(), &["--json", "status"], &[]).await.json();
+    assert_eq!(st["connections"][0]["subdomain"], "acme");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_and_roles_save_nothing() {
+    let sim = sim(20).await;
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let data = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("wrong token", c.admin_email.clone(), "401"),
+        ("light agent", c.light_agent_email.clone(), "Light Agent"),
+        ("end-user", c.end_user_email.clone(), "end-user"),
+        ("agent", c.agent_email.clone(), "not an admin"),
+    ];
+    for (what, email, needle) in cases {
+        let token = if what == "wrong token" {
+            "not-the-token"
+        } else {
+            c.api_token.as_str()
+        };
+        let env = token_env(&url, token);
+        let r = zdsync(
+            data.path(),
+            &["connect", "acme", "--subdomain", "acme", "--email", &email],
+            &env,
+        )
+        .await;
+        assert_eq!(r.code, 2, "{what}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("admin"),
+            "{what}: the message should say which role is needed: {}",
+            r.stderr
+        );
+    }
+    no_connections(data.path()).await;
+    let secrets = data.path().join("secrets");
+    let left = std::fs::read_dir(&secrets).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "a secret was left behind");
+
+    // No token at all: says which variable to set.
+    let r = zdsync(
+        data.path(),
+        &[
+            "connect",
+            "acme",
+            "--subdomain",
+            "acme",
+            "--email",
+            &c.admin_email,
+        ],
+        &[("ZENDESK_API_URL", &url)],
+    )
+    .await;
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("ZENDESK_API_TOKEN"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_client_credentials_work_and_bad_oauth_is_refused() {
+    let sim = sim(60).await;
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let data = tempfile::tempdir().unwrap();
+    let good = [
+        ("ZENDESK_API_URL", url.as_str()),
+        ("ZENDESK_OAUTH_CLIENT_ID", c.oauth_client_id.as_str()),
+        (
+            "ZENDESK_OAUTH_CLIENT_SECRET",
+            c.oauth_client_secret.as_str(),
+        ),
+    ];
+    let bad = [
+        ("ZENDESK_API_URL", url.as_str()),
+        ("ZENDESK_OAUTH_CLIENT_ID", c.oauth_client_id.as_str()),
+        ("ZENDESK_OAUTH_CLIENT_SECRET", "wrong"),
+    ];
+    let r = zdsync(
+        data.path(),
+        &["connect", "bad", "--subdomain", "acme", "--auth", "oauth"],
+        &bad,
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("OAuth"), "{}", r.stderr);
+    let expired = [
+        ("ZENDESK_API_URL", url.as_str()),
+        ("ZENDESK_OAUTH_ACCESS_TOKEN", "expired-or-made-up"),
+    ];
+    let r = zdsync(
+        data.path(),
+        &["connect", "old", "--subdomain", "acme", "--auth", "oauth"],
+        &expired,
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    no_connections(data.path()).await;
+
+    let r = zdsync(
+        data.path(),
+        &["connect", "acme", "--subdomain", "acme", "--auth", "oauth"],
+        &good,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = zdsync(
+        data.path(),
+        &["--json", "sync"],
+        &[("ZENDESK_API_URL", url.as_str())],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = zdsync(data.path(), &["documents", "export"], &[]).await;
+    assert_eq!(
+        r.stdout.lines().count(),
+        sim.expected_documents("acme").len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_connections_and_bad_usage_exit_2_with_json_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let r = zdsync(data.path(), &["sync", "nope"], &[]).await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("unknown connection \"nope\""),
+        "{}",
+        r.stderr
+    );
+    let r = zdsync(
+        data.path(),
+        &["--json", "documents", "show", "5", "--connection", "nope"],
+        &[],
+    )
+    .await;
+    assert_eq!(r.code, 2);
+    assert_eq!(r.json()["ok"], Value::Bool(false));
+    let r = zdsync(data.path(), &["frobnicate"], &[]).await;
+    assert_eq!(r.code, 2);
+    let r = zdsync(data.path(), &["sync"], &[]).await;
+    assert_eq!(r.code, 2, "sync with no connection: {}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_end_to_end() {
+    let data = tempfile::tempdir().unwrap();
+    let r = zdsync(data.path(), &["--json", "demo", "--tickets", "150"], &[]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["ok"], Value::Bool(true));
+    assert_eq!(v["documents"], v["expected_documents"]);
+    assert!(v["documents"].as_u64().unwrap() > 50);
+    // The documents stay readable after the demo's simulator is gone.
+    let demo_dir = data.path().join("demo");
+    let r = zdsync(&demo_dir, &["documents", "export"], &[]).await;
+    assert_eq!(
+        r.stdout.lines().count() as u64,
+        v["documents"].as_u64().unwrap()
+    );
+}
