@@ -62,7 +62,7 @@ impl Out {
 
     pub fn synced(&self, reports: &[SyncReport]) {
         if self.json {
-            self.print_json(&json!({ "ok": true, "command": "sync", "reports": reports }));
+            self.print_json(&json!({ "ok": true, "command": "sync", "reports": reports, "peak_rss_kb": peak_rss_kb() }));
             return;
         }
         for r in reports {
@@ -265,4 +265,12 @@ impl DocSummary {
             title: v["title"].as_str().unwrap_or("").to_string(),
         }
     }
+}
+
+/// Peak resident memory of this process in KiB (Linux `VmHWM`), for the
+/// figures; `None` where /proc is not available.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

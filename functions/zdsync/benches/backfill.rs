@@ -1,0 +1,140 @@
+//! Backfill figures, measured end to end: the `zdsync` binary of this build
+//! against the project's Zendesk simulator (in this process, on loopback).
+//!
+//! `cargo bench -p zdsync --bench backfill` prints:
+//! - Zendesk requests per 1,000 tickets for a full backfill of 10,000 tickets
+//!   with realistic limits (account 700/min, incremental exports 10/min), and
+//!   how many answers were 429;
+//! - the backfill's wall time against the export-budget lower bound;
+//! - an hourly sync with nothing changed: requests and data writes;
+//! - peak RSS of a 20,000-ticket backfill (limits off: memory does not
+//!   depend on pacing).
+//!
+//! Sizes can be changed with `ZDSYNC_BENCH_TICKETS` and
+//! `ZDSYNC_BENCH_RSS_TICKETS` (a quick run: 2000 and 4000).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+use zendesk_sim::{SimConfig, SimHandle};
+
+fn env_usize(k: &str, d: usize) -> usize {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+fn zdsync(data: &Path, url: &str, token: &str, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_zdsync"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--json")
+        .args(args)
+        .env("ZENDESK_API_URL", url)
+        .env("ZENDESK_API_TOKEN", token)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("zdsync runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "zdsync {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON object")
+}
+
+async fn backfill(tickets: usize, rate_limits: bool) -> (SimHandle, tempfile::TempDir, Value, f64) {
+    let sim = SimHandle::start(SimConfig {
+        tickets,
+        rate_limits,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let data = dir.path().to_path_buf();
+    let (url2, token) = (url.clone(), c.api_token.clone());
+    let email = c.admin_email.clone();
+    tokio::task::spawn_blocking(move || {
+        zdsync(&data, &url2, &token, &["connect", "acme", "--subdomain", "acme", "--email", &email])
+    })
+    .await
+    .expect("join");
+    let data = dir.path().to_path_buf();
+    let token = c.api_token.clone();
+    let started = Instant::now();
+    let report = tokio::task::spawn_blocking(move || zdsync(&data, &url, &token, &["sync", "acme"]))
+        .await
+        .expect("join");
+    (sim, dir, report, started.elapsed().as_secs_f64())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let tickets = env_usize("ZDSYNC_BENCH_TICKETS", 10_000);
+    let rss_tickets = env_usize("ZDSYNC_BENCH_RSS_TICKETS", 20_000);
+    let export_limit = SimConfig::default().export_limit_per_min as f64;
+    println!("zdsync backfill benchmark (cargo bench -p zdsync --bench backfill)");
+
+    // 1. Full backfill with realistic limits.
+    let (sim, dir, report, wall) = backfill(tickets, true).await;
+    let r = &report["reports"][0];
+    let requests = r["requests"]["total"].as_u64().unwrap_or(0);
+    let r429 = r["requests"]["responses_429"].as_u64().unwrap_or(0);
+    let export = r["requests"]["export"].as_u64().unwrap_or(0);
+    let pages = r["ticket_pages"].as_u64().unwrap_or(0) + r["event_pages"].as_u64().unwrap_or(0);
+    let docs = r["documents_written"].as_u64().unwrap_or(0);
+    // The budget starts full: the first `limit` export requests need no wait.
+    let bound_s = ((export as f64 - export_limit).max(0.0) / export_limit) * 60.0;
+    let simple_bound_s = export as f64 / export_limit * 60.0;
+    let sim_stats = sim.stats();
+    println!("backfill of {tickets} tickets (account 700/min, exports {export_limit}/min):");
+    println!("  documents written:          {docs}");
+    println!(
+        "  Zendesk requests:           {requests} ({:.2} per 1,000 tickets); export requests {export}; pages {pages}",
+        requests as f64 * 1000.0 / tickets as f64
+    );
+    println!(
+        "  429 responses:              {r429} (client) / {} (simulator)",
+        sim_stats.responses_429
+    );
+    println!(
+        "  wall time:                  {wall:.1} s; export-budget bound {bound_s:.1} s (full first window) / {simple_bound_s:.1} s (pages / 10 per min): ratio {:.3} / {:.3}",
+        if bound_s > 0.0 { wall / bound_s } else { f64::NAN },
+        wall / simple_bound_s.max(1e-9)
+    );
+
+    // 2. Hourly sync with nothing changed.
+    let data = dir.path().to_path_buf();
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let again = tokio::task::spawn_blocking(move || zdsync(&data, &url, &c.api_token, &["sync", "acme"]))
+        .await
+        .expect("join");
+    let a = &again["reports"][0];
+    let data_writes = ["documents_written", "documents_deleted", "states_written", "tickets_deleted", "entities_written", "cursor_writes"]
+        .iter()
+        .map(|k| a[*k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    println!(
+        "unchanged hourly sync: {} requests, {} data writes (documents, states, users, cursors), {} ms",
+        a["requests"]["total"], data_writes, a["duration_ms"]
+    );
+    sim.shutdown().await;
+    drop(dir);
+
+    // 3. Peak RSS of a larger backfill.
+    let (sim, dir, report, wall) = backfill(rss_tickets, false).await;
+    println!(
+        "backfill of {rss_tickets} tickets (limits off): peak RSS {} KiB ({:.1} MiB), {:.1} s, {} documents",
+        report["peak_rss_kb"],
+        report["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+        wall,
+        report["reports"][0]["documents_written"]
+    );
+    sim.shutdown().await;
+    drop(dir);
+}
