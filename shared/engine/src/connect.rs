@@ -127,7 +127,9 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
         });
     }
     if conn.plan == Plan::Trial {
-        notices.push("trial plan: the 5,000 most recent feedback documents are imported".into());
+        notices.push(
+            "trial plan recorded; this version still imports all history (the 5,000-document trial limit is not applied yet)".into(),
+        );
     }
     Ok(ConnectOutcome {
         connection: conn,
