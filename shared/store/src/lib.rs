@@ -164,11 +164,21 @@ pub struct Blob {
 /// into parts is never visible half-written).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TicketWrite {
-    PutState { ticket_id: u64, blob: Blob },
-    PutDocument { ticket_id: u64, blob: Blob },
-    DeleteDocument { ticket_id: u64 },
+    PutState {
+        ticket_id: u64,
+        blob: Blob,
+    },
+    PutDocument {
+        ticket_id: u64,
+        blob: Blob,
+    },
+    DeleteDocument {
+        ticket_id: u64,
+    },
     /// Removes the state and the document (deleted tickets).
-    DeleteTicket { ticket_id: u64 },
+    DeleteTicket {
+        ticket_id: u64,
+    },
 }
 
 /// A document as listed for export.
@@ -184,7 +194,10 @@ pub struct DocumentRow {
 pub enum LeaseOutcome {
     Acquired,
     /// Held by `owner` until `expires_at_ms`.
-    Held { owner: String, expires_at_ms: i64 },
+    Held {
+        owner: String,
+        expires_at_ms: i64,
+    },
 }
 
 /// Counters for `status` and for figures.
@@ -270,8 +283,12 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<DocumentRow>>;
     /// Ticket ids that have a stored state, ascending, after `after`.
-    async fn list_state_ids(&self, conn: &str, after: Option<u64>, limit: usize)
-    -> Result<Vec<u64>>;
+    async fn list_state_ids(
+        &self,
+        conn: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>>;
     async fn counts(&self, conn: &str) -> Result<StoreCounts>;
 }
 
