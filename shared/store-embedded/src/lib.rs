@@ -340,13 +340,14 @@ impl Store for EmbeddedStore {
                 })
                 .optional()
                 .map_err(|e| backend("reading a lease", e))?;
-            if let Some((holder, expires)) = current {
-                if holder != owner && expires > now_ms {
-                    return Ok(LeaseOutcome::Held {
-                        owner: holder,
-                        expires_at_ms: expires,
-                    });
-                }
+            if let Some((holder, expires)) = current
+                && holder != owner
+                && expires > now_ms
+            {
+                return Ok(LeaseOutcome::Held {
+                    owner: holder,
+                    expires_at_ms: expires,
+                });
             }
             tx.execute(
                 "INSERT INTO leases (conn, owner, expires_at_ms) VALUES (?1, ?2, ?3)
