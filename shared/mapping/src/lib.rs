@@ -1,4 +1,5 @@
-//! Pure mapping from Zendesk shapes to feedback documents (ARCHITECTURE.md §3).
+//! Pure mapping from Zendesk shapes to feedback documents (ARCHITECTURE.md §3,
+//! with the choices of `RULES.md`).
 //!
 //! No I/O, no AWS, no HTTP: inputs are the typed Zendesk shapes of
 //! `zdsync-zendesk`, outputs are [`Document`]s and [`ConversationEntry`]s.
@@ -11,25 +12,18 @@
 //!    and organizations it knows, the field catalog and the CSAT reasons, or
 //!    returns `None` when the ticket is not feedback.
 
+pub mod chat;
 pub mod document;
+pub mod fields;
+pub mod text;
 
 pub use document::*;
+pub use fields::FieldCatalog;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use zdsync_zendesk::types::{Comment, Organization, Ticket, TicketField, User};
-
-/// Ticket fields by id, built once per run from `/api/v2/ticket_fields`.
-#[derive(Debug, Clone, Default)]
-pub struct FieldCatalog {
-    // implementation detail: private fields
-}
-
-impl FieldCatalog {
-    pub fn new(fields: Vec<TicketField>) -> Self {
-        todo!("index by id; keep inactive fields: {}", fields.len())
-    }
-}
+use serde_json::{Map, Value};
+use zdsync_zendesk::types::{Comment, Organization, Ticket, TicketStatus, User};
 
 /// Everything a render needs besides the ticket itself.
 pub struct RenderContext<'a> {
@@ -44,28 +38,308 @@ pub struct RenderContext<'a> {
     pub organizations: &'a HashMap<u64, Organization>,
 }
 
+const SYSTEM_CHANNELS: [&str; 3] = ["system", "rule", "automation"];
+
+/// Text of a comment: `plain_body`, else `html_body` as text, else `body`.
+pub fn comment_text(c: &Comment) -> String {
+    if let Some(p) = &c.plain_body {
+        text::normalize(p)
+    } else if let Some(h) = &c.html_body {
+        text::html_to_text(h)
+    } else {
+        text::normalize(c.body.as_deref().unwrap_or(""))
+    }
+}
+
+/// True for comments that are never content: private notes and system
+/// comments.
+pub fn is_content(c: &Comment) -> bool {
+    if !c.public {
+        return false;
+    }
+    if c.author_id.is_none_or(|a| a <= 0) {
+        return false;
+    }
+    let channel = c.via.as_ref().map(|v| v.channel.as_str()).unwrap_or("");
+    !SYSTEM_CHANNELS.contains(&channel)
+}
+
 /// The entries a comment contributes to a conversation: none for private
 /// notes and system comments, one for a plain comment, one per chat line for
 /// a Zendesk Chat transcript.
 pub fn conversation_entries(comment: &Comment) -> Vec<ConversationEntry> {
-    todo!("{}", comment.id)
+    if !is_content(comment) {
+        return Vec::new();
+    }
+    let text = comment_text(comment);
+    let channel = comment
+        .via
+        .as_ref()
+        .map(|v| v.channel.as_str())
+        .unwrap_or("");
+    if channel == "chat" && text.starts_with("Chat started: ") {
+        if let Some(lines) = chat::split_transcript(&text) {
+            return lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| ConversationEntry {
+                    source_comment_id: comment.id,
+                    seq: i as u32,
+                    derived: true,
+                    author_id: None,
+                    author_name: Some(l.name),
+                    role: None,
+                    created_at: Some(l.created_at),
+                    text: l.text,
+                })
+                .collect();
+        }
+    }
+    vec![ConversationEntry {
+        source_comment_id: comment.id,
+        seq: 0,
+        derived: false,
+        author_id: comment.author_id,
+        author_name: None,
+        role: None,
+        created_at: comment.created_at.clone(),
+        text,
+    }]
+}
+
+fn entry_order(a: &ConversationEntry, b: &ConversationEntry) -> std::cmp::Ordering {
+    a.created_at
+        .cmp(&b.created_at)
+        .then(a.source_comment_id.cmp(&b.source_comment_id))
+        .then(a.seq.cmp(&b.seq))
 }
 
 /// Merges `new` into `existing` (de-duplicated by `(source_comment_id, seq)`,
 /// newer copies replace older ones), keeping the order oldest first. Returns
 /// whether anything changed.
 pub fn merge_entries(existing: &mut Vec<ConversationEntry>, new: Vec<ConversationEntry>) -> bool {
-    todo!("{} {}", existing.len(), new.len())
+    let mut changed = false;
+    for e in new {
+        match existing
+            .iter_mut()
+            .find(|x| x.source_comment_id == e.source_comment_id && x.seq == e.seq)
+        {
+            Some(x) if *x == e => {}
+            Some(x) => {
+                *x = e;
+                changed = true;
+            }
+            None => {
+                existing.push(e);
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        existing.sort_by(entry_order);
+    }
+    changed
 }
 
 /// User ids a render of this ticket would like to know: the requester and
 /// every comment author without a name of its own. Sorted, unique, positive.
 pub fn wanted_user_ids(ticket: &Ticket, entries: &[ConversationEntry]) -> Vec<u64> {
-    todo!("{} {}", ticket.id, entries.len())
+    let mut ids: Vec<u64> = entries
+        .iter()
+        .filter(|e| !e.derived)
+        .filter_map(|e| e.author_id)
+        .filter(|a| *a > 0)
+        .map(|a| a as u64)
+        .chain(ticket.requester_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn non_blank(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+/// `title`: subject, else raw_subject, else the description's first line
+/// (100 characters at most), else `Ticket #{id}`.
+pub fn title(ticket: &Ticket) -> String {
+    if let Some(s) =
+        non_blank(ticket.subject.as_deref()).or(non_blank(ticket.raw_subject.as_deref()))
+    {
+        return s.to_string();
+    }
+    if let Some(line) = ticket
+        .description
+        .as_deref()
+        .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
+    {
+        return line.chars().take(100).collect();
+    }
+    format!("Ticket #{}", ticket.id)
+}
+
+fn satisfaction(ticket: &Ticket, reasons: &HashMap<u64, String>) -> Option<Satisfaction> {
+    let r = ticket.satisfaction_rating.as_ref()?;
+    if r.score != "good" && r.score != "bad" {
+        return None;
+    }
+    let reason = non_blank(r.reason.as_deref())
+        .map(str::to_string)
+        .or_else(|| r.reason_id.and_then(|id| reasons.get(&id).cloned()));
+    let comment = non_blank(r.comment.as_deref()).map(|c| c.trim().to_string());
+    Some(Satisfaction {
+        score: r.score.clone(),
+        reason,
+        comment,
+    })
+}
+
+fn non_null(m: &Map<String, Value>) -> BTreeMap<String, Value> {
+    m.iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn doc_user(ctx: &RenderContext<'_>, ticket: &Ticket) -> DocUser {
+    let Some(user) = ticket.requester_id.and_then(|id| ctx.users.get(&id)) else {
+        return DocUser::Missing(MissingRef {
+            id: ticket.requester_id,
+            missing: true,
+        });
+    };
+    let org = ticket.organization_id.or(user.organization_id).map(|id| {
+        match ctx.organizations.get(&id) {
+            Some(o) => DocOrg::Present(OrgProps {
+                id: o.id,
+                name: o.name.clone(),
+                domain_names: o.domain_names.clone(),
+                tags: o.tags.clone(),
+                fields: non_null(&o.organization_fields),
+            }),
+            None => DocOrg::Missing(MissingRef {
+                id: Some(id),
+                missing: true,
+            }),
+        }
+    });
+    DocUser::Present(UserProps {
+        id: user.id.or(ticket.requester_id).unwrap_or_default(),
+        missing: false,
+        name: user.name.clone(),
+        email: user.email.clone(),
+        phone: user.phone.clone(),
+        locale: user.locale.clone(),
+        time_zone: user
+            .iana_time_zone
+            .clone()
+            .or_else(|| user.time_zone.clone()),
+        external_id: user.external_id.clone(),
+        tags: user.tags.clone(),
+        fields: non_null(&user.user_fields),
+        organization: org,
+    })
+}
+
+fn message(
+    ctx: &RenderContext<'_>,
+    ticket: &Ticket,
+    requester_name: Option<&str>,
+    e: &ConversationEntry,
+) -> Message {
+    if e.derived {
+        let name = e.author_name.clone();
+        let customer = name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("Visitor ") || Some(n) == requester_name);
+        return Message {
+            comment_id: None,
+            author_id: if customer {
+                ticket.requester_id.map(|r| r as i64)
+            } else {
+                None
+            },
+            author_name: name,
+            role: e.role.unwrap_or(if customer {
+                MessageRole::Customer
+            } else {
+                MessageRole::Agent
+            }),
+            created_at: e.created_at.clone(),
+            text: e.text.clone(),
+        };
+    }
+    let author = e
+        .author_id
+        .filter(|a| *a > 0)
+        .and_then(|a| ctx.users.get(&(a as u64)));
+    let role = e.role.unwrap_or(match author {
+        Some(u) if u.role.is_staff() => MessageRole::Agent,
+        _ => MessageRole::Customer,
+    });
+    Message {
+        comment_id: Some(e.source_comment_id),
+        author_id: e.author_id,
+        author_name: e
+            .author_name
+            .clone()
+            .or_else(|| author.and_then(|u| u.name.clone())),
+        role,
+        created_at: e.created_at.clone(),
+        text: e.text.clone(),
+    }
 }
 
 /// The document of a ticket, or `None` when the ticket is not feedback (no
 /// public end-user message and no CSAT rating with a comment) or is deleted.
-pub fn render(ctx: &RenderContext<'_>, ticket: &Ticket, entries: &[ConversationEntry]) -> Option<Document> {
-    todo!("{} {} {}", ctx.connection, ticket.id, entries.len())
+pub fn render(
+    ctx: &RenderContext<'_>,
+    ticket: &Ticket,
+    entries: &[ConversationEntry],
+) -> Option<Document> {
+    if ticket.status == TicketStatus::Deleted {
+        return None;
+    }
+    let requester_name = ticket
+        .requester_id
+        .and_then(|id| ctx.users.get(&id))
+        .and_then(|u| u.name.as_deref());
+    let content: Vec<Message> = entries
+        .iter()
+        .map(|e| message(ctx, ticket, requester_name, e))
+        .collect();
+    let satisfaction = satisfaction(ticket, ctx.reasons);
+    let customer_spoke = content.iter().any(|m| m.role == MessageRole::Customer);
+    let rated_with_comment = satisfaction.as_ref().is_some_and(|s| s.comment.is_some());
+    if !customer_spoke && !rated_with_comment {
+        return None;
+    }
+    Some(Document {
+        id: format!("{}:{}", ctx.connection, ticket.id),
+        connection: ctx.connection.to_string(),
+        ticket_id: ticket.id,
+        title: title(ticket),
+        url: format!(
+            "https://{}.zendesk.com/agent/tickets/{}",
+            ctx.subdomain, ticket.id
+        ),
+        created_at: ticket.created_at.clone(),
+        updated_at: ticket.updated_at.clone(),
+        metadata: Metadata {
+            status: ticket.status.as_str().to_string(),
+            ticket_id: ticket.id,
+            channel: ticket
+                .via
+                .as_ref()
+                .map(|v| v.channel.clone())
+                .filter(|c| !c.is_empty()),
+        },
+        content,
+        properties: Properties {
+            fields: ctx.fields.map(&ticket.custom_fields),
+            satisfaction,
+        },
+        user: doc_user(ctx, ticket),
+    })
 }

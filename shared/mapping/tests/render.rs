@@ -1,0 +1,410 @@
+//! Rendering whole tickets: the rules of RULES.md on tricky tickets, property
+//! tests, and JSON snapshots of the documents.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use zdsync_mapping::*;
+use zdsync_zendesk::types::*;
+
+fn user(id: u64, name: &str, role: Role) -> User {
+    User {
+        id: Some(id),
+        name: Some(name.into()),
+        email: Some(format!("u{id}@x.example")),
+        role,
+        time_zone: Some("Tokyo".into()),
+        iana_time_zone: Some("Asia/Tokyo".into()),
+        locale: Some("es".into()),
+        external_id: Some(format!("cust-{id}")),
+        tags: vec!["vip".into()],
+        user_fields: serde_json::from_value(json!({"plan": "business", "empty": null})).unwrap(),
+        organization_id: Some(55),
+        ..Default::default()
+    }
+}
+
+fn comment(id: u64, author: i64, text: &str, public: bool, at: &str) -> Comment {
+    Comment {
+        id,
+        author_id: Some(author),
+        html_body: Some(format!(
+            "<div class=\"zd-comment\" dir=\"auto\"><p>{text}</p></div>"
+        )),
+        body: Some(text.into()),
+        public,
+        via: Some(Via {
+            channel: "web".into(),
+            source: Value::Null,
+        }),
+        created_at: Some(at.into()),
+        ..Default::default()
+    }
+}
+
+struct World {
+    users: HashMap<u64, User>,
+    orgs: HashMap<u64, Organization>,
+    reasons: HashMap<u64, String>,
+    fields: FieldCatalog,
+}
+
+impl World {
+    fn new() -> World {
+        let mut users = HashMap::new();
+        users.insert(3700, user(3700, "Ana", Role::EndUser));
+        users.insert(10, user(10, "Dana Novak", Role::Agent));
+        let mut orgs = HashMap::new();
+        orgs.insert(
+            55,
+            Organization {
+                id: 55,
+                name: Some("Acme Corp".into()),
+                domain_names: vec!["acme.example".into()],
+                ..Default::default()
+            },
+        );
+        let fields = FieldCatalog::new(vec![TicketField {
+            id: 1,
+            field_type: "tagger".into(),
+            title: "Product area".into(),
+            active: true,
+            custom_field_options: vec![FieldOption {
+                id: None,
+                name: "Integrations".into(),
+                value: "integrations".into(),
+            }],
+            ..Default::default()
+        }]);
+        World {
+            users,
+            orgs,
+            reasons: HashMap::from([(7, "Issue took too long".to_string())]),
+            fields,
+        }
+    }
+    fn ctx(&self) -> RenderContext<'_> {
+        RenderContext {
+            connection: "acme",
+            subdomain: "acme",
+            fields: &self.fields,
+            reasons: &self.reasons,
+            users: &self.users,
+            organizations: &self.orgs,
+        }
+    }
+}
+
+fn ticket(id: u64) -> Ticket {
+    Ticket {
+        id,
+        subject: Some("Export is slow".into()),
+        status: TicketStatus::Open,
+        created_at: Some("2023-05-14T09:15:00Z".into()),
+        updated_at: Some("2023-05-15T10:00:00Z".into()),
+        requester_id: Some(3700),
+        via: Some(Via {
+            channel: "web".into(),
+            source: Value::Null,
+        }),
+        custom_fields: vec![
+            CustomFieldValue {
+                id: 1,
+                value: json!("integrations"),
+            },
+            CustomFieldValue {
+                id: 999,
+                value: json!("x"),
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+fn entries(comments: &[Comment]) -> Vec<ConversationEntry> {
+    let mut out = Vec::new();
+    for c in comments {
+        merge_entries(&mut out, conversation_entries(c));
+    }
+    out
+}
+
+#[test]
+fn a_conversation_with_notes_and_system_comments() {
+    let w = World::new();
+    let es = entries(&[
+        comment(3, 10, "We are on it", true, "2023-05-14T10:00:00Z"),
+        comment(
+            1,
+            3700,
+            "Export &amp; import are <strong>slow</strong>",
+            true,
+            "2023-05-14T09:15:32Z",
+        ),
+        comment(2, 10, "internal note", false, "2023-05-14T09:30:00Z"),
+        comment(4, -1, "Ticket merged", true, "2023-05-14T11:00:00Z"),
+        Comment {
+            via: Some(Via {
+                channel: "rule".into(),
+                source: Value::Null,
+            }),
+            ..comment(5, 10, "Auto reply", true, "2023-05-14T09:16:00Z")
+        },
+    ]);
+    let doc = render(&w.ctx(), &ticket(123), &es).expect("feedback");
+    insta::assert_json_snapshot!("conversation", doc);
+    assert_eq!(doc.content.len(), 2);
+    assert_eq!(doc.content[0].text, "Export & import are slow");
+    assert_eq!(doc.content[0].role, MessageRole::Customer);
+    assert_eq!(doc.content[1].role, MessageRole::Agent);
+}
+
+#[test]
+fn chat_transcript_crossing_midnight() {
+    let w = World::new();
+    let mut c = comment(9, 3700, "", true, "2023-05-14T23:58:00Z");
+    c.html_body = None;
+    c.plain_body = Some("Chat started: 2023-05-14 11:58 PM UTC\n\n(11:58:32 PM) Visitor 81234567: Hello 👋\n(11:59:48 PM) *** Dana Novak joined the chat ***\n(11:59:59 PM) Dana Novak: Hi!\n(12:00:10 AM) Ana: still there\nand more".into());
+    c.via = Some(Via {
+        channel: "chat".into(),
+        source: Value::Null,
+    });
+    let mut t = ticket(124);
+    t.via = c.via.clone();
+    let doc = render(&w.ctx(), &t, &entries(&[c])).expect("feedback");
+    insta::assert_json_snapshot!("chat", doc);
+    let roles: Vec<MessageRole> = doc.content.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            MessageRole::Customer,
+            MessageRole::Agent,
+            MessageRole::Customer
+        ]
+    );
+    assert_eq!(
+        doc.content[2].created_at.as_deref(),
+        Some("2023-05-15T00:00:10Z")
+    );
+    assert!(doc.content.iter().all(|m| m.comment_id.is_none()));
+    assert_eq!(doc.content[0].author_id, Some(3700));
+    assert_eq!(doc.content[1].author_id, None);
+}
+
+#[test]
+fn csat_rules() {
+    let w = World::new();
+    let agent_only = entries(&[comment(1, 10, "FYI", true, "2023-05-14T10:00:00Z")]);
+    let mut t = ticket(5);
+    assert!(
+        render(&w.ctx(), &t, &agent_only).is_none(),
+        "no customer message, no rating"
+    );
+    for score in ["offered", "unoffered"] {
+        t.satisfaction_rating = Some(SatisfactionRating {
+            score: score.into(),
+            comment: Some("x".into()),
+            ..Default::default()
+        });
+        assert!(
+            render(&w.ctx(), &t, &agent_only).is_none(),
+            "{score} is no rating"
+        );
+    }
+    t.satisfaction_rating = Some(SatisfactionRating {
+        score: "good".into(),
+        comment: Some("  ".into()),
+        ..Default::default()
+    });
+    assert!(
+        render(&w.ctx(), &t, &agent_only).is_none(),
+        "a rating without comment alone is not feedback"
+    );
+    t.satisfaction_rating = Some(SatisfactionRating {
+        score: "bad".into(),
+        comment: Some(" slow ".into()),
+        reason_id: Some(7),
+        ..Default::default()
+    });
+    let doc = render(&w.ctx(), &t, &agent_only).expect("rated with a comment");
+    assert_eq!(
+        serde_json::to_value(&doc.properties.satisfaction).unwrap(),
+        json!({"score": "bad", "reason": "Issue took too long", "comment": "slow"})
+    );
+    t.satisfaction_rating = Some(SatisfactionRating {
+        score: "bad".into(),
+        comment: Some("slow".into()),
+        reason: Some("Other".into()),
+        reason_id: Some(7),
+        ..Default::default()
+    });
+    assert_eq!(
+        render(&w.ctx(), &t, &agent_only)
+            .unwrap()
+            .properties
+            .satisfaction
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("Other")
+    );
+}
+
+#[test]
+fn missing_requester_organization_and_unknown_authors() {
+    let w = World::new();
+    let mut t = ticket(6);
+    t.requester_id = Some(4242);
+    t.organization_id = Some(777);
+    let es = entries(&[comment(1, 4242, "hi", true, "2023-05-14T10:00:00Z")]);
+    let doc = render(&w.ctx(), &t, &es).expect("unknown author counts as customer");
+    assert_eq!(
+        serde_json::to_value(&doc.user).unwrap(),
+        json!({"id": 4242, "missing": true})
+    );
+    assert_eq!(doc.content[0].author_name, None);
+    t.requester_id = None;
+    let doc = render(&w.ctx(), &t, &es).unwrap();
+    assert_eq!(
+        serde_json::to_value(&doc.user).unwrap(),
+        json!({"id": null, "missing": true})
+    );
+    t.requester_id = Some(3700);
+    let doc = render(&w.ctx(), &t, &es).unwrap();
+    assert_eq!(
+        serde_json::to_value(&doc.user).unwrap()["organization"],
+        json!({"id": 777, "missing": true})
+    );
+}
+
+#[test]
+fn titles_deleted_tickets_and_long_tickets() {
+    let w = World::new();
+    let mut t = ticket(7);
+    t.subject = Some("  ".into());
+    t.description = Some("\n  First line of a long description that goes on and on and on and on and on and on and on and on and on\nsecond".into());
+    assert_eq!(title(&t).chars().count(), 100);
+    t.description = None;
+    assert_eq!(title(&t), "Ticket #7");
+    let many: Vec<Comment> = (1..=450)
+        .map(|i| {
+            comment(
+                i,
+                if i % 2 == 0 { 10 } else { 3700 },
+                &format!("m{i}"),
+                true,
+                &format!("2023-05-14T10:{:02}:{:02}Z", i / 60, i % 60),
+            )
+        })
+        .collect();
+    let doc = render(&w.ctx(), &t, &entries(&many)).unwrap();
+    assert_eq!(doc.content.len(), 450);
+    let big = "x".repeat(65_536);
+    let doc = render(
+        &w.ctx(),
+        &t,
+        &entries(&[comment(1, 3700, &big, true, "2023-05-14T10:00:00Z")]),
+    )
+    .unwrap();
+    assert_eq!(
+        doc.content[0].text.len(),
+        65_536,
+        "a comment at the 64 kB cap is kept whole"
+    );
+    t.status = TicketStatus::Deleted;
+    assert!(render(&w.ctx(), &t, &entries(&many)).is_none());
+}
+
+#[test]
+fn document_json_has_the_contract_shape() {
+    let w = World::new();
+    let doc = render(
+        &w.ctx(),
+        &ticket(123),
+        &entries(&[comment(1, 3700, "hi", true, "2023-05-14T10:00:00Z")]),
+    )
+    .unwrap();
+    let v = serde_json::to_value(&doc).unwrap();
+    // The serialized text keeps the contract's key order.
+    let text = serde_json::to_string(&doc).unwrap();
+    let order = [
+        "\"id\"",
+        "\"connection\"",
+        "\"ticket_id\"",
+        "\"title\"",
+        "\"url\"",
+        "\"created_at\"",
+        "\"updated_at\"",
+        "\"metadata\"",
+        "\"content\"",
+        "\"properties\"",
+        "\"user\"",
+    ];
+    let pos: Vec<usize> = order.iter().map(|k| text.find(k).expect(k)).collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "key order: {text}");
+    assert_eq!(v.as_object().unwrap().len(), order.len());
+    assert_eq!(v["url"], "https://acme.zendesk.com/agent/tickets/123");
+    assert_eq!(v["user"]["time_zone"], "Asia/Tokyo");
+    assert_eq!(v["user"]["fields"], json!({"plan": "business"}));
+    assert_eq!(
+        v["properties"]["fields"],
+        json!({"Product area": "Integrations"})
+    );
+    assert_eq!(v["properties"]["satisfaction"], Value::Null);
+}
+
+fn arb_comment() -> impl Strategy<Value = Comment> {
+    (
+        1u64..40,
+        -1i64..5,
+        any::<bool>(),
+        "[a-zA-Z <>&;/\n\r\t😀مر]{0,60}",
+        0u32..5,
+        any::<bool>(),
+    )
+        .prop_map(|(id, author, public, text, minute, html)| Comment {
+            id,
+            author_id: Some(author),
+            html_body: if html { Some(text.clone()) } else { None },
+            plain_body: if html { None } else { Some(text) },
+            public,
+            created_at: Some(format!("2023-05-14T10:0{minute}:00Z")),
+            ..Default::default()
+        })
+}
+
+proptest! {
+    #[test]
+    fn merging_is_idempotent_and_order_independent(cs in proptest::collection::vec(arb_comment(), 0..20)) {
+        let a = entries(&cs);
+        let mut rev = cs.clone();
+        rev.reverse();
+        // same comment id twice with different content: keep unique ids only
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<Comment> = cs.iter().filter(|c| seen.insert(c.id)).cloned().collect();
+        let mut unique_rev = unique.clone();
+        unique_rev.reverse();
+        prop_assert_eq!(entries(&unique), entries(&unique_rev));
+        let mut again = a.clone();
+        for c in &cs {
+            merge_entries(&mut again, conversation_entries(c));
+        }
+        prop_assert_eq!(again.len(), a.len());
+    }
+
+    #[test]
+    fn rendering_never_panics_and_text_is_normalised(cs in proptest::collection::vec(arb_comment(), 0..10), status in "[a-z]{0,8}") {
+        let w = World::new();
+        let mut t = ticket(1);
+        t.status = TicketStatus::parse(&status);
+        let es = entries(&cs);
+        if let Some(doc) = render(&w.ctx(), &t, &es) {
+            for m in &doc.content {
+                prop_assert!(!m.text.contains("\n\n\n"));
+                prop_assert!(!m.text.contains('\r'));
+                prop_assert!(m.text.lines().all(|l| l == l.trim_end()));
+            }
+        }
+    }
+}
