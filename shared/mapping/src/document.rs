@@ -73,6 +73,7 @@ pub struct Satisfaction {
 /// The requester: either readable, or `{ "id": N, "missing": true }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // built once per document; boxing buys nothing
 pub enum DocUser {
     Present(UserProps),
     Missing(MissingRef),

@@ -77,23 +77,24 @@ pub fn conversation_entries(comment: &Comment) -> Vec<ConversationEntry> {
         .as_ref()
         .map(|v| v.channel.as_str())
         .unwrap_or("");
-    if channel == "chat" && text.starts_with("Chat started: ") {
-        if let Some(lines) = chat::split_transcript(&text) {
-            return lines
-                .into_iter()
-                .enumerate()
-                .map(|(i, l)| ConversationEntry {
-                    source_comment_id: comment.id,
-                    seq: i as u32,
-                    derived: true,
-                    author_id: None,
-                    author_name: Some(l.name),
-                    role: None,
-                    created_at: Some(l.created_at),
-                    text: l.text,
-                })
-                .collect();
-        }
+    if channel == "chat"
+        && text.starts_with("Chat started: ")
+        && let Some(lines) = chat::split_transcript(&text)
+    {
+        return lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| ConversationEntry {
+                source_comment_id: comment.id,
+                seq: i as u32,
+                derived: true,
+                author_id: None,
+                author_name: Some(l.name),
+                role: None,
+                created_at: Some(l.created_at),
+                text: l.text,
+            })
+            .collect();
     }
     vec![ConversationEntry {
         source_comment_id: comment.id,
