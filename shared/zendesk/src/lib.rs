@@ -7,14 +7,18 @@
 //! `Retry-After`), and exposes each paginated endpoint one page at a time so
 //! the engine can checkpoint after every page.
 
+mod client;
+mod limiter;
+mod retry;
 pub mod types;
+
+pub use client::{Client, default_base_url};
+pub use limiter::Bucket;
+pub use retry::{Decision, Outcome, decide};
 
 use std::sync::Arc;
 
-use types::{
-    Comment, Id, OAuthToken, Organization, SatisfactionReason, Ticket, TicketEvent, TicketField,
-    User,
-};
+use types::{Comment, OAuthToken, Organization, Ticket, TicketEvent, User};
 
 /// Credentials of a connection.
 #[derive(Clone)]
@@ -45,7 +49,10 @@ impl std::fmt::Debug for Credentials {
                 write!(f, "ApiToken {{ email: {email:?}, token: <redacted> }}")
             }
             Credentials::OAuthClient { client_id, .. } => {
-                write!(f, "OAuthClient {{ client_id: {client_id:?}, secret: <redacted> }}")
+                write!(
+                    f,
+                    "OAuthClient {{ client_id: {client_id:?}, secret: <redacted> }}"
+                )
             }
             Credentials::OAuthToken { .. } => write!(f, "OAuthToken {{ <redacted> }}"),
         }
@@ -137,7 +144,9 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// 401: the credentials were refused.
-    #[error("Zendesk refused the credentials (401 on {endpoint}): {message}. Check the e-mail and API token, or the OAuth client/token.")]
+    #[error(
+        "Zendesk refused the credentials (401 on {endpoint}): {message}. Check the e-mail and API token, or the OAuth client/token."
+    )]
     Unauthorized { endpoint: String, message: String },
     /// 403: authenticated, but not allowed.
     #[error("Zendesk denied access to {endpoint} (403): {message}")]
@@ -161,7 +170,9 @@ pub enum Error {
         attempts: u32,
     },
     /// The body was not the JSON expected (HTML page, truncated JSON...).
-    #[error("unexpected response from {endpoint} (status {status}): {detail}; body starts with {snippet:?}")]
+    #[error(
+        "unexpected response from {endpoint} (status {status}): {detail}; body starts with {snippet:?}"
+    )]
     Decode {
         endpoint: String,
         status: u16,
@@ -176,77 +187,24 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// OAuth token endpoint failure.
-    #[error("OAuth token request failed ({status}): {message}. Check the OAuth client id/secret or sign in again.")]
+    #[error(
+        "OAuth token request failed ({status}): {message}. Check the OAuth client id/secret or sign in again."
+    )]
     OAuth { status: u16, message: String },
 }
 
-/// A cheap-to-clone Zendesk client (clones share the limiter and stats).
-#[derive(Clone)]
-pub struct Client {
-    // implementation detail
-}
-
-/// Turns a subdomain into the default API base URL.
-pub fn default_base_url(subdomain: &str) -> Result<url::Url, Error> {
-    todo!("{subdomain}")
-}
-
-impl Client {
-    pub fn new(config: ClientConfig) -> Result<Client, Error> {
-        todo!("{}", config.base_url)
-    }
-
-    pub fn base_url(&self) -> &url::Url {
-        todo!()
-    }
-
-    /// `GET /api/v2/users/me` (anonymous callers get `id: null`).
-    pub async fn me(&self) -> Result<User, Error> {
-        todo!()
-    }
-
-    /// `GET /api/v2/ticket_fields` (all pages).
-    pub async fn ticket_fields(&self) -> Result<Vec<TicketField>, Error> {
-        todo!()
-    }
-
-    /// `GET /api/v2/satisfaction_reasons`.
-    pub async fn satisfaction_reasons(&self) -> Result<Vec<SatisfactionReason>, Error> {
-        todo!()
-    }
-
-    /// One page of the tickets cursor export, `per_page=1000`,
-    /// `include=users,organizations,comment_count`.
-    pub async fn tickets_page(&self, at: &TicketCursor) -> Result<TicketPage, Error> {
-        todo!("{at:?}")
-    }
-
-    /// One page of the ticket events export with comment events.
-    pub async fn ticket_events_page(&self, start_time: i64) -> Result<EventsPage, Error> {
-        todo!("{start_time}")
-    }
-
-    /// All comments of one ticket (cursor pagination, 100 a page), oldest first.
-    pub async fn ticket_comments(&self, ticket_id: Id) -> Result<Vec<Comment>, Error> {
-        todo!("{ticket_id}")
-    }
-
-    /// `users/show_many` in chunks of 100; missing ids are simply absent.
-    pub async fn users_show_many(&self, ids: &[Id]) -> Result<Vec<User>, Error> {
-        todo!("{}", ids.len())
-    }
-
-    /// `organizations/show_many` in chunks of 100.
-    pub async fn organizations_show_many(&self, ids: &[Id]) -> Result<Vec<Organization>, Error> {
-        todo!("{}", ids.len())
-    }
-
-    /// One page of the users cursor export.
-    pub async fn users_page(&self, at: &TicketCursor) -> Result<UsersPage, Error> {
-        todo!("{at:?}")
-    }
-
-    pub fn stats(&self) -> RequestStats {
-        todo!()
+impl ClientConfig {
+    /// A configuration with the defaults: 6 retries, backoff capped at 60 s,
+    /// 60 s per request, no reserve.
+    pub fn new(base_url: url::Url, credentials: Credentials) -> Self {
+        ClientConfig {
+            base_url,
+            credentials,
+            max_retries: 6,
+            max_backoff: std::time::Duration::from_secs(60),
+            request_timeout: std::time::Duration::from_secs(60),
+            account_reserve: 0,
+            token_sink: None,
+        }
     }
 }

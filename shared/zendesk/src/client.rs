@@ -1,0 +1,830 @@
+//! The HTTP client: authentication, pacing, retries, typed pages.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use crate::limiter::{Bucket, Limiter};
+use crate::retry::{Decision, Outcome, decide};
+use crate::types::{
+    Comment, Id, OAuthToken, Organization, SatisfactionReason, Ticket, TicketEvent, TicketField,
+    User,
+};
+use crate::{
+    ClientConfig, Credentials, Error, EventsPage, RequestStats, TicketCursor, TicketPage, UsersPage,
+};
+
+/// Turns a subdomain into the default API base URL.
+pub fn default_base_url(subdomain: &str) -> Result<url::Url, Error> {
+    url::Url::parse(&format!("https://{subdomain}.zendesk.com")).map_err(|e| {
+        Error::Config(format!(
+            "{subdomain:?} does not make a valid Zendesk URL: {e}"
+        ))
+    })
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    r429: AtomicU64,
+    r5xx: AtomicU64,
+    export: AtomicU64,
+    slept_ms: AtomicU64,
+}
+
+struct Auth {
+    bearer: Option<String>,
+    refresh: Option<String>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    base_url: url::Url,
+    cfg: ClientConfig,
+    limiter: Limiter,
+    auth: Mutex<Auth>,
+    counters: Counters,
+}
+
+/// A cheap-to-clone Zendesk client (clones share the limiter and stats).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+fn snippet(body: &str) -> String {
+    body.chars().take(120).collect()
+}
+
+/// `{"error": "...", "description": "..."}` or `{"error": {"title", "message"}}`.
+fn error_parts(body: &str) -> (Option<String>, String) {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return (None, snippet(body.trim()));
+    };
+    let code = match &v["error"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("title").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    };
+    let message = ["description", "error_description", "details", "message"]
+        .iter()
+        .find_map(|k| match &v[*k] {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
+        .or_else(|| v["error"]["message"].as_str().map(str::to_string))
+        .or_else(|| code.clone())
+        .unwrap_or_else(|| snippet(body));
+    (code, message)
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(|s| s.max(0.0).ceil() as u64)
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client, Error> {
+        let url = &config.base_url;
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(url) => {}
+            "http" => {
+                return Err(Error::Config(format!(
+                    "{url} uses plain http, which is allowed only for loopback addresses; use https://"
+                )));
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "{url}: unsupported scheme {other:?}; use https://"
+                )));
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("zdsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let (bearer, refresh) = match &config.credentials {
+            Credentials::OAuthToken {
+                access_token,
+                refresh_token,
+                ..
+            } => (Some(access_token.clone()), refresh_token.clone()),
+            _ => (None, None),
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base: url.as_str().trim_end_matches('/').to_string(),
+                base_url: url.clone(),
+                cfg: config,
+                limiter: Limiter::default(),
+                auth: Mutex::new(Auth { bearer, refresh }),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    pub fn base_url(&self) -> &url::Url {
+        &self.inner.base_url
+    }
+
+    pub fn stats(&self) -> RequestStats {
+        let c = &self.inner.counters;
+        RequestStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            responses_429: c.r429.load(Ordering::Relaxed),
+            responses_5xx: c.r5xx.load(Ordering::Relaxed),
+            export_requests: c.export.load(Ordering::Relaxed),
+            slept_ms: c.slept_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+        self.inner
+            .counters
+            .slept_ms
+            .fetch_add(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The Authorization header for the next request (asks for an OAuth
+    /// token first when needed).
+    async fn authorization(&self) -> Result<String, Error> {
+        match &self.inner.cfg.credentials {
+            Credentials::ApiToken { email, token } => {
+                let raw = format!("{email}/token:{token}");
+                Ok(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                ))
+            }
+            _ => {
+                let mut auth = self.inner.auth.lock().await;
+                if auth.bearer.is_none() {
+                    let t = self.token_request(&mut auth, false).await?;
+                    auth.bearer = Some(t);
+                }
+                Ok(format!(
+                    "Bearer {}",
+                    auth.bearer.as_deref().unwrap_or_default()
+                ))
+            }
+        }
+    }
+
+    /// After a 401: a new OAuth token if the credentials allow one. Returns
+    /// whether a retry makes sense.
+    async fn renew(&self, failed_header: &str) -> Result<bool, Error> {
+        let mut auth = self.inner.auth.lock().await;
+        if let Some(b) = &auth.bearer
+            && format!("Bearer {b}") != failed_header
+        {
+            return Ok(true); // another task renewed it already
+        }
+        match &self.inner.cfg.credentials {
+            Credentials::ApiToken { .. } => Ok(false),
+            Credentials::OAuthClient { .. } => {
+                let t = self.token_request(&mut auth, false).await?;
+                auth.bearer = Some(t);
+                Ok(true)
+            }
+            Credentials::OAuthToken { client_id, .. } => {
+                if auth.refresh.is_none() || client_id.is_none() {
+                    return Ok(false);
+                }
+                let t = self.token_request(&mut auth, true).await?;
+                auth.bearer = Some(t);
+                Ok(true)
+            }
+        }
+    }
+
+    /// `POST /oauth/tokens`. With `refresh`, exchanges the refresh token and
+    /// hands the new pair to the token sink before it is used.
+    async fn token_request(&self, auth: &mut Auth, refresh: bool) -> Result<String, Error> {
+        let (client_id, client_secret) = match &self.inner.cfg.credentials {
+            Credentials::OAuthClient {
+                client_id,
+                client_secret,
+            } => (Some(client_id.clone()), Some(client_secret.clone())),
+            Credentials::OAuthToken {
+                client_id,
+                client_secret,
+                ..
+            } => (client_id.clone(), client_secret.clone()),
+            Credentials::ApiToken { .. } => {
+                return Err(Error::Config("no OAuth client configured".into()));
+            }
+        };
+        let mut body = Map::new();
+        body.insert(
+            "client_id".into(),
+            client_id.map(Value::String).unwrap_or(Value::Null),
+        );
+        body.insert(
+            "client_secret".into(),
+            client_secret.map(Value::String).unwrap_or(Value::Null),
+        );
+        body.insert("scope".into(), Value::String("read".into()));
+        if refresh {
+            body.insert("grant_type".into(), "refresh_token".into());
+            body.insert(
+                "refresh_token".into(),
+                auth.refresh
+                    .clone()
+                    .map(Value::String)
+                    .unwrap_or(Value::Null),
+            );
+        } else {
+            body.insert("grant_type".into(), "client_credentials".into());
+        }
+        let url = format!("{}/oauth/tokens", self.inner.base);
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = self
+            .inner
+            .http
+            .post(&url)
+            .json(&Value::Object(body))
+            .send()
+            .await
+            .map_err(|e| Error::Transport {
+                endpoint: "/oauth/tokens".into(),
+                source: e,
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| Error::Transport {
+            endpoint: "/oauth/tokens".into(),
+            source: e,
+        })?;
+        if !(200..300).contains(&status) {
+            let (_, message) = error_parts(&text);
+            return Err(Error::OAuth { status, message });
+        }
+        let token: OAuthToken = serde_json::from_str(&text).map_err(|e| Error::Decode {
+            endpoint: "/oauth/tokens".into(),
+            status,
+            detail: e.to_string(),
+            snippet: "<token response withheld>".into(),
+        })?;
+        if refresh {
+            if let Some(sink) = &self.inner.cfg.token_sink {
+                sink.token_refreshed(&token)
+                    .await
+                    .map_err(|e| Error::OAuth {
+                        status,
+                        message: format!("the refreshed token could not be stored: {e}"),
+                    })?;
+            }
+            auth.refresh = token.refresh_token.clone().or(auth.refresh.take());
+        }
+        Ok(token.access_token)
+    }
+
+    /// GETs `path` (with query) and decodes it, pacing and retrying.
+    /// `path_for` gets the number of 504s seen so far (to shrink pages).
+    async fn get<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        path_for: &(dyn Fn(u32) -> String + Sync),
+    ) -> Result<T, Error> {
+        let bucket = Bucket::for_path(endpoint);
+        let cfg = &self.inner.cfg;
+        let mut attempt = 0u32;
+        let mut timeouts_504 = 0u32;
+        let mut renewed = false;
+        loop {
+            let slept = self
+                .inner
+                .limiter
+                .acquire(bucket, cfg.account_reserve)
+                .await;
+            if !slept.is_zero() {
+                self.inner
+                    .counters
+                    .slept_ms
+                    .fetch_add(slept.as_millis() as u64, Ordering::Relaxed);
+            }
+            let auth = self.authorization().await?;
+            let url = format!("{}{}", self.inner.base, path_for(timeouts_504));
+            self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            if bucket != Bucket::Account {
+                self.inner.counters.export.fetch_add(1, Ordering::Relaxed);
+            }
+            let sent = self
+                .inner
+                .http
+                .get(&url)
+                .header(reqwest::header::AUTHORIZATION, &auth)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await;
+            let outcome = match sent {
+                Err(e) => {
+                    tracing::debug!(endpoint, attempt, error = %e, "transport error");
+                    if attempt >= cfg.max_retries {
+                        return Err(Error::Transport {
+                            endpoint: endpoint.into(),
+                            source: e,
+                        });
+                    }
+                    Outcome::Transport
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    self.inner
+                        .limiter
+                        .observe(bucket, resp.headers(), tokio::time::Instant::now());
+                    let after = retry_after(resp.headers());
+                    let body = match resp.text().await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            if attempt >= cfg.max_retries {
+                                return Err(Error::Transport {
+                                    endpoint: endpoint.into(),
+                                    source: e,
+                                });
+                            }
+                            attempt += 1;
+                            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    tracing::debug!(endpoint, status, attempt, "response");
+                    match status {
+                        200..=299 => match serde_json::from_str::<T>(&body) {
+                            Ok(v) => return Ok(v),
+                            Err(e) => {
+                                if attempt >= cfg.max_retries {
+                                    return Err(Error::Decode {
+                                        endpoint: endpoint.into(),
+                                        status,
+                                        detail: e.to_string(),
+                                        snippet: snippet(&body),
+                                    });
+                                }
+                                Outcome::Garbled
+                            }
+                        },
+                        401 => {
+                            if !renewed && self.renew(&auth).await? {
+                                renewed = true;
+                                continue;
+                            }
+                            let (_, message) = error_parts(&body);
+                            let message = if matches!(
+                                cfg.credentials,
+                                Credentials::OAuthToken { .. }
+                            ) {
+                                format!(
+                                    "{message} (the OAuth access token expired or was revoked and cannot be refreshed)"
+                                )
+                            } else {
+                                message
+                            };
+                            return Err(Error::Unauthorized {
+                                endpoint: endpoint.into(),
+                                message,
+                            });
+                        }
+                        403 => {
+                            let (_, message) = error_parts(&body);
+                            let message = if message.trim().is_empty() {
+                                "forbidden".into()
+                            } else {
+                                message
+                            };
+                            return Err(Error::Forbidden {
+                                endpoint: endpoint.into(),
+                                message,
+                            });
+                        }
+                        404 => {
+                            return Err(Error::NotFound {
+                                endpoint: endpoint.into(),
+                            });
+                        }
+                        429 => {
+                            self.inner.counters.r429.fetch_add(1, Ordering::Relaxed);
+                            Outcome::TooManyRequests { retry_after: after }
+                        }
+                        500..=599 => {
+                            self.inner.counters.r5xx.fetch_add(1, Ordering::Relaxed);
+                            if status == 504 {
+                                timeouts_504 += 1;
+                            }
+                            Outcome::ServerError {
+                                status,
+                                retry_after: after,
+                            }
+                        }
+                        _ => {
+                            let (code, message) = error_parts(&body);
+                            return Err(Error::Rejected {
+                                endpoint: endpoint.into(),
+                                status,
+                                code,
+                                message,
+                            });
+                        }
+                    }
+                }
+            };
+            let jitter: f64 = rand::random();
+            match decide(&outcome, attempt, cfg.max_retries, cfg.max_backoff, jitter) {
+                Decision::RetryAfter(d) => {
+                    tracing::debug!(
+                        endpoint,
+                        ?outcome,
+                        wait_ms = d.as_millis() as u64,
+                        "retrying"
+                    );
+                    self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    self.sleep(d).await;
+                    attempt += 1;
+                }
+                Decision::GiveUp => {
+                    let status = match outcome {
+                        Outcome::TooManyRequests { .. } => 429,
+                        Outcome::ServerError { status, .. } => status,
+                        _ => 0,
+                    };
+                    return Err(Error::Exhausted {
+                        endpoint: endpoint.into(),
+                        status,
+                        attempts: attempt + 1,
+                    });
+                }
+            }
+        }
+    }
+
+    /// `GET /api/v2/users/me` (anonymous callers get `id: null`).
+    pub async fn me(&self) -> Result<User, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            user: User,
+        }
+        let r: R = self
+            .get("/api/v2/users/me", &|_| "/api/v2/users/me".into())
+            .await?;
+        Ok(r.user)
+    }
+
+    /// `GET /api/v2/ticket_fields` (all pages).
+    pub async fn ticket_fields(&self) -> Result<Vec<TicketField>, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            ticket_fields: Vec<TicketField>,
+            #[serde(default)]
+            meta: Option<Meta>,
+        }
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                None => "/api/v2/ticket_fields?page[size]=100".to_string(),
+                Some(c) => format!(
+                    "/api/v2/ticket_fields?page[size]=100&page[after]={}",
+                    enc(c)
+                ),
+            };
+            let r: R = self.get("/api/v2/ticket_fields", &|_| path.clone()).await?;
+            out.extend(r.ticket_fields);
+            match r.meta.filter(|m| m.has_more).and_then(|m| m.after_cursor) {
+                Some(c) if Some(&c) != after.as_ref() => after = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// `GET /api/v2/satisfaction_reasons`.
+    pub async fn satisfaction_reasons(&self) -> Result<Vec<SatisfactionReason>, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            satisfaction_reasons: Vec<SatisfactionReason>,
+        }
+        let r: R = self
+            .get("/api/v2/satisfaction_reasons", &|_| {
+                "/api/v2/satisfaction_reasons".into()
+            })
+            .await?;
+        Ok(r.satisfaction_reasons)
+    }
+
+    /// One page of the tickets cursor export, `per_page=1000`,
+    /// `include=users,organizations,comment_count` (halved after a 504).
+    pub async fn tickets_page(&self, at: &TicketCursor) -> Result<TicketPage, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            tickets: Vec<Ticket>,
+            #[serde(default)]
+            users: Vec<User>,
+            #[serde(default)]
+            organizations: Vec<Organization>,
+            #[serde(default)]
+            after_cursor: Option<String>,
+            #[serde(default)]
+            end_of_stream: bool,
+        }
+        let position = match at {
+            TicketCursor::Start(t) => format!("start_time={t}"),
+            TicketCursor::After(c) => format!("cursor={}", enc(c)),
+        };
+        let path = |shrink: u32| {
+            let per_page = (1000u32 >> shrink.min(3)).max(100);
+            format!(
+                "/api/v2/incremental/tickets/cursor?{position}&per_page={per_page}&include=users,organizations,comment_count"
+            )
+        };
+        let r: R = self
+            .get("/api/v2/incremental/tickets/cursor", &path)
+            .await?;
+        Ok(TicketPage {
+            tickets: r.tickets,
+            users: r.users,
+            organizations: r.organizations,
+            after_cursor: r.after_cursor,
+            end_of_stream: r.end_of_stream,
+        })
+    }
+
+    /// One page of the ticket events export with comment events.
+    pub async fn ticket_events_page(&self, start_time: i64) -> Result<EventsPage, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            ticket_events: Vec<TicketEvent>,
+            #[serde(default)]
+            end_time: Option<i64>,
+            #[serde(default)]
+            end_of_stream: bool,
+        }
+        let path = format!(
+            "/api/v2/incremental/ticket_events?start_time={start_time}&include=comment_events"
+        );
+        let r: R = self
+            .get("/api/v2/incremental/ticket_events", &|_| path.clone())
+            .await?;
+        let mut comments = Vec::new();
+        for ev in &r.ticket_events {
+            for child in &ev.child_events {
+                if child.kind.as_deref() != Some("Comment") {
+                    continue;
+                }
+                let mut obj = child.rest.clone();
+                if let Some(id) = child.id {
+                    obj.insert("id".into(), id.into());
+                }
+                obj.insert("ticket_id".into(), ev.ticket_id.into());
+                let has_time = obj.get("created_at").is_some_and(|v| v.is_string());
+                if !has_time {
+                    let at = ev.created_at.clone().or_else(|| {
+                        ev.timestamp
+                            .and_then(|t| jiff::Timestamp::from_second(t).ok())
+                            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    });
+                    obj.insert(
+                        "created_at".into(),
+                        at.map(Value::String).unwrap_or(Value::Null),
+                    );
+                }
+                match serde_json::from_value::<Comment>(Value::Object(obj)) {
+                    Ok(c) => comments.push(c),
+                    Err(e) => {
+                        return Err(Error::Decode {
+                            endpoint: "/api/v2/incremental/ticket_events".into(),
+                            status: 200,
+                            detail: format!(
+                                "a comment event of ticket {} cannot be read: {e}",
+                                ev.ticket_id
+                            ),
+                            snippet: String::new(),
+                        });
+                    }
+                }
+            }
+        }
+        let mut next = if r.ticket_events.is_empty() {
+            start_time
+        } else {
+            r.end_time.unwrap_or(start_time)
+        };
+        if next < start_time {
+            next = start_time;
+        }
+        if next == start_time && !r.end_of_stream {
+            next += 1; // every item of that second was in this page
+        }
+        Ok(EventsPage {
+            events: r.ticket_events,
+            comments,
+            next_start_time: next,
+            end_of_stream: r.end_of_stream,
+        })
+    }
+
+    /// All comments of one ticket (cursor pagination, 100 a page), oldest first.
+    pub async fn ticket_comments(&self, ticket_id: Id) -> Result<Vec<Comment>, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            comments: Vec<Comment>,
+            #[serde(default)]
+            meta: Option<Meta>,
+        }
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                None => format!("/api/v2/tickets/{ticket_id}/comments?page[size]=100"),
+                Some(c) => format!(
+                    "/api/v2/tickets/{ticket_id}/comments?page[size]=100&page[after]={}",
+                    enc(c)
+                ),
+            };
+            let r: R = self
+                .get("/api/v2/tickets/comments", &|_| path.clone())
+                .await?;
+            out.extend(r.comments.into_iter().map(|mut c| {
+                c.ticket_id.get_or_insert(ticket_id);
+                c
+            }));
+            match r.meta.filter(|m| m.has_more).and_then(|m| m.after_cursor) {
+                Some(c) if Some(&c) == after.as_ref() => {
+                    return Err(Error::Decode {
+                        endpoint: format!("/api/v2/tickets/{ticket_id}/comments"),
+                        status: 200,
+                        detail: "the same page cursor came back twice".into(),
+                        snippet: c,
+                    });
+                }
+                Some(c) => after = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// `users/show_many` in chunks of 100; missing ids are simply absent.
+    pub async fn users_show_many(&self, ids: &[Id]) -> Result<Vec<User>, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            users: Vec<User>,
+        }
+        let mut out = Vec::new();
+        for chunk in ids.chunks(100) {
+            let path = format!("/api/v2/users/show_many?ids={}", join(chunk));
+            let r: R = self
+                .get("/api/v2/users/show_many", &|_| path.clone())
+                .await?;
+            out.extend(r.users);
+        }
+        Ok(out)
+    }
+
+    /// `organizations/show_many` in chunks of 100.
+    pub async fn organizations_show_many(&self, ids: &[Id]) -> Result<Vec<Organization>, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            organizations: Vec<Organization>,
+        }
+        let mut out = Vec::new();
+        for chunk in ids.chunks(100) {
+            let path = format!("/api/v2/organizations/show_many?ids={}", join(chunk));
+            let r: R = self
+                .get("/api/v2/organizations/show_many", &|_| path.clone())
+                .await?;
+            out.extend(r.organizations);
+        }
+        Ok(out)
+    }
+
+    /// One page of the users cursor export.
+    pub async fn users_page(&self, at: &TicketCursor) -> Result<UsersPage, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default)]
+            users: Vec<User>,
+            #[serde(default)]
+            after_cursor: Option<String>,
+            #[serde(default)]
+            end_of_stream: bool,
+        }
+        let position = match at {
+            TicketCursor::Start(t) => format!("start_time={t}"),
+            TicketCursor::After(c) => format!("cursor={}", enc(c)),
+        };
+        let path = format!("/api/v2/incremental/users/cursor?{position}&per_page=1000");
+        let r: R = self
+            .get("/api/v2/incremental/users/cursor", &|_| path.clone())
+            .await?;
+        Ok(UsersPage {
+            users: r.users,
+            after_cursor: r.after_cursor,
+            end_of_stream: r.end_of_stream,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(default)]
+    has_more: bool,
+    #[serde(default)]
+    after_cursor: Option<String>,
+}
+
+fn join(ids: &[Id]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Percent-encodes a cursor for a query string.
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let mk = |u: &str| {
+            Client::new(ClientConfig::new(
+                url::Url::parse(u).unwrap(),
+                Credentials::ApiToken {
+                    email: "a@b".into(),
+                    token: "t".into(),
+                },
+            ))
+        };
+        assert!(mk("http://127.0.0.1:9").is_ok());
+        assert!(mk("http://localhost:9").is_ok());
+        assert!(mk("http://[::1]:9").is_ok());
+        assert!(mk("https://acme.zendesk.com").is_ok());
+        let e = mk("http://acme.zendesk.com").err().unwrap();
+        assert!(e.to_string().contains("loopback"), "{e}");
+    }
+
+    #[test]
+    fn error_bodies_give_code_and_message() {
+        assert_eq!(
+            error_parts(r#"{"error":"StartTimeTooRecent","description":"Too recent"}"#),
+            (Some("StartTimeTooRecent".into()), "Too recent".into())
+        );
+        assert_eq!(
+            error_parts(r#"{"error":"Couldn't authenticate you"}"#).1,
+            "Couldn't authenticate you"
+        );
+        assert_eq!(error_parts("<html>nope</html>").0, None);
+    }
+
+    #[test]
+    fn secrets_are_not_in_debug_output() {
+        let c = Credentials::ApiToken {
+            email: "a@b".into(),
+            token: "s3cr3t".into(),
+        };
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let c = Credentials::OAuthClient {
+            client_id: "id".into(),
+            client_secret: "s3cr3t".into(),
+        };
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+}

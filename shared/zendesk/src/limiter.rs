@@ -1,0 +1,273 @@
+//! One rate limiter for a client and its clones, honouring both of Zendesk's
+//! budgets from the response headers: the account budget (every request) and
+//! the incremental-export budget (the export endpoints), plus the users
+//! export's own. It waits BEFORE a request would exceed a budget.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use reqwest::header::HeaderMap;
+
+/// A budget a request counts against (besides the account budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Account,
+    /// `/incremental/tickets/cursor`, `/incremental/ticket_events`,
+    /// `/incremental/organizations`.
+    Export,
+    /// `/incremental/users/cursor`.
+    UsersExport,
+}
+
+impl Bucket {
+    pub fn for_path(path: &str) -> Bucket {
+        if path.starts_with("/api/v2/incremental/users") {
+            Bucket::UsersExport
+        } else if path.starts_with("/api/v2/incremental/") {
+            Bucket::Export
+        } else {
+            Bucket::Account
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct State {
+    remaining: Option<u32>,
+    reset_at: Option<Instant>,
+}
+
+/// Extra wait past a window's announced end (headers count whole seconds).
+const MARGIN: Duration = Duration::from_millis(600);
+/// Assumed window when a header gives no reset time.
+const WINDOW: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+pub struct Limiter {
+    account: Mutex<State>,
+    export: Mutex<State>,
+    users: Mutex<State>,
+}
+
+impl Limiter {
+    fn cell(&self, b: Bucket) -> &Mutex<State> {
+        match b {
+            Bucket::Account => &self.account,
+            Bucket::Export => &self.export,
+            Bucket::UsersExport => &self.users,
+        }
+    }
+
+    /// How long to wait before spending one request of `b` (None = go now,
+    /// and the request is counted).
+    fn try_take(&self, b: Bucket, reserve: u32, now: Instant) -> Option<Instant> {
+        let Ok(mut st) = self.cell(b).lock() else {
+            return None;
+        };
+        if let Some(reset) = st.reset_at
+            && now >= reset
+        {
+            // The window turned: the budget is unknown (assumed full) again.
+            *st = State::default();
+        }
+        match (st.remaining, st.reset_at) {
+            (Some(r), Some(reset)) if r <= reserve => Some(reset),
+            (Some(r), _) => {
+                st.remaining = Some(r.saturating_sub(1));
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Waits until a request may be sent under the account budget and, for
+    /// export endpoints, the export budget too. Returns the time slept.
+    pub async fn acquire(&self, b: Bucket, reserve: u32) -> Duration {
+        let mut slept = Duration::ZERO;
+        loop {
+            let now = Instant::now();
+            let wait = match self.try_take(Bucket::Account, reserve, now) {
+                Some(until) => Some(until),
+                None if b != Bucket::Account => match self.try_take(b, 0, now) {
+                    Some(until) => {
+                        // Give back the account request we took.
+                        if let Ok(mut st) = self.account.lock()
+                            && let Some(r) = st.remaining.as_mut()
+                        {
+                            *r += 1;
+                        }
+                        Some(until)
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            match wait {
+                None => return slept,
+                Some(until) => {
+                    let d = until.saturating_duration_since(now) + MARGIN;
+                    tracing::debug!(bucket = ?b, wait_ms = d.as_millis() as u64, "rate budget spent; waiting for the window to turn");
+                    tokio::time::sleep(d).await;
+                    slept += d;
+                    // Past the window: forget it, the next answer tells the truth.
+                    for cell in [self.cell(Bucket::Account), self.cell(b)] {
+                        if let Ok(mut st) = cell.lock()
+                            && st.reset_at.is_some_and(|r| Instant::now() >= r)
+                        {
+                            *st = State::default();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Learns the budgets from a response's headers.
+    pub fn observe(&self, b: Bucket, headers: &HeaderMap, now: Instant) {
+        let num = |name: &str| -> Option<u64> {
+            headers
+                .get(name)?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .map(|v| v.max(0.0) as u64)
+        };
+        let remaining = num("ratelimit-remaining").or_else(|| num("x-rate-limit-remaining"));
+        let reset = num("ratelimit-reset");
+        if let Some(rem) = remaining {
+            set(&self.account, rem, reset, now);
+        }
+        if b != Bucket::Account
+            && let Some(v) = headers
+                .get("zendesk-ratelimit-incremental-exports")
+                .and_then(|v| v.to_str().ok())
+            && let Some((rem, resets)) = parse_export_header(v)
+        {
+            set(self.cell(b), rem, resets, now);
+        }
+    }
+}
+
+fn set(cell: &Mutex<State>, remaining: u64, reset_secs: Option<u64>, now: Instant) {
+    if let Ok(mut st) = cell.lock() {
+        st.remaining = Some(remaining.min(u32::MAX as u64) as u32);
+        st.reset_at = Some(now + reset_secs.map_or(WINDOW, Duration::from_secs));
+    }
+}
+
+/// `total=10; remaining=9; resets=42` → (remaining, resets).
+pub fn parse_export_header(v: &str) -> Option<(u64, Option<u64>)> {
+    let mut remaining = None;
+    let mut resets = None;
+    for part in v.split([';', ',']) {
+        let Some((k, val)) = part.split_once('=') else {
+            continue;
+        };
+        let val = val.trim().parse::<u64>().ok();
+        match k.trim() {
+            "remaining" => remaining = val,
+            "resets" => resets = val,
+            _ => {}
+        }
+    }
+    Some((remaining?, resets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn export_header_parses() {
+        assert_eq!(
+            parse_export_header("total=10; remaining=9; resets=42"),
+            Some((9, Some(42)))
+        );
+        assert_eq!(parse_export_header("remaining=0"), Some((0, None)));
+        assert_eq!(parse_export_header("garbage"), None);
+    }
+
+    #[test]
+    fn buckets_by_path() {
+        assert_eq!(
+            Bucket::for_path("/api/v2/incremental/tickets/cursor"),
+            Bucket::Export
+        );
+        assert_eq!(
+            Bucket::for_path("/api/v2/incremental/ticket_events"),
+            Bucket::Export
+        );
+        assert_eq!(
+            Bucket::for_path("/api/v2/incremental/users/cursor"),
+            Bucket::UsersExport
+        );
+        assert_eq!(Bucket::for_path("/api/v2/users/show_many"), Bucket::Account);
+    }
+
+    #[test]
+    fn spent_budget_waits_until_the_window_turns() {
+        let l = Limiter::default();
+        let now = Instant::now();
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-remaining", HeaderValue::from_static("500"));
+        h.insert("ratelimit-reset", HeaderValue::from_static("30"));
+        h.insert(
+            "zendesk-ratelimit-incremental-exports",
+            HeaderValue::from_static("total=10; remaining=1; resets=42"),
+        );
+        l.observe(Bucket::Export, &h, now);
+        assert_eq!(
+            l.try_take(Bucket::Export, 0, now),
+            None,
+            "one export request left"
+        );
+        assert_eq!(
+            l.try_take(Bucket::Export, 0, now),
+            Some(now + Duration::from_secs(42)),
+            "then wait for the reset"
+        );
+        assert_eq!(
+            l.try_take(Bucket::Account, 0, now),
+            None,
+            "the account budget is separate"
+        );
+        assert_eq!(
+            l.try_take(Bucket::Export, 0, now + Duration::from_secs(43)),
+            None,
+            "a new window"
+        );
+    }
+
+    #[test]
+    fn account_reserve_is_kept() {
+        let l = Limiter::default();
+        let now = Instant::now();
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-remaining", HeaderValue::from_static("3"));
+        l.observe(Bucket::Account, &h, now);
+        assert_eq!(l.try_take(Bucket::Account, 2, now), None);
+        assert!(
+            l.try_take(Bucket::Account, 2, now).is_some(),
+            "two kept in reserve"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_sleeps_past_the_reset() {
+        let l = Limiter::default();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "zendesk-ratelimit-incremental-exports",
+            HeaderValue::from_static("total=10; remaining=0; resets=5"),
+        );
+        l.observe(Bucket::Export, &h, Instant::now());
+        let slept = l.acquire(Bucket::Export, 0).await;
+        assert!(slept >= Duration::from_secs(5), "{slept:?}");
+        assert!(slept < Duration::from_secs(7), "{slept:?}");
+    }
+}
