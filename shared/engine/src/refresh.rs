@@ -2,8 +2,9 @@
 //! `users` cursor, updates the customers already stored, and renders again
 //! the documents of those whose profile changed.
 //!
-//! The first refresh of a connection starts one day before the connection
-//! was made: users who changed earlier were read fresh by the backfill.
+//! The first refresh of a connection starts one day before the point the
+//! tickets export had reached (Zendesk's clock): users who changed earlier
+//! were read fresh by the sync.
 //! Finding the documents of a changed user scans the stored ticket states
 //! (no secondary index yet); it happens only when some stored user changed.
 
@@ -92,12 +93,23 @@ async fn refresh_inner(
     let mut at = match &cursor {
         Some(c) => TicketCursor::After(c.clone()),
         None => {
-            let made = conn
-                .created_at
-                .parse::<jiff::Timestamp>()
-                .map(|t| t.as_second())
-                .unwrap_or(0);
-            TicketCursor::Start((made - 86_400).max(0))
+            // Users changed before the sync reached its position were read
+            // fresh by it; start a day earlier, on Zendesk's clock.
+            let reached = engine
+                .store
+                .get_cursor(&conn.name, CursorKind::Tickets)
+                .await
+                .context(|| "reading the tickets cursor".into())?
+                .map(|c| crate::sync::TicketsCursor::decode(&c))
+                .transpose()?;
+            match reached {
+                Some(c) => TicketCursor::Start((c.ts - 86_400).max(0)),
+                None => {
+                    // Nothing synced yet: no stored customer to refresh.
+                    report.complete = true;
+                    return Ok(report);
+                }
+            }
         }
     };
     let mut changed_users: HashSet<u64> = HashSet::new();
@@ -137,8 +149,11 @@ async fn refresh_inner(
             });
             r.store_entities(engine, &updates, &[]).await?;
             report.users_updated += updates.len() as u64;
-            changed_users.extend(updates.iter().filter_map(|u| u.id));
         }
+        // Every stored customer who changed since the last refresh: the
+        // hourly sync may already have stored the new profile (sideloaded
+        // with one ticket) without rendering the customer's other tickets.
+        changed_users.extend(ids.iter().copied().filter(|id| stored.contains_key(id)));
         if let Some(after) = &page.after_cursor {
             if cursor.as_deref() != Some(after.as_str()) && !ids.is_empty() {
                 engine

@@ -45,7 +45,7 @@ pub fn parse_subdomain(input: &str) -> Result<Subdomain> {
     };
     if !is_dns_label(&label) {
         return Err(EngineError::Usage(format!(
-            "{input:?} is not a valid Zendesk subdomain: it must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen (e.g. `acme` for https://acme.zendesk.com)"
+            "{input:?} is not a valid Zendesk subdomain: it must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen (e.g. `--subdomain acme` for https://acme.zendesk.com)"
         )));
     }
     let notice = if rewritten || label != raw {

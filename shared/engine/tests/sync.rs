@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use common::*;
+use zdsync_engine::refresh::refresh_connection;
 use zdsync_engine::sync::{SyncOptions, sync_connection};
 use zdsync_store::{
     Blob, Connection, CursorKind, DocumentRow, EntityKind, LeaseOutcome, Result as StoreResult,
@@ -104,6 +105,10 @@ async fn incremental_runs_follow_new_comments_csat_status_and_deletions() {
         .await
         .expect("incremental sync");
     assert!(r.complete);
+    // Renamed customers reach their documents with the daily refresh.
+    refresh_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("user refresh");
     assert_matches_oracle(&env, "acme").await;
     let doc = env
         .engine
@@ -272,8 +277,8 @@ impl Store for FailingCursorStore {
 
 #[tokio::test]
 async fn a_crash_between_storing_a_page_and_moving_its_cursor_loses_and_doubles_nothing() {
-    let sim = zendesk_sim::SimHandle::start(small(250)).await.unwrap();
-    for fail_at in 1..=4 {
+    let sim = zendesk_sim::SimHandle::start(small(700)).await.unwrap();
+    for fail_at in 1.. {
         let dir = tempfile::tempdir().unwrap();
         let inner: Arc<dyn Store> = Arc::new(
             zdsync_store_embedded::EmbeddedStore::open(&dir.path().join("s.sqlite")).unwrap(),
@@ -301,10 +306,11 @@ async fn a_crash_between_storing_a_page_and_moving_its_cursor_loses_and_doubles_
         .await
         .unwrap();
         let crashed = sync_connection(&engine, "acme", &SyncOptions::default()).await;
-        assert!(
-            crashed.is_err(),
-            "the injected failure {fail_at} must surface"
-        );
+        if crashed.is_ok() {
+            // Past the last cursor write: every crash point was tried.
+            assert!(fail_at > 3, "too few cursor writes to test: {fail_at}");
+            break;
+        }
         // The lease was released: a rerun on the healthy store proceeds.
         let healthy = engine_with(inner, secrets, &sim.base_url());
         let r = sync_connection(&healthy, "acme", &SyncOptions::default())
@@ -397,6 +403,9 @@ async fn html_or_truncated_answers_fail_clearly_and_leave_the_store_unchanged() 
         sync_connection(&env.engine, "acme", &SyncOptions::default())
             .await
             .expect("recovered run");
+        refresh_connection(&env.engine, "acme", &SyncOptions::default())
+            .await
+            .expect("user refresh");
         assert_matches_oracle(&env, "acme").await;
     }
 }
@@ -428,6 +437,9 @@ async fn a_tickets_cursor_the_server_rejects_restarts_from_its_time() {
         .await
         .expect("sync recovers from a rejected cursor");
     assert!(r.complete);
+    refresh_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("user refresh");
     assert_matches_oracle(&env, "acme").await;
 }
 

@@ -351,16 +351,29 @@ pub struct SatisfactionReason {
 }
 
 /// A child event of an incremental ticket event. Only `Comment` children are
-/// turned into [`Comment`]s; the others are kept raw.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// turned into [`Comment`]s; the others are kept raw. The kind is read from
+/// `event_type` or `type`, whichever the payload carries (often both).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChildEvent {
-    #[serde(default)]
     pub id: Option<Id>,
-    /// `type` or `event_type`, whichever the payload carries.
-    #[serde(default, alias = "event_type", rename = "type")]
     pub kind: Option<String>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for ChildEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut rest = Map::<String, Value>::deserialize(d)?;
+        let id = rest.remove("id").and_then(|v| v.as_u64());
+        let event_type = rest.remove("event_type");
+        let typ = rest.remove("type");
+        let kind = event_type
+            .as_ref()
+            .and_then(Value::as_str)
+            .or(typ.as_ref().and_then(Value::as_str))
+            .map(str::to_string);
+        Ok(ChildEvent { id, kind, rest })
+    }
 }
 
 /// One entry of `/api/v2/incremental/ticket_events`.
@@ -439,6 +452,11 @@ mod tests {
         let a: ChildEvent =
             serde_json::from_str(r#"{"id": 1, "event_type": "Comment", "body": "x"}"#).unwrap();
         let b: ChildEvent = serde_json::from_str(r#"{"id": 2, "type": "Comment"}"#).unwrap();
+        let c: ChildEvent =
+            serde_json::from_str(r#"{"id": 3, "type": "Comment", "event_type": "Comment"}"#)
+                .unwrap();
+        assert_eq!(c.kind.as_deref(), Some("Comment"));
+        assert_eq!(c.id, Some(3));
         assert_eq!(a.kind.as_deref(), Some("Comment"));
         assert_eq!(b.kind.as_deref(), Some("Comment"));
         assert_eq!(a.rest.get("body"), Some(&Value::String("x".into())));

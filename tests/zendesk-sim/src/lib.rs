@@ -3,6 +3,13 @@
 //! with auth, both rate limits, injectable faults, a mutate control and an
 //! expected-documents oracle computed independently of `zdsync-mapping`.
 
+mod http;
+mod limits;
+pub mod model;
+mod oracle;
+
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
 
 /// What the generated account looks like and how strict the server is.
@@ -66,7 +73,10 @@ pub struct Fault {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FaultKind {
     /// Respond with this status (e.g. 500, 502, 503, 504) and a JSON error.
-    Status { status: u16, retry_after: Option<u64> },
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// 429 with or without `Retry-After`.
     TooManyRequests { retry_after: Option<u64> },
     /// 200 with an HTML page instead of JSON.
@@ -83,17 +93,40 @@ pub enum FaultKind {
 pub enum Mutation {
     /// A new ticket by an end-user; with `customer_comment = false` it is an
     /// agent-only ticket (opened by an agent, no end-user comment).
-    NewTicket { customer_comment: bool },
+    NewTicket {
+        customer_comment: bool,
+    },
     /// A comment on a ticket by its requester (`by_customer = true`) or an agent.
-    AddComment { ticket_id: u64, by_customer: bool, public: bool, text: String },
-    SetStatus { ticket_id: u64, status: String },
-    DeleteTicket { ticket_id: u64 },
+    AddComment {
+        ticket_id: u64,
+        by_customer: bool,
+        public: bool,
+        text: String,
+    },
+    SetStatus {
+        ticket_id: u64,
+        status: String,
+    },
+    DeleteTicket {
+        ticket_id: u64,
+    },
     /// A CSAT rating (`good`/`bad`) with an optional comment and reason id.
-    AddCsat { ticket_id: u64, score: String, comment: Option<String>, reason_id: Option<u64> },
+    AddCsat {
+        ticket_id: u64,
+        score: String,
+        comment: Option<String>,
+        reason_id: Option<u64>,
+    },
     /// Renames a user (for the daily refresh).
-    RenameUser { user_id: u64, name: String },
+    RenameUser {
+        user_id: u64,
+        name: String,
+    },
     /// `n` random mutations of the kinds above, seeded.
-    Random { n: usize, seed: u64 },
+    Random {
+        n: usize,
+        seed: u64,
+    },
 }
 
 /// What a mutation did.
@@ -129,47 +162,105 @@ pub struct SimFacts {
 
 /// A running simulator.
 pub struct SimHandle {
-    // implementation detail
+    sim: Arc<http::Sim>,
+    addr: std::net::SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SimHandle {
     /// Generates the account and serves it on `127.0.0.1` on a free port.
     pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
-        todo!("{config:?}")
+        Self::start_on(config, 0).await
     }
+
+    /// Like [`SimHandle::start`], on a given port (0 = any free port).
+    pub async fn start_on(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
+        let sim = Arc::new(http::Sim::new(config));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = http::router(sim.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(SimHandle {
+            sim,
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        todo!()
+        format!("http://{}", self.addr)
     }
+
     pub fn credentials(&self) -> SimCredentials {
-        todo!()
+        self.sim.credentials()
     }
+
     pub fn facts(&self) -> SimFacts {
-        todo!()
+        self.sim.facts()
     }
+
     pub fn inject(&self, fault: Fault) {
-        todo!("{fault:?}")
+        self.sim.inject(fault)
     }
+
     pub fn mutate(&self, mutation: Mutation) -> MutationResult {
-        todo!("{mutation:?}")
+        self.sim.mutate(mutation)
     }
+
     /// Moves the simulator's clock forward (the exports exclude the last 60 s).
     pub fn advance_clock(&self, secs: i64) {
-        todo!("{secs}")
+        self.sim.advance_clock(secs)
     }
+
+    /// Expires every OAuth access token issued so far.
+    pub fn expire_tokens(&self) {
+        self.sim.expire_tokens()
+    }
+
     /// The documents zdsync should hold for this account right now, sorted by
     /// ticket id, as ARCHITECTURE.md §3 JSON, computed from the simulator's
     /// own model (not with zdsync-mapping).
     pub fn expected_documents(&self, connection: &str) -> Vec<serde_json::Value> {
-        todo!("{connection}")
+        self.sim.expected(connection)
     }
+
     pub fn stats(&self) -> SimStats {
-        todo!()
+        self.sim.stats()
     }
+
     pub fn reset_stats(&self) {
-        todo!()
+        self.sim.reset_stats()
     }
-    pub async fn shutdown(self) {
-        todo!()
+
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
     }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking test poisoned it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,0 +1,1313 @@
+//! The HTTP side: auth, rate limits, faults, the Zendesk endpoints and the
+//! `/sim/*` controls, all through one dispatcher.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body as AxBody, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use base64::Engine as _;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::limits::Window;
+use crate::model::{self, CLOCK_START, Csat, Model, SimTicket, iso};
+use crate::{
+    Fault, FaultKind, Mutation, MutationResult, SimConfig, SimCredentials, SimFacts, SimStats, lock,
+};
+
+struct Limits {
+    account: Window,
+    export: Window,
+    users: Window,
+}
+
+#[derive(Default)]
+struct Tokens {
+    access: HashSet<String>,
+    refresh: HashSet<String>,
+    issued: u64,
+}
+
+pub struct Sim {
+    config: SimConfig,
+    creds: SimCredentials,
+    started: Instant,
+    offset: Mutex<i64>,
+    model: Mutex<Model>,
+    limits: Mutex<Limits>,
+    faults: Mutex<Vec<Fault>>,
+    stats: Mutex<SimStats>,
+    tokens: Mutex<Tokens>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Admin(u64),
+    Agent(u64),
+    /// Light agents and end-users: `/users/me` only.
+    Limited(u64),
+}
+
+fn reply(status: u16, content_type: &str, body: String) -> Response {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", content_type)
+        .body(AxBody::from(body))
+        .unwrap_or_default()
+}
+
+fn json_reply(status: u16, v: &Value) -> Response {
+    reply(status, "application/json; charset=utf-8", v.to_string())
+}
+
+fn error(status: u16, code: &str, description: &str) -> Response {
+    json_reply(status, &json!({"error": code, "description": description}))
+}
+
+fn query(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+fn unb64(s: &str) -> Option<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+/// `(timestamp, id)` cursor positions.
+fn encode_pos(ts: i64, id: u64) -> String {
+    b64(&format!("pos:{ts}:{id}"))
+}
+
+fn decode_pos(s: &str) -> Option<(i64, u64)> {
+    let raw = unb64(s)?;
+    let rest = raw.strip_prefix("pos:")?;
+    let (ts, id) = rest.split_once(':')?;
+    Some((ts.parse().ok()?, id.parse().ok()?))
+}
+
+fn endpoint_label(path: &str) -> String {
+    let trimmed = path
+        .trim_start_matches("/api/v2/")
+        .trim_end_matches(".json");
+    trimmed
+        .split('/')
+        .map(|seg| {
+            if seg.chars().all(|c| c.is_ascii_digit()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub fn router(sim: Arc<Sim>) -> Router {
+    Router::new().fallback(handle).with_state(sim)
+}
+
+async fn handle(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    if let Some(ctl) = path.strip_prefix("/sim/") {
+        return sim.control(&method, ctl, &uri, &body);
+    }
+    if path == "/oauth/tokens" && method == Method::POST {
+        if let Some(r) = sim.fault_for(&path).await {
+            return r;
+        }
+        return sim.oauth(&body);
+    }
+    if !path.starts_with("/api/v2/") {
+        return error(404, "InvalidEndpoint", "Not found");
+    }
+    sim.api(&method, &path, &uri, &headers).await
+}
+
+impl Sim {
+    pub fn new(config: SimConfig) -> Sim {
+        let model = Model::generate(config.seed, config.tickets, config.huge_ticket);
+        let login = model
+            .users
+            .get(&model.specials.end_user_login)
+            .and_then(|u| u.email.clone())
+            .unwrap_or_default();
+        let creds = SimCredentials {
+            api_token: format!("sim-token-{}", config.seed),
+            admin_email: "admin@acme.example".into(),
+            agent_email: "agent0@acme.example".into(),
+            light_agent_email: "light@acme.example".into(),
+            end_user_email: login,
+            oauth_client_id: "zdsync-sim".into(),
+            oauth_client_secret: format!("sim-oauth-secret-{}", config.seed),
+        };
+        Sim {
+            limits: Mutex::new(Limits {
+                account: Window::new(config.account_limit_per_min),
+                export: Window::new(config.export_limit_per_min),
+                users: Window::new(config.users_export_limit_per_min),
+            }),
+            config,
+            creds,
+            started: Instant::now(),
+            offset: Mutex::new(0),
+            model: Mutex::new(model),
+            faults: Mutex::new(Vec::new()),
+            stats: Mutex::new(SimStats::default()),
+            tokens: Mutex::new(Tokens::default()),
+        }
+    }
+
+    /// The simulator's clock (epoch seconds).
+    pub fn now(&self) -> i64 {
+        CLOCK_START + self.started.elapsed().as_secs() as i64 + *lock(&self.offset)
+    }
+
+    pub fn credentials(&self) -> SimCredentials {
+        self.creds.clone()
+    }
+
+    pub fn facts(&self) -> SimFacts {
+        let m = lock(&self.model);
+        let mut f = SimFacts {
+            huge_ticket_id: m.specials.huge_ticket,
+            long_ticket_id: m.specials.long_ticket,
+            missing_requester_ticket_id: m.specials.missing_requester_ticket,
+            ..Default::default()
+        };
+        for t in m.tickets.values() {
+            f.ticket_ids.push(t.id);
+            if t.deleted {
+                f.deleted_ticket_ids.push(t.id);
+            } else if m.is_agent_only(t) {
+                f.agent_only_ticket_ids.push(t.id);
+            }
+            if t.channel == "chat" {
+                f.chat_ticket_ids.push(t.id);
+            }
+        }
+        f
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.faults).push(fault);
+    }
+
+    pub fn advance_clock(&self, secs: i64) {
+        *lock(&self.offset) += secs;
+    }
+
+    pub fn expire_tokens(&self) {
+        lock(&self.tokens).access.clear();
+    }
+
+    pub fn stats(&self) -> SimStats {
+        lock(&self.stats).clone()
+    }
+
+    pub fn reset_stats(&self) {
+        *lock(&self.stats) = SimStats::default();
+    }
+
+    pub fn expected(&self, connection: &str) -> Vec<Value> {
+        crate::oracle::expected(&lock(&self.model), connection, &self.config.subdomain)
+    }
+
+    /// The first matching injected fault, if any (Delay faults only wait).
+    async fn fault_for(&self, path: &str) -> Option<Response> {
+        let kind = {
+            let mut faults = lock(&self.faults);
+            let pos = faults.iter().position(|f| {
+                f.count > 0 && f.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+            })?;
+            faults[pos].count -= 1;
+            let kind = faults[pos].kind.clone();
+            if faults[pos].count == 0 {
+                faults.remove(pos);
+            }
+            kind
+        };
+        match kind {
+            FaultKind::Delay { ms } => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                None
+            }
+            FaultKind::Status { status, retry_after } => {
+                if status >= 500 {
+                    lock(&self.stats).requests += 0;
+                }
+                let mut r = error(status, "ServiceUnavailable", "Injected fault");
+                if let Some(s) = retry_after
+                    && let Ok(v) = s.to_string().parse()
+                {
+                    r.headers_mut().insert("retry-after", v);
+                }
+                Some(r)
+            }
+            FaultKind::TooManyRequests { retry_after } => {
+                lock(&self.stats).responses_429 += 1;
+                let mut r = reply(429, "text/plain", "Too Many Requests".into());
+                if let Some(s) = retry_after
+                    && let Ok(v) = s.to_string().parse()
+                {
+                    r.headers_mut().insert("retry-after", v);
+                }
+                Some(r)
+            }
+            FaultKind::Html => Some(reply(
+                200,
+                "text/html",
+                "<!DOCTYPE html><html><head><title>Zendesk</title></head><body><h1>Maintenance</h1></body></html>".into(),
+            )),
+            FaultKind::TruncatedJson => None.or(Some(reply(
+                200,
+                "application/json",
+                "{\"tickets\": [{\"id\": 1, \"subject\": \"cut he".into(),
+            ))),
+        }
+    }
+
+    fn who(&self, path: &str, headers: &HeaderMap) -> Result<Who, Response> {
+        let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+            return if path == "/api/v2/users/me" {
+                Ok(Who::Anonymous)
+            } else {
+                Err(error(
+                    401,
+                    "Couldn't authenticate you",
+                    "Authentication required",
+                ))
+            };
+        };
+        let unauthorized = || {
+            error(
+                401,
+                "Couldn't authenticate you",
+                "Couldn't authenticate you",
+            )
+        };
+        if let Some(token) = auth.strip_prefix("Bearer ") {
+            let ok = lock(&self.tokens).access.contains(token.trim());
+            return if ok {
+                Ok(Who::Admin(lock(&self.model).specials.admin))
+            } else {
+                Err(json_reply(
+                    401,
+                    &json!({"error": "invalid_token", "error_description": "The access token provided is expired, revoked, malformed or invalid for other reasons."}),
+                ))
+            };
+        }
+        let Some(encoded) = auth.strip_prefix("Basic ") else {
+            return Err(unauthorized());
+        };
+        let Some(decoded) = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
+            return Err(unauthorized());
+        };
+        let Some((email, token)) = decoded.split_once("/token:") else {
+            return Err(unauthorized());
+        };
+        if token != self.creds.api_token {
+            return Err(unauthorized());
+        }
+        let m = lock(&self.model);
+        let Some(u) = m
+            .users
+            .values()
+            .find(|u| !u.deleted && u.email.as_deref() == Some(email))
+        else {
+            return Err(unauthorized());
+        };
+        Ok(match (u.role, u.role_type) {
+            ("admin", _) => Who::Admin(u.id),
+            ("agent", Some(1)) => Who::Limited(u.id),
+            ("agent", _) => Who::Agent(u.id),
+            _ => Who::Limited(u.id),
+        })
+    }
+
+    fn oauth(&self, body: &Bytes) -> Response {
+        lock(&self.stats).requests += 1;
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return json_reply(
+                400,
+                &json!({"error": "invalid_request", "error_description": "Body must be JSON"}),
+            );
+        };
+        let client_ok = v["client_id"].as_str() == Some(self.creds.oauth_client_id.as_str())
+            && v["client_secret"].as_str() == Some(self.creds.oauth_client_secret.as_str());
+        if !client_ok {
+            return json_reply(
+                401,
+                &json!({"error": "invalid_client", "error_description": "Client authentication failed."}),
+            );
+        }
+        let mut tokens = lock(&self.tokens);
+        match v["grant_type"].as_str() {
+            Some("client_credentials") => {}
+            Some("refresh_token") => {
+                let r = v["refresh_token"].as_str().unwrap_or_default();
+                if !tokens.refresh.remove(r) {
+                    return json_reply(
+                        400,
+                        &json!({"error": "invalid_grant", "error_description": "The refresh token is invalid."}),
+                    );
+                }
+            }
+            _ => {
+                return json_reply(
+                    400,
+                    &json!({"error": "unsupported_grant_type", "error_description": "Use client_credentials or refresh_token."}),
+                );
+            }
+        }
+        tokens.issued += 1;
+        let access = format!("sim-access-{}-{}", self.config.seed, tokens.issued);
+        let refresh = format!("sim-refresh-{}-{}", self.config.seed, tokens.issued);
+        tokens.access.insert(access.clone());
+        tokens.refresh.insert(refresh.clone());
+        json_reply(
+            200,
+            &json!({"access_token": access, "token_type": "bearer", "expires_in": 7200, "refresh_token": refresh, "scope": "read"}),
+        )
+    }
+
+    /// Rate-limit headers, and whether the request fits its budgets.
+    fn meter(&self, path: &str, counted: bool) -> (bool, Vec<(String, String)>) {
+        let now = Instant::now();
+        let mut l = lock(&self.limits);
+        let export = path.starts_with("/api/v2/incremental/");
+        let users_export = path.starts_with("/api/v2/incremental/users");
+        let mut ok = true;
+        let mut retry_after = 0;
+        if counted && self.config.rate_limits {
+            let export_ok = if users_export {
+                l.users.take(now)
+            } else if export {
+                l.export.take(now)
+            } else {
+                true
+            };
+            if !export_ok {
+                ok = false;
+                retry_after = if users_export {
+                    l.users.resets_in(now)
+                } else {
+                    l.export.resets_in(now)
+                };
+            } else if !l.account.take(now) {
+                ok = false;
+                retry_after = l.account.resets_in(now);
+            }
+        } else {
+            l.account.peek(now);
+        }
+        let mut h = vec![
+            ("x-rate-limit".to_string(), l.account.limit.to_string()),
+            (
+                "x-rate-limit-remaining".to_string(),
+                l.account.remaining().to_string(),
+            ),
+            ("ratelimit-limit".to_string(), l.account.limit.to_string()),
+            (
+                "ratelimit-remaining".to_string(),
+                l.account.remaining().to_string(),
+            ),
+            (
+                "ratelimit-reset".to_string(),
+                l.account.resets_in(now).to_string(),
+            ),
+        ];
+        if export {
+            let w = if users_export {
+                &mut l.users
+            } else {
+                &mut l.export
+            };
+            w.peek(now);
+            h.push((
+                "zendesk-ratelimit-incremental-exports".to_string(),
+                format!(
+                    "total={}; remaining={}; resets={}",
+                    w.limit,
+                    w.remaining(),
+                    w.resets_in(now)
+                ),
+            ));
+        }
+        if !ok {
+            h.push(("retry-after".to_string(), retry_after.to_string()));
+        }
+        (ok, h)
+    }
+
+    async fn api(&self, method: &Method, path: &str, uri: &Uri, headers: &HeaderMap) -> Response {
+        {
+            let mut st = lock(&self.stats);
+            st.requests += 1;
+            *st.by_endpoint.entry(endpoint_label(path)).or_default() += 1;
+            if path.starts_with("/api/v2/incremental/") {
+                st.export_requests += 1;
+            }
+        }
+        let (within, limit_headers) = self.meter(path, true);
+        let mut response = if !within {
+            lock(&self.stats).responses_429 += 1;
+            if rand::rng().random_bool(0.5) {
+                json_reply(
+                    429,
+                    &json!({"error": "APIRateLimitExceeded", "description": "Rate limit exceeded"}),
+                )
+            } else {
+                reply(429, "text/plain", "Rate limit exceeded".into())
+            }
+        } else if let Some(r) = self.fault_for(path).await {
+            r
+        } else {
+            match self.who(path, headers) {
+                Err(r) => r,
+                Ok(who) => {
+                    if *method != Method::GET {
+                        error(405, "MethodNotAllowed", "Only GET is simulated")
+                    } else {
+                        self.route(who, path, uri)
+                    }
+                }
+            }
+        };
+        for (k, v) in limit_headers {
+            if let (Ok(k), Ok(v)) = (
+                axum::http::HeaderName::try_from(k),
+                axum::http::HeaderValue::try_from(v),
+            ) {
+                response.headers_mut().entry(k).or_insert(v);
+            }
+        }
+        response
+    }
+
+    fn route(&self, who: Who, path: &str, uri: &Uri) -> Response {
+        let q = query(uri);
+        let p = path.trim_end_matches(".json");
+        if p == "/api/v2/users/me" {
+            return self.me(who);
+        }
+        match who {
+            Who::Anonymous => {
+                return error(401, "Couldn't authenticate you", "Authentication required");
+            }
+            Who::Limited(id) => {
+                // Light agents and end-users: sometimes an empty HTML page.
+                return if id % 2 == 0 {
+                    reply(403, "text/html", String::new())
+                } else {
+                    error(
+                        403,
+                        "Forbidden",
+                        "You do not have access to this page. Please contact the account owner of this help desk for further help.",
+                    )
+                };
+            }
+            Who::Agent(_)
+                if p.starts_with("/api/v2/incremental/")
+                    || p.starts_with("/api/v2/satisfaction_") =>
+            {
+                return error(
+                    403,
+                    "Forbidden",
+                    "You do not have access to this page. Please contact the account owner of this help desk for further help.",
+                );
+            }
+            _ => {}
+        }
+        let segs: Vec<&str> = p.trim_start_matches("/api/v2/").split('/').collect();
+        match segs.as_slice() {
+            ["incremental", "tickets", "cursor"] => self.tickets_export(&q),
+            ["incremental", "ticket_events"] => self.ticket_events(&q, uri),
+            ["incremental", "users", "cursor"] => self.users_export(&q),
+            ["incremental", "organizations"] => self.orgs_export(&q),
+            ["tickets", "show_many"] => self.tickets_show_many(&q),
+            ["tickets", id] => match id.parse::<u64>() {
+                Ok(id) => self.ticket(id),
+                Err(_) => error(404, "RecordNotFound", "Not found"),
+            },
+            ["tickets", id, "comments"] => match id.parse::<u64>() {
+                Ok(id) => self.comments(id, &q),
+                Err(_) => error(404, "RecordNotFound", "Not found"),
+            },
+            ["users", "show_many"] => self.show_many_users(&q),
+            ["organizations", "show_many"] => self.show_many_orgs(&q),
+            ["ticket_fields"] => {
+                let m = lock(&self.model);
+                json_reply(
+                    200,
+                    &json!({"ticket_fields": m.fields.iter().map(|f| f.json()).collect::<Vec<_>>(), "next_page": null, "previous_page": null, "count": m.fields.len(), "meta": {"has_more": false, "after_cursor": null}}),
+                )
+            }
+            ["user_fields"] => json_reply(
+                200,
+                &json!({"user_fields": [
+                {"id": 1, "key": "plan", "title": "Plan", "type": "text"},
+                {"id": 2, "key": "region", "title": "Region", "type": "text"},
+                {"id": 3, "key": "nps", "title": "NPS", "type": "integer"}], "next_page": null}),
+            ),
+            ["organization_fields"] => json_reply(
+                200,
+                &json!({"organization_fields": [
+                {"id": 1, "key": "tier", "title": "Tier", "type": "text"},
+                {"id": 2, "key": "csm", "title": "CSM", "type": "text"}], "next_page": null}),
+            ),
+            ["satisfaction_reasons"] => json_reply(
+                200,
+                &json!({"satisfaction_reasons": model::reasons().iter().map(|(id, v)| json!({"id": id, "value": v, "raw_value": v, "reason_code": id - 1000})).collect::<Vec<_>>(), "next_page": null}),
+            ),
+            ["satisfaction_ratings"] => self.ratings(&q),
+            ["search", "export"] => self.search_export(&q),
+            _ => error(404, "InvalidEndpoint", "Not found"),
+        }
+    }
+
+    fn me(&self, who: Who) -> Response {
+        let id = match who {
+            Who::Anonymous => {
+                return json_reply(
+                    200,
+                    &json!({"user": {"id": null, "url": null, "name": "Anonymous user", "email": "invalid@example.com", "role": "end-user", "role_type": null, "locale": "en-US", "verified": false, "active": true, "tags": [], "user_fields": {}}}),
+                );
+            }
+            Who::Admin(id) | Who::Agent(id) | Who::Limited(id) => id,
+        };
+        let m = lock(&self.model);
+        match m.users.get(&id) {
+            Some(u) => json_reply(200, &json!({"user": u.json()})),
+            None => error(404, "RecordNotFound", "Not found"),
+        }
+    }
+
+    fn start_time(&self, q: &HashMap<String, String>) -> Result<Option<i64>, Response> {
+        match q.get("start_time") {
+            None => Ok(None),
+            Some(s) => {
+                let t: i64 = s
+                    .parse()
+                    .map_err(|_| error(400, "InvalidValue", "start_time must be an integer"))?;
+                if t > self.now() - 60 {
+                    return Err(error(
+                        400,
+                        "StartTimeTooRecent",
+                        "Too recent start_time. Use a start_time older than 1 minute.",
+                    ));
+                }
+                Ok(Some(t))
+            }
+        }
+    }
+
+    fn tickets_export(&self, q: &HashMap<String, String>) -> Response {
+        let start = match self.start_time(q) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let cursor = q.get("cursor");
+        if start.is_some() && cursor.is_some() {
+            return error(
+                400,
+                "InvalidPaginationParameter",
+                "start_time cannot be combined with cursor",
+            );
+        }
+        let after: (i64, u64) = match (start, cursor) {
+            (Some(t), None) => (t - 1, u64::MAX),
+            (None, Some(c)) => match decode_pos(c) {
+                Some(p) => p,
+                None => {
+                    return error(
+                        400,
+                        "InvalidPaginationParameter",
+                        "cursor is invalid or expired",
+                    );
+                }
+            },
+            _ => {
+                return error(
+                    400,
+                    "InvalidPaginationParameter",
+                    "start_time or cursor is required",
+                );
+            }
+        };
+        let per_page = q
+            .get("per_page")
+            .and_then(|p| p.parse::<usize>().ok())
+            .unwrap_or(1000)
+            .clamp(1, 1000);
+        let include: HashSet<&str> = q
+            .get("include")
+            .map(|s| s.split(',').collect())
+            .unwrap_or_default();
+        let exclude_deleted = q.get("exclude_deleted").is_some_and(|v| v == "true");
+        let horizon = self.now() - 60;
+        let m = lock(&self.model);
+        let mut eligible: Vec<&SimTicket> = m
+            .tickets
+            .values()
+            .filter(|t| {
+                t.generated <= horizon
+                    && (t.generated, t.id) > after
+                    && !(exclude_deleted && t.deleted)
+            })
+            .collect();
+        eligible.sort_by_key(|t| (t.generated, t.id));
+        let end = eligible.len() <= per_page;
+        let page: Vec<&SimTicket> = eligible.into_iter().take(per_page).collect();
+        let pos = page.last().map(|t| (t.generated, t.id)).unwrap_or(after);
+        let cursor = encode_pos(pos.0, pos.1);
+        let mut body = json!({
+            "tickets": page.iter().map(|t| t.json(include.contains("comment_count"))).collect::<Vec<_>>(),
+            "after_cursor": cursor,
+            "before_cursor": null,
+            "after_url": format!("/api/v2/incremental/tickets/cursor.json?cursor={cursor}"),
+            "before_url": null,
+            "end_of_stream": end,
+        });
+        if include.contains("users") {
+            let mut ids: Vec<u64> = page
+                .iter()
+                .flat_map(|t| [Some(t.requester_id), Some(t.submitter_id), t.assignee_id])
+                .flatten()
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            body["users"] = Value::Array(
+                ids.iter()
+                    .filter_map(|id| m.users.get(id))
+                    .filter(|u| !u.deleted)
+                    .map(|u| u.json())
+                    .collect(),
+            );
+        }
+        if include.contains("organizations") {
+            let mut ids: Vec<u64> = page.iter().filter_map(|t| t.organization_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            body["organizations"] = Value::Array(
+                ids.iter()
+                    .filter_map(|id| m.orgs.get(id))
+                    .map(|o| o.json())
+                    .collect(),
+            );
+        }
+        json_reply(200, &body)
+    }
+
+    fn ticket_events(&self, q: &HashMap<String, String>, uri: &Uri) -> Response {
+        let start = match self.start_time(q) {
+            Ok(Some(s)) => s,
+            Ok(None) => return error(400, "InvalidValue", "start_time is required"),
+            Err(r) => return r,
+        };
+        let with_comments = q
+            .get("include")
+            .is_some_and(|i| i.split(',').any(|x| x == "comment_events"));
+        let horizon = self.now() - 60;
+        let m = lock(&self.model);
+        let from = m.events.partition_point(|e| e.timestamp < start);
+        let mut page = Vec::new();
+        let mut i = from;
+        while i < m.events.len() && m.events[i].timestamp <= horizon {
+            let e = &m.events[i];
+            if page.len() >= 1000
+                && page
+                    .last()
+                    .is_some_and(|l: &&model::SimEvent| l.timestamp != e.timestamp)
+            {
+                break;
+            }
+            page.push(e);
+            i += 1;
+        }
+        let full = page.len() >= 1000;
+        let end_time = page.last().map_or(start, |e| e.timestamp);
+        let events: Vec<Value> = page
+            .iter()
+            .map(|e| {
+                let ticket = m.tickets.get(&e.ticket_id);
+                let mut children: Vec<Value> = Vec::new();
+                if with_comments && let Some(t) = ticket {
+                    for cid in &e.comment_ids {
+                        if let Some(c) = t.comments.iter().find(|c| c.id == *cid) {
+                            let mut v = c.json(false);
+                            if let Some(o) = v.as_object_mut() {
+                                o.remove("created_at");
+                                o.insert("event_type".into(), "Comment".into());
+                                o.insert("audit_id".into(), e.id.into());
+                            }
+                            children.push(v);
+                        }
+                    }
+                }
+                for (k, ch) in e.changes.iter().enumerate() {
+                    let mut ch = ch.clone();
+                    ch["id"] = json!(e.id * 100 + 50 + k as u64);
+                    children.push(ch);
+                }
+                json!({
+                    "id": e.id, "ticket_id": e.ticket_id, "timestamp": e.timestamp,
+                    "created_at": iso(e.timestamp), "updater_id": e.updater_id, "via": e.via,
+                    "event_type": "Audit", "child_events": children,
+                })
+            })
+            .collect();
+        let base = uri.path();
+        json_reply(
+            200,
+            &json!({
+                "ticket_events": events,
+                "count": page.len(),
+                "end_time": end_time,
+                "next_page": format!("{base}?start_time={end_time}&include=comment_events"),
+                "end_of_stream": !full,
+            }),
+        )
+    }
+
+    fn users_export(&self, q: &HashMap<String, String>) -> Response {
+        let start = match self.start_time(q) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let after = match (start, q.get("cursor")) {
+            (Some(t), None) => (t - 1, u64::MAX),
+            (None, Some(c)) => match decode_pos(c) {
+                Some(p) => p,
+                None => {
+                    return error(
+                        400,
+                        "InvalidPaginationParameter",
+                        "cursor is invalid or expired",
+                    );
+                }
+            },
+            _ => {
+                return error(
+                    400,
+                    "InvalidPaginationParameter",
+                    "start_time or cursor is required",
+                );
+            }
+        };
+        let per_page = q
+            .get("per_page")
+            .and_then(|p| p.parse::<usize>().ok())
+            .unwrap_or(1000)
+            .clamp(1, 1000);
+        let horizon = self.now() - 60;
+        let m = lock(&self.model);
+        let mut eligible: Vec<_> = m
+            .users
+            .values()
+            .filter(|u| !u.deleted && u.updated_at <= horizon && (u.updated_at, u.id) > after)
+            .collect();
+        eligible.sort_by_key(|u| (u.updated_at, u.id));
+        let end = eligible.len() <= per_page;
+        let page: Vec<_> = eligible.into_iter().take(per_page).collect();
+        let pos = page.last().map(|u| (u.updated_at, u.id)).unwrap_or(after);
+        json_reply(
+            200,
+            &json!({
+                "users": page.iter().map(|u| u.json()).collect::<Vec<_>>(),
+                "after_cursor": encode_pos(pos.0, pos.1),
+                "end_of_stream": end,
+            }),
+        )
+    }
+
+    fn orgs_export(&self, q: &HashMap<String, String>) -> Response {
+        let start = match self.start_time(q) {
+            Ok(Some(s)) => s,
+            Ok(None) => return error(400, "InvalidValue", "start_time is required"),
+            Err(r) => return r,
+        };
+        let m = lock(&self.model);
+        let orgs: Vec<Value> = m
+            .orgs
+            .values()
+            .filter(|o| o.updated_at >= start)
+            .map(|o| o.json())
+            .collect();
+        let end_time = m.orgs.values().map(|o| o.updated_at).max().unwrap_or(start);
+        json_reply(
+            200,
+            &json!({"organizations": orgs, "end_time": end_time, "end_of_stream": true, "next_page": null, "count": orgs.len()}),
+        )
+    }
+
+    fn ids(q: &HashMap<String, String>) -> Result<Vec<u64>, Response> {
+        let raw = q.get("ids").map(String::as_str).unwrap_or("");
+        let ids: Vec<u64> = raw
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        if ids.len() > 100 {
+            return Err(error(400, "InvalidValue", "ids: at most 100 ids"));
+        }
+        Ok(ids)
+    }
+
+    fn show_many_users(&self, q: &HashMap<String, String>) -> Response {
+        let ids = match Self::ids(q) {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+        let m = lock(&self.model);
+        let users: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| m.users.get(id))
+            .filter(|u| !u.deleted)
+            .map(|u| u.json())
+            .collect();
+        json_reply(
+            200,
+            &json!({"users": users, "next_page": null, "count": users.len()}),
+        )
+    }
+
+    fn show_many_orgs(&self, q: &HashMap<String, String>) -> Response {
+        let ids = match Self::ids(q) {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+        let m = lock(&self.model);
+        let orgs: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| m.orgs.get(id))
+            .map(|o| o.json())
+            .collect();
+        json_reply(
+            200,
+            &json!({"organizations": orgs, "next_page": null, "count": orgs.len()}),
+        )
+    }
+
+    fn tickets_show_many(&self, q: &HashMap<String, String>) -> Response {
+        let ids = match Self::ids(q) {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+        let m = lock(&self.model);
+        let t: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| m.tickets.get(id))
+            .filter(|t| !t.deleted)
+            .map(|t| t.json(false))
+            .collect();
+        json_reply(
+            200,
+            &json!({"tickets": t, "next_page": null, "count": t.len()}),
+        )
+    }
+
+    fn ticket(&self, id: u64) -> Response {
+        let m = lock(&self.model);
+        match m.tickets.get(&id).filter(|t| !t.deleted) {
+            Some(t) => json_reply(200, &json!({"ticket": t.json(false)})),
+            None => error(404, "RecordNotFound", "Not found"),
+        }
+    }
+
+    fn comments(&self, id: u64, q: &HashMap<String, String>) -> Response {
+        let m = lock(&self.model);
+        let Some(t) = m.tickets.get(&id).filter(|t| !t.deleted) else {
+            return error(404, "RecordNotFound", "Not found");
+        };
+        let size = q
+            .get("page[size]")
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(100)
+            .clamp(1, 100);
+        let from = match q.get("page[after]") {
+            None => 0,
+            Some(c) => match unb64(c)
+                .and_then(|s| s.strip_prefix("idx:").and_then(|n| n.parse::<usize>().ok()))
+            {
+                Some(n) => n,
+                None => return error(400, "InvalidPaginationParameter", "page[after] is invalid"),
+            },
+        };
+        let page: Vec<Value> = t
+            .comments
+            .iter()
+            .skip(from)
+            .take(size)
+            .map(|c| c.json(true))
+            .collect();
+        let next = from + page.len();
+        let has_more = next < t.comments.len();
+        let after = b64(&format!("idx:{next}"));
+        json_reply(
+            200,
+            &json!({
+                "comments": page,
+                "meta": {"has_more": has_more, "after_cursor": if has_more { Value::String(after.clone()) } else { Value::Null }, "before_cursor": null},
+                "links": {"next": if has_more { Value::String(format!("/api/v2/tickets/{id}/comments.json?page[size]={size}&page[after]={after}")) } else { Value::Null }, "prev": null},
+            }),
+        )
+    }
+
+    fn ratings(&self, q: &HashMap<String, String>) -> Response {
+        let m = lock(&self.model);
+        let start = q
+            .get("start_time")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0);
+        let ratings: Vec<Value> = m
+            .tickets
+            .values()
+            .filter(|t| !t.deleted && t.updated_at >= start)
+            .filter_map(|t| t.csat.as_ref().map(|c| (t, c)))
+            .filter(|(_, c)| c.score == "good" || c.score == "bad")
+            .map(|(t, c)| json!({"id": c.id, "ticket_id": t.id, "score": c.score, "comment": c.comment, "reason": c.reason, "reason_id": c.reason_id, "requester_id": t.requester_id, "created_at": iso(t.updated_at)}))
+            .collect();
+        json_reply(
+            200,
+            &json!({"satisfaction_ratings": ratings, "meta": {"has_more": false, "after_cursor": null}, "links": {"next": null}}),
+        )
+    }
+
+    fn search_export(&self, q: &HashMap<String, String>) -> Response {
+        if q.get("filter[type]").is_none() {
+            return error(400, "InvalidValue", "filter[type] is required");
+        }
+        let query = q.get("query").cloned().unwrap_or_default();
+        let updated_after = query
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix("updated>"))
+            .and_then(|d| {
+                d.parse::<jiff::Timestamp>()
+                    .ok()
+                    .map(|t| t.as_second())
+                    .or_else(|| {
+                        format!("{d}T00:00:00Z")
+                            .parse::<jiff::Timestamp>()
+                            .ok()
+                            .map(|t| t.as_second())
+                    })
+            });
+        let size = q
+            .get("page[size]")
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(100)
+            .clamp(1, 1000);
+        let from = q
+            .get("page[after]")
+            .and_then(|c| unb64(c))
+            .and_then(|s| s.strip_prefix("idx:").and_then(|n| n.parse::<usize>().ok()))
+            .unwrap_or(0);
+        let m = lock(&self.model);
+        let mut hits: Vec<&SimTicket> = m
+            .tickets
+            .values()
+            .filter(|t| !t.deleted && updated_after.is_none_or(|u| t.updated_at > u))
+            .collect();
+        hits.sort_by_key(|t| std::cmp::Reverse((t.created_at, t.id)));
+        let page: Vec<Value> = hits
+            .iter()
+            .skip(from)
+            .take(size)
+            .map(|t| {
+                let mut v = t.json(false);
+                v["result_type"] = json!("ticket");
+                v
+            })
+            .collect();
+        let next = from + page.len();
+        let has_more = next < hits.len();
+        json_reply(
+            200,
+            &json!({"results": page, "meta": {"has_more": has_more, "after_cursor": if has_more { Value::String(b64(&format!("idx:{next}"))) } else { Value::Null }}, "links": {"next": null}}),
+        )
+    }
+
+    /// `/sim/*` controls.
+    fn control(&self, method: &Method, ctl: &str, uri: &Uri, body: &Bytes) -> Response {
+        let parse = |b: &Bytes| serde_json::from_slice::<Value>(b);
+        match (method.as_str(), ctl) {
+            ("GET", "credentials") => json_reply(
+                200,
+                &serde_json::to_value(self.credentials()).unwrap_or_default(),
+            ),
+            ("GET", "facts") => {
+                json_reply(200, &serde_json::to_value(self.facts()).unwrap_or_default())
+            }
+            ("GET", "stats") => {
+                json_reply(200, &serde_json::to_value(self.stats()).unwrap_or_default())
+            }
+            ("POST", "stats/reset") => {
+                self.reset_stats();
+                json_reply(200, &json!({"ok": true}))
+            }
+            ("POST", "expire-tokens") => {
+                self.expire_tokens();
+                json_reply(200, &json!({"ok": true}))
+            }
+            ("GET", "expected") => {
+                let conn = query(uri)
+                    .get("connection")
+                    .cloned()
+                    .unwrap_or_else(|| "acme".into());
+                json_reply(200, &Value::Array(self.expected(&conn)))
+            }
+            ("POST", "faults") => match serde_json::from_slice::<Fault>(body) {
+                Ok(f) => {
+                    self.inject(f);
+                    json_reply(200, &json!({"ok": true}))
+                }
+                Err(e) => error(400, "InvalidFault", &e.to_string()),
+            },
+            ("POST", "mutate") => match serde_json::from_slice::<Mutation>(body) {
+                Ok(mu) => json_reply(
+                    200,
+                    &serde_json::to_value(self.mutate(mu)).unwrap_or_default(),
+                ),
+                Err(e) => error(400, "InvalidMutation", &e.to_string()),
+            },
+            ("POST", "clock") => match parse(body).ok().and_then(|v| v["advance"].as_i64()) {
+                Some(s) => {
+                    self.advance_clock(s);
+                    json_reply(200, &json!({"now": self.now()}))
+                }
+                None => error(400, "InvalidValue", "body must be {\"advance\": seconds}"),
+            },
+            _ => error(404, "InvalidEndpoint", "Unknown control"),
+        }
+    }
+
+    pub fn mutate(&self, mu: Mutation) -> MutationResult {
+        let now = self.now();
+        let mut m = lock(&self.model);
+        let mut out = MutationResult::default();
+        apply(&mut m, mu, now, &mut out);
+        out
+    }
+}
+
+fn apply(m: &mut Model, mu: Mutation, now: i64, out: &mut MutationResult) {
+    match mu {
+        Mutation::NewTicket { customer_comment } => {
+            let id = m.id();
+            let requester = m.end_users[m.rng.random_range(0..m.end_users.len())];
+            let agent = m.agent();
+            let org = m.users.get(&requester).and_then(|u| u.organization_id);
+            m.tickets.insert(
+                id,
+                SimTicket {
+                    id,
+                    subject: "New ticket from the simulator".into(),
+                    status: "new".into(),
+                    created_at: now,
+                    updated_at: now,
+                    generated: now,
+                    requester_id: requester,
+                    submitter_id: if customer_comment { requester } else { agent },
+                    assignee_id: Some(agent),
+                    organization_id: org,
+                    channel: "web".into(),
+                    custom_fields: vec![(100, json!("billing")), (102, json!("3"))],
+                    tags: vec![],
+                    csat: None,
+                    comments: vec![],
+                    deleted: false,
+                },
+            );
+            let author = if customer_comment {
+                requester as i64
+            } else {
+                agent as i64
+            };
+            m.new_comment(
+                id,
+                author,
+                "Hello, I have a question about my invoice.\nIt shows the wrong amount.",
+                true,
+                now,
+            );
+            out.ticket_ids.push(id);
+        }
+        Mutation::AddComment {
+            ticket_id,
+            by_customer,
+            public,
+            text,
+        } => {
+            let Some(t) = m.tickets.get(&ticket_id) else {
+                return;
+            };
+            if t.deleted {
+                return;
+            }
+            let author = if by_customer {
+                t.requester_id as i64
+            } else {
+                t.assignee_id.unwrap_or(0) as i64
+            };
+            m.new_comment(ticket_id, author, &text, public, now);
+            out.ticket_ids.push(ticket_id);
+        }
+        Mutation::SetStatus { ticket_id, status } => {
+            let Some(t) = m.tickets.get_mut(&ticket_id) else {
+                return;
+            };
+            if t.deleted {
+                return;
+            }
+            let previous = std::mem::replace(&mut t.status, status.clone());
+            t.updated_at = now;
+            t.generated = now;
+            m.push_event(ticket_id, now, -1, vec![], vec![json!({"event_type": "Change", "field_name": "status", "value": status, "previous_value": previous})]);
+            out.ticket_ids.push(ticket_id);
+        }
+        Mutation::DeleteTicket { ticket_id } => {
+            let Some(t) = m.tickets.get_mut(&ticket_id) else {
+                return;
+            };
+            t.deleted = true;
+            t.updated_at = now;
+            t.generated = now;
+            out.ticket_ids.push(ticket_id);
+        }
+        Mutation::AddCsat {
+            ticket_id,
+            score,
+            comment,
+            reason_id,
+        } => {
+            let id = m.id();
+            let Some(t) = m.tickets.get_mut(&ticket_id) else {
+                return;
+            };
+            if t.deleted {
+                return;
+            }
+            t.csat = Some(Csat {
+                id,
+                score: score.clone(),
+                comment,
+                reason: None,
+                reason_id,
+            });
+            t.updated_at = now;
+            t.generated = now;
+            m.push_event(ticket_id, now, t_requester(m, ticket_id), vec![], vec![json!({"event_type": "Change", "field_name": "satisfaction_score", "value": score})]);
+            out.ticket_ids.push(ticket_id);
+        }
+        Mutation::RenameUser { user_id, name } => {
+            if let Some(u) = m.users.get_mut(&user_id) {
+                u.name = name;
+                u.updated_at = now;
+            }
+        }
+        Mutation::Random { n, seed } => {
+            let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+            let ids: Vec<u64> = m
+                .tickets
+                .values()
+                .filter(|t| !t.deleted)
+                .map(|t| t.id)
+                .collect();
+            if ids.is_empty() {
+                return;
+            }
+            let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+            for _ in 0..n {
+                let t = ids[r.random_range(0..ids.len())];
+                let kind = r.random_range(0..10);
+                let mu = match kind {
+                    0 => Mutation::NewTicket {
+                        customer_comment: r.random_bool(0.7),
+                    },
+                    1..=3 => Mutation::AddComment {
+                        ticket_id: t,
+                        by_customer: true,
+                        public: true,
+                        text: "Any update on this? 🙏".into(),
+                    },
+                    4 | 5 => Mutation::AddComment {
+                        ticket_id: t,
+                        by_customer: false,
+                        public: r.random_bool(0.7),
+                        text: "We're on it.\n\nThanks for waiting.".into(),
+                    },
+                    6 => Mutation::SetStatus {
+                        ticket_id: t,
+                        status: ["open", "pending", "solved"][r.random_range(0..3)].into(),
+                    },
+                    7 => Mutation::AddCsat {
+                        ticket_id: t,
+                        score: ["good", "bad"][r.random_range(0..2)].into(),
+                        comment: if r.random_bool(0.5) {
+                            Some("Thanks!".into())
+                        } else {
+                            None
+                        },
+                        reason_id: None,
+                    },
+                    8 if r.random_bool(0.3) => Mutation::DeleteTicket { ticket_id: t },
+                    _ => {
+                        let users: Vec<u64> = m.end_users.clone();
+                        Mutation::RenameUser {
+                            user_id: users[r.random_range(0..users.len())],
+                            name: format!("Renamed {}", r.random_range(0..1000)),
+                        }
+                    }
+                };
+                *by_kind.entry(kind_name(&mu)).or_default() += 1;
+                apply(m, mu, now, out);
+            }
+        }
+    }
+}
+
+fn t_requester(m: &Model, ticket_id: u64) -> i64 {
+    m.tickets
+        .get(&ticket_id)
+        .map_or(-1, |t| t.requester_id as i64)
+}
+
+fn kind_name(m: &Mutation) -> &'static str {
+    match m {
+        Mutation::NewTicket { .. } => "new_ticket",
+        Mutation::AddComment { .. } => "add_comment",
+        Mutation::SetStatus { .. } => "set_status",
+        Mutation::DeleteTicket { .. } => "delete_ticket",
+        Mutation::AddCsat { .. } => "add_csat",
+        Mutation::RenameUser { .. } => "rename_user",
+        Mutation::Random { .. } => "random",
+    }
+}

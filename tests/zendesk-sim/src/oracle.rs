@@ -1,0 +1,260 @@
+//! The documents a correct importer holds for the simulated account, built
+//! from the simulator's own model by the rules of `shared/mapping/RULES.md`,
+//! independently of `zdsync-mapping` (chat lines come from the model's
+//! structure, not from parsing the transcript; texts are the generated ones).
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::model::{Body, CommentKind, Model, SimTicket, SimUser, field_defs, iso, reasons};
+
+fn readable<'a>(m: &'a Model, id: i64) -> Option<&'a SimUser> {
+    if id <= 0 {
+        return None;
+    }
+    m.users.get(&(id as u64)).filter(|u| !u.deleted)
+}
+
+fn titles() -> HashMap<u64, (String, &'static str, HashMap<&'static str, &'static str>)> {
+    let mut defs = field_defs();
+    defs.sort_by_key(|d| d.id);
+    let mut seen: HashMap<&str, u64> = HashMap::new();
+    let mut out = HashMap::new();
+    for d in defs {
+        let title = if seen.contains_key(d.title) {
+            format!("{} ({})", d.title, d.id)
+        } else {
+            seen.insert(d.title, d.id);
+            d.title.to_string()
+        };
+        out.insert(d.id, (title, d.kind, d.options.iter().copied().collect()));
+    }
+    out
+}
+
+fn empty(v: &Value) -> bool {
+    matches!(v, Value::Null) || v.as_str() == Some("") || v.as_array().is_some_and(|a| a.is_empty())
+}
+
+fn option(options: &HashMap<&str, &str>, v: &Value) -> Value {
+    match v.as_str().and_then(|s| options.get(s)) {
+        Some(name) => json!(name),
+        None => v.clone(),
+    }
+}
+
+fn typed(kind: &str, options: &HashMap<&str, &str>, v: &Value) -> Option<Value> {
+    Some(match kind {
+        "tagger" => option(options, v),
+        "multiselect" => {
+            let items: Vec<Value> = v
+                .as_array()?
+                .iter()
+                .filter(|i| !empty(i))
+                .map(|i| option(options, i))
+                .collect();
+            if items.is_empty() {
+                return None;
+            }
+            Value::Array(items)
+        }
+        "integer" => match v.as_str() {
+            Some(s) => s
+                .parse::<i64>()
+                .map(|n| json!(n))
+                .unwrap_or_else(|_| v.clone()),
+            None => v.clone(),
+        },
+        "decimal" => match v.as_str() {
+            Some(s) => s
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or_else(|| v.clone()),
+            None => v.clone(),
+        },
+        "checkbox" => match v.as_str() {
+            Some("true") | Some("1") => json!(true),
+            Some("false") | Some("0") => json!(false),
+            _ => v.clone(),
+        },
+        "date" => match v.as_str() {
+            Some(s) if s.len() > 10 => json!(s[..10]),
+            _ => v.clone(),
+        },
+        _ => v.clone(),
+    })
+}
+
+fn fields(t: &SimTicket) -> Value {
+    let defs = titles();
+    let mut out = Map::new();
+    for (id, v) in &t.custom_fields {
+        let Some((title, kind, options)) = defs.get(id) else {
+            continue;
+        };
+        if empty(v) {
+            continue;
+        }
+        if let Some(x) = typed(kind, options, v) {
+            out.insert(title.clone(), x);
+        }
+    }
+    Value::Object(out)
+}
+
+fn non_null(m: &Map<String, Value>) -> Value {
+    Value::Object(
+        m.iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+fn user(m: &Model, t: &SimTicket) -> Value {
+    let Some(u) = readable(m, t.requester_id as i64) else {
+        return json!({"id": t.requester_id, "missing": true});
+    };
+    let org = match t.organization_id.or(u.organization_id) {
+        None => Value::Null,
+        Some(id) => match m.orgs.get(&id) {
+            Some(o) => {
+                json!({"id": o.id, "name": o.name, "domain_names": o.domain_names, "tags": o.tags, "fields": non_null(&o.fields)})
+            }
+            None => json!({"id": id, "missing": true}),
+        },
+    };
+    json!({
+        "id": u.id, "missing": false, "name": u.name, "email": u.email, "phone": u.phone,
+        "locale": u.locale, "time_zone": u.iana_time_zone, "external_id": u.external_id,
+        "tags": u.tags, "fields": non_null(&u.user_fields), "organization": org,
+    })
+}
+
+fn satisfaction(t: &SimTicket) -> Value {
+    let Some(c) = &t.csat else { return Value::Null };
+    if c.score != "good" && c.score != "bad" {
+        return Value::Null;
+    }
+    let reason = c
+        .reason
+        .clone()
+        .filter(|r| !r.trim().is_empty())
+        .or_else(|| {
+            c.reason_id.and_then(|id| {
+                reasons()
+                    .into_iter()
+                    .find(|(r, _)| *r == id)
+                    .map(|(_, s)| s.to_string())
+            })
+        });
+    let comment = c
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    json!({"score": c.score, "reason": reason, "comment": comment})
+}
+
+/// Messages as (created_at, comment id, seq, JSON).
+fn content(m: &Model, t: &SimTicket) -> Vec<Value> {
+    let requester = readable(m, t.requester_id as i64);
+    let mut msgs: Vec<(String, u64, usize, Value)> = Vec::new();
+    for c in &t.comments {
+        if !c.public || c.kind != CommentKind::Normal || c.author_id <= 0 {
+            continue;
+        }
+        match &c.body {
+            Body::Chat { lines, .. } => {
+                let mut seq = 0;
+                for l in lines {
+                    let Some(text) = &l.lines else { continue };
+                    let customer = l.name.starts_with("Visitor ")
+                        || requester.is_some_and(|r| r.name == l.name);
+                    let at = iso(l.at);
+                    msgs.push((
+                        at.clone(),
+                        c.id,
+                        seq,
+                        json!({
+                            "comment_id": null,
+                            "author_id": if customer { json!(t.requester_id) } else { Value::Null },
+                            "author_name": l.name,
+                            "role": if customer { "customer" } else { "agent" },
+                            "created_at": at,
+                            "text": text.join("\n"),
+                        }),
+                    ));
+                    seq += 1;
+                }
+            }
+            Body::Text(_) => {
+                let author = readable(m, c.author_id);
+                let agent = author.is_some_and(|u| u.role == "agent" || u.role == "admin");
+                let at = iso(c.created_at);
+                msgs.push((
+                    at.clone(),
+                    c.id,
+                    0,
+                    json!({
+                        "comment_id": c.id,
+                        "author_id": c.author_id,
+                        "author_name": author.map(|u| u.name.clone()),
+                        "role": if agent { "agent" } else { "customer" },
+                        "created_at": at,
+                        "text": c.body.plain(),
+                    }),
+                ));
+            }
+        }
+    }
+    msgs.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    msgs.into_iter().map(|m| m.3).collect()
+}
+
+fn title(t: &SimTicket) -> String {
+    if !t.subject.trim().is_empty() {
+        return t.subject.clone();
+    }
+    match t
+        .description()
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+    {
+        Some(l) => l.chars().take(100).collect(),
+        None => format!("Ticket #{}", t.id),
+    }
+}
+
+pub fn expected(m: &Model, connection: &str, subdomain: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for t in m.tickets.values() {
+        if t.deleted {
+            continue;
+        }
+        let content = content(m, t);
+        let sat = satisfaction(t);
+        let customer = content.iter().any(|c| c["role"] == "customer");
+        if !customer && sat["comment"].is_null() {
+            continue;
+        }
+        out.push(json!({
+            "id": format!("{connection}:{}", t.id),
+            "connection": connection,
+            "ticket_id": t.id,
+            "title": title(t),
+            "url": format!("https://{subdomain}.zendesk.com/agent/tickets/{}", t.id),
+            "created_at": iso(t.created_at),
+            "updated_at": iso(t.updated_at),
+            "metadata": {"status": t.status, "ticket_id": t.id, "channel": t.channel},
+            "content": content,
+            "properties": {"fields": fields(t), "satisfaction": sat},
+            "user": user(m, t),
+        }));
+    }
+    out
+}
