@@ -21,7 +21,10 @@ use serde_json::Value;
 use zendesk_sim::{SimConfig, SimHandle};
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 fn zdsync(data: &Path, url: &str, token: &str, args: &[&str]) -> Value {
@@ -59,16 +62,22 @@ async fn backfill(tickets: usize, rate_limits: bool) -> (SimHandle, tempfile::Te
     let (url2, token) = (url.clone(), c.api_token.clone());
     let email = c.admin_email.clone();
     tokio::task::spawn_blocking(move || {
-        zdsync(&data, &url2, &token, &["connect", "acme", "--subdomain", "acme", "--email", &email])
+        zdsync(
+            &data,
+            &url2,
+            &token,
+            &["connect", "acme", "--subdomain", "acme", "--email", &email],
+        )
     })
     .await
     .expect("join");
     let data = dir.path().to_path_buf();
     let token = c.api_token.clone();
     let started = Instant::now();
-    let report = tokio::task::spawn_blocking(move || zdsync(&data, &url, &token, &["sync", "acme"]))
-        .await
-        .expect("join");
+    let report =
+        tokio::task::spawn_blocking(move || zdsync(&data, &url, &token, &["sync", "acme"]))
+            .await
+            .expect("join");
     (sim, dir, report, started.elapsed().as_secs_f64())
 }
 
@@ -103,7 +112,11 @@ async fn main() {
     );
     println!(
         "  wall time:                  {wall:.1} s; export-budget bound {bound_s:.1} s (full first window) / {simple_bound_s:.1} s (pages / 10 per min): ratio {:.3} / {:.3}",
-        if bound_s > 0.0 { wall / bound_s } else { f64::NAN },
+        if bound_s > 0.0 {
+            wall / bound_s
+        } else {
+            f64::NAN
+        },
         wall / simple_bound_s.max(1e-9)
     );
 
@@ -111,14 +124,22 @@ async fn main() {
     let data = dir.path().to_path_buf();
     let c = sim.credentials();
     let url = sim.base_url();
-    let again = tokio::task::spawn_blocking(move || zdsync(&data, &url, &c.api_token, &["sync", "acme"]))
-        .await
-        .expect("join");
+    let again =
+        tokio::task::spawn_blocking(move || zdsync(&data, &url, &c.api_token, &["sync", "acme"]))
+            .await
+            .expect("join");
     let a = &again["reports"][0];
-    let data_writes = ["documents_written", "documents_deleted", "states_written", "tickets_deleted", "entities_written", "cursor_writes"]
-        .iter()
-        .map(|k| a[*k].as_u64().unwrap_or(0))
-        .sum::<u64>();
+    let data_writes = [
+        "documents_written",
+        "documents_deleted",
+        "states_written",
+        "tickets_deleted",
+        "entities_written",
+        "cursor_writes",
+    ]
+    .iter()
+    .map(|k| a[*k].as_u64().unwrap_or(0))
+    .sum::<u64>();
     println!(
         "unchanged hourly sync: {} requests, {} data writes (documents, states, users, cursors), {} ms",
         a["requests"]["total"], data_writes, a["duration_ms"]

@@ -22,6 +22,9 @@ pub use error::{EngineError, Result};
 
 use error::Context;
 
+/// A hook that adjusts every client configuration.
+pub type TuneClient = Arc<dyn Fn(&mut ClientConfig) + Send + Sync>;
+
 /// Settings that come from the environment of the process.
 #[derive(Clone, Default)]
 pub struct Settings {
@@ -30,7 +33,7 @@ pub struct Settings {
     /// Prefix of secret names (`zdsync-` locally, `zdsync/` on AWS).
     pub secret_prefix: String,
     /// Adjusts every client configuration (tests shorten retries/backoff).
-    pub tune_client: Option<Arc<dyn Fn(&mut ClientConfig) + Send + Sync>>,
+    pub tune_client: Option<TuneClient>,
 }
 
 /// The engine: stores plus settings. Cheap to clone.

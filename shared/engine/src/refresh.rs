@@ -154,15 +154,16 @@ async fn refresh_inner(
         // hourly sync may already have stored the new profile (sideloaded
         // with one ticket) without rendering the customer's other tickets.
         changed_users.extend(ids.iter().copied().filter(|id| stored.contains_key(id)));
-        if let Some(after) = &page.after_cursor {
-            if cursor.as_deref() != Some(after.as_str()) && !ids.is_empty() {
-                engine
-                    .store
-                    .put_cursor(&conn.name, CursorKind::Users, after, cursor.as_deref())
-                    .await
-                    .context(|| "saving the users cursor".into())?;
-                cursor = Some(after.clone());
-            }
+        if let Some(after) = &page.after_cursor
+            && cursor.as_deref() != Some(after.as_str())
+            && !ids.is_empty()
+        {
+            engine
+                .store
+                .put_cursor(&conn.name, CursorKind::Users, after, cursor.as_deref())
+                .await
+                .context(|| "saving the users cursor".into())?;
+            cursor = Some(after.clone());
         }
         if page.end_of_stream {
             report.complete = true;

@@ -211,7 +211,7 @@ impl Walk<'_> {
         if self.opts.deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
-        !self.opts.max_pages.is_some_and(|m| self.pages >= m)
+        self.opts.max_pages.is_none_or(|m| self.pages < m)
     }
 
     fn progress(&self, phase: Phase, position: i64) {

@@ -181,8 +181,7 @@ async fn a_pasted_url_becomes_the_subdomain_and_garbage_is_refused() {
             &[
                 "connect",
                 "acme",
-                "--subdomain",
-                bad,
+                &format!("--subdomain={bad}"),
                 "--email",
                 &c.admin_email,
             ],

@@ -946,7 +946,7 @@ impl Model {
                     .map(|u| u.name.clone())
                     .unwrap_or_default();
                 // One transcript crosses midnight.
-                let started = if id % 7 == 0 {
+                let started = if id.is_multiple_of(7) {
                     t - t.rem_euclid(DAY) + DAY - 90
                 } else {
                     t

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::model::{Body, CommentKind, Model, SimTicket, SimUser, field_defs, iso, reasons};
 
-fn readable<'a>(m: &'a Model, id: i64) -> Option<&'a SimUser> {
+fn readable(m: &Model, id: i64) -> Option<&SimUser> {
     if id <= 0 {
         return None;
     }
