@@ -172,9 +172,9 @@ impl Sim {
         };
         Sim {
             limits: Mutex::new(Limits {
-                account: Window::new(config.account_limit_per_min),
-                export: Window::new(config.export_limit_per_min),
-                users: Window::new(config.users_export_limit_per_min),
+                account: Window::new(config.account_limit_per_min, config.rate_window_secs),
+                export: Window::new(config.export_limit_per_min, config.rate_window_secs),
+                users: Window::new(config.users_export_limit_per_min, config.rate_window_secs),
             }),
             config,
             creds,

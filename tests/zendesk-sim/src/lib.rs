@@ -29,6 +29,8 @@ pub struct SimConfig {
     pub rate_limits: bool,
     /// Generate the one ticket with more than 1.5 MB of comments.
     pub huge_ticket: bool,
+    /// Length of a rate-limit window in seconds (Zendesk: 60; tests shorten it).
+    pub rate_window_secs: u64,
 }
 
 impl Default for SimConfig {
@@ -42,6 +44,7 @@ impl Default for SimConfig {
             users_export_limit_per_min: 20,
             rate_limits: true,
             huge_ticket: true,
+            rate_window_secs: 60,
         }
     }
 }

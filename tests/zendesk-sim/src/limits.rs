@@ -5,16 +5,16 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
+    pub span: Duration,
     pub limit: u32,
     pub used: u32,
     pub started: Option<Instant>,
 }
 
-const SPAN: Duration = Duration::from_secs(60);
-
 impl Window {
-    pub fn new(limit: u32) -> Self {
+    pub fn new(limit: u32, span_secs: u64) -> Self {
         Window {
+            span: Duration::from_secs(span_secs.max(1)),
             limit,
             used: 0,
             started: None,
@@ -22,7 +22,10 @@ impl Window {
     }
 
     fn roll(&mut self, now: Instant) {
-        if self.started.is_none_or(|s| now.duration_since(s) >= SPAN) {
+        if self
+            .started
+            .is_none_or(|s| now.duration_since(s) >= self.span)
+        {
             self.started = Some(now);
             self.used = 0;
         }
@@ -32,10 +35,10 @@ impl Window {
     pub fn resets_in(&self, now: Instant) -> u64 {
         match self.started {
             Some(s) => {
-                let left = SPAN.saturating_sub(now.duration_since(s));
+                let left = self.span.saturating_sub(now.duration_since(s));
                 left.as_secs() + u64::from(left.subsec_nanos() > 0)
             }
-            None => 60,
+            None => self.span.as_secs(),
         }
     }
 
@@ -66,7 +69,7 @@ mod tests {
     #[test]
     fn a_window_counts_and_resets() {
         let t0 = Instant::now();
-        let mut w = Window::new(2);
+        let mut w = Window::new(2, 60);
         assert!(w.take(t0));
         assert!(w.take(t0));
         assert!(!w.take(t0 + Duration::from_secs(10)));
