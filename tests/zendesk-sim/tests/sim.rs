@@ -1,0 +1,190 @@
+//! The simulator itself: the account it generates, its HTTP behaviour and
+//! its oracle on hand-checked tickets.
+
+use serde_json::Value;
+use zendesk_sim::{Mutation, SimConfig, SimHandle};
+
+async fn get(sim: &SimHandle, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let c = sim.credentials();
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", sim.base_url()))
+        .basic_auth(format!("{}/token", c.admin_email), Some(c.api_token))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn config(tickets: usize) -> SimConfig {
+    SimConfig {
+        tickets,
+        rate_limits: false,
+        ..SimConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn the_account_has_every_kind_of_ticket_and_is_deterministic() {
+    let a = SimHandle::start(config(1000)).await.unwrap();
+    let b = SimHandle::start(config(1000)).await.unwrap();
+    assert_eq!(
+        a.expected_documents("x"),
+        b.expected_documents("x"),
+        "same seed, same account"
+    );
+    let f = a.facts();
+    assert_eq!(f.ticket_ids.len(), 1000);
+    let share = |n: usize| n as f64 / 1000.0;
+    assert!(
+        (0.01..0.04).contains(&share(f.deleted_ticket_ids.len())),
+        "deleted {}",
+        f.deleted_ticket_ids.len()
+    );
+    assert!(
+        (0.12..0.28).contains(&share(f.agent_only_ticket_ids.len())),
+        "agent-only {}",
+        f.agent_only_ticket_ids.len()
+    );
+    assert!(!f.chat_ticket_ids.is_empty());
+    let huge = f.huge_ticket_id.unwrap();
+    let (_, _, comments) = get(
+        &a,
+        &format!("/api/v2/tickets/{huge}/comments?page[size]=100"),
+    )
+    .await;
+    let bytes: usize = comments["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap().len())
+        .sum();
+    assert!(bytes > 1_500_000, "huge ticket has {bytes} bytes");
+    let long = f.long_ticket_id.unwrap();
+    let (_, _, t) = get(&a, &format!("/api/v2/tickets/{long}")).await;
+    assert_eq!(t["ticket"]["id"], long);
+    let docs = a.expected_documents("acme");
+    let long_doc = docs.iter().find(|d| d["ticket_id"] == long).unwrap();
+    assert!(
+        long_doc["content"].as_array().unwrap().len() >= 300,
+        "public messages of the long ticket"
+    );
+    let mut n = 0;
+    let mut path = format!("/api/v2/tickets/{long}/comments?page[size]=100");
+    loop {
+        let (_, _, page) = get(&a, &path).await;
+        n += page["comments"].as_array().unwrap().len();
+        if page["meta"]["has_more"] != true {
+            break;
+        }
+        path = format!(
+            "/api/v2/tickets/{long}/comments?page[size]=100&page[after]={}",
+            page["meta"]["after_cursor"].as_str().unwrap()
+        );
+    }
+    assert!(n >= 400, "the long ticket has {n} comments");
+    let missing = f.missing_requester_ticket_id.unwrap();
+    let d = docs.iter().find(|d| d["ticket_id"] == missing).unwrap();
+    assert_eq!(d["user"]["missing"], true);
+    assert!(
+        d["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role"] == "customer" && m["author_name"].is_null())
+    );
+    let chat = docs
+        .iter()
+        .find(|d| d["metadata"]["channel"] == "chat")
+        .unwrap();
+    assert!(
+        chat["content"].as_array().unwrap().len() >= 3,
+        "a chat becomes one message per line"
+    );
+    assert!(
+        chat["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["comment_id"].is_null())
+    );
+    assert!(docs.iter().all(|d| {
+        !f.deleted_ticket_ids
+            .contains(&d["ticket_id"].as_u64().unwrap())
+    }));
+}
+
+#[tokio::test]
+async fn changes_show_up_in_the_exports_only_once_a_minute_old() {
+    let sim = SimHandle::start(config(50)).await.unwrap();
+    let (_, _, first) = get(&sim, "/api/v2/incremental/tickets/cursor?start_time=0").await;
+    assert_eq!(first["end_of_stream"], true);
+    let cursor = first["after_cursor"].as_str().unwrap().to_string();
+    let created = sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    let (_, _, none) = get(
+        &sim,
+        &format!("/api/v2/incremental/tickets/cursor?cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(
+        none["tickets"].as_array().unwrap().len(),
+        0,
+        "changes of the last minute are excluded"
+    );
+    sim.advance_clock(120);
+    let (_, _, some) = get(
+        &sim,
+        &format!("/api/v2/incremental/tickets/cursor?cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(some["tickets"][0]["id"], created.ticket_ids[0]);
+    let now = 1_767_225_600 + 10_000_000;
+    let (status, _, err) = get(
+        &sim,
+        &format!("/api/v2/incremental/ticket_events?start_time={now}"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"], "StartTimeTooRecent");
+}
+
+#[tokio::test]
+async fn budgets_are_announced_and_enforced() {
+    let sim = SimHandle::start(SimConfig {
+        tickets: 20,
+        export_limit_per_min: 1,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let (s1, h1, _) = get(&sim, "/api/v2/incremental/ticket_events?start_time=0").await;
+    assert_eq!(s1, 200);
+    let export = h1
+        .get("zendesk-ratelimit-incremental-exports")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(export.contains("total=1; remaining=0"), "{export}");
+    assert_eq!(h1.get("x-rate-limit").unwrap(), "700");
+    let (s2, h2, _) = get(&sim, "/api/v2/incremental/ticket_events?start_time=0").await;
+    assert_eq!(s2, 429);
+    let wait: u64 = h2
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    let (s3, _, _) = get(&sim, "/api/v2/ticket_fields").await;
+    assert_eq!(s3, 200, "the account budget is separate");
+    assert_eq!(sim.stats().responses_429, 1);
+}
