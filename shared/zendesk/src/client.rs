@@ -778,6 +778,55 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// Page streams over the two incremental exports, for callers that walk a
+/// stream to its end (the engine walks page by page to checkpoint).
+impl Client {
+    /// Pages of the tickets cursor export from `from` until `end_of_stream`.
+    /// A cursor that does not move before the end is an error (loop guard).
+    pub fn ticket_pages(
+        &self,
+        from: TicketCursor,
+    ) -> impl futures::Stream<Item = Result<TicketPage, Error>> + '_ {
+        futures::stream::try_unfold(Some(from), move |at| async move {
+            let Some(at) = at else { return Ok(None) };
+            let page = self.tickets_page(&at).await?;
+            let next = if page.end_of_stream {
+                None
+            } else {
+                match &page.after_cursor {
+                    Some(c) if TicketCursor::After(c.clone()) != at => {
+                        Some(TicketCursor::After(c.clone()))
+                    }
+                    _ => {
+                        return Err(Error::Decode {
+                            endpoint: "/api/v2/incremental/tickets/cursor".into(),
+                            status: 200,
+                            detail: "the export returned the same cursor before its end".into(),
+                            snippet: String::new(),
+                        });
+                    }
+                }
+            };
+            Ok(Some((page, next)))
+        })
+    }
+
+    /// Pages of the ticket events export from `start_time` until
+    /// `end_of_stream`; each page starts where the previous one ended (the
+    /// client bumps a start that would not move, so paging always advances).
+    pub fn event_pages(
+        &self,
+        start_time: i64,
+    ) -> impl futures::Stream<Item = Result<EventsPage, Error>> + '_ {
+        futures::stream::try_unfold(Some(start_time), move |at| async move {
+            let Some(at) = at else { return Ok(None) };
+            let page = self.ticket_events_page(at).await?;
+            let next = (!page.end_of_stream).then_some(page.next_start_time);
+            Ok(Some((page, next)))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

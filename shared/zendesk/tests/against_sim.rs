@@ -325,3 +325,25 @@ async fn a_tight_export_budget_is_paced_without_a_single_429() {
     assert_eq!(sim.stats().responses_429, 0);
     assert!(s.slept_ms >= 3_000, "two windows were waited for: {s:?}");
 }
+
+#[tokio::test]
+async fn page_streams_walk_both_exports() {
+    use futures::TryStreamExt;
+    let sim = SimHandle::start(small(1500)).await.unwrap();
+    let c = client(&sim, token(&sim, &sim.credentials().admin_email));
+    let pages: Vec<_> = c
+        .ticket_pages(TicketCursor::Start(0))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(pages.iter().map(|p| p.tickets.len()).sum::<usize>(), 1500);
+    assert!(pages.len() >= 2);
+    assert!(pages.last().unwrap().end_of_stream);
+    let events: Vec<_> = c.event_pages(0).try_collect().await.unwrap();
+    assert!(events.len() >= 2);
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[1].next_start_time >= w[0].next_start_time)
+    );
+}
