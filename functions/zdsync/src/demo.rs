@@ -109,7 +109,7 @@ async fn demo_steps(dir: &Path, sim: &SimHandle, out: &Out) -> Result<(), Engine
     let store_file = dir.join("zdsync.sqlite");
     let data_dir = dir.display().to_string();
     if out.is_json() {
-        println!(
+        crate::say!(
             "{}",
             json!({
                 "ok": all_match,
@@ -125,8 +125,8 @@ async fn demo_steps(dir: &Path, sim: &SimHandle, out: &Out) -> Result<(), Engine
         );
     } else {
         let facts = sim.facts();
-        println!();
-        println!(
+        crate::say!("");
+        crate::say!(
             "Imported {} feedback documents from {} tickets ({} agent-only, {} deleted) in {:.1}s with {} Zendesk requests ({} rate-limited).",
             stored.len(),
             facts.ticket_ids.len(),
@@ -136,23 +136,23 @@ async fn demo_steps(dir: &Path, sim: &SimHandle, out: &Out) -> Result<(), Engine
             report.requests.total,
             report.requests.responses_429
         );
-        println!(
+        crate::say!(
             "Checked against the simulator's expected documents: {matching} of {} identical{}.",
             expected.len(),
             if all_match { "" } else { " (MISMATCH)" }
         );
         if let Some(first) = stored.first() {
-            println!(
+            crate::say!(
                 "First document: {} \"{}\" ({} messages)",
                 first["id"].as_str().unwrap_or("?"),
                 first["title"].as_str().unwrap_or(""),
                 first["content"].as_array().map_or(0, Vec::len)
             );
         }
-        println!("Documents are stored in {}", store_file.display());
-        println!("  list:   zdsync --data-dir {data_dir} documents list");
-        println!("  show:   zdsync --data-dir {data_dir} documents show <ticket_id>");
-        println!("  export: zdsync --data-dir {data_dir} documents export > documents.jsonl");
+        crate::say!("Documents are stored in {}", store_file.display());
+        crate::say!("  list:   zdsync --data-dir {data_dir} documents list");
+        crate::say!("  show:   zdsync --data-dir {data_dir} documents show <ticket_id>");
+        crate::say!("  export: zdsync --data-dir {data_dir} documents export > documents.jsonl");
     }
     if all_match {
         Ok(())

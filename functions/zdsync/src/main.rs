@@ -352,14 +352,18 @@ async fn documents(engine: &Engine, action: DocAction, out: &Out) -> Result<(), 
             use std::io::Write;
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::new(stdout.lock());
+            let closed = |e: std::io::Error| {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    std::process::exit(0); // the reader has what it wanted
+                }
+                EngineError::Usage(format!("cannot write to stdout: {e}"))
+            };
             let n =
                 zdsync_engine::status::for_each_document(engine, connection.as_deref(), |row| {
-                    writeln!(lock, "{}", row.body)
-                        .map_err(|e| EngineError::Usage(format!("cannot write to stdout: {e}")))
+                    writeln!(lock, "{}", row.body).map_err(closed)
                 })
                 .await?;
-            lock.flush()
-                .map_err(|e| EngineError::Usage(format!("cannot write to stdout: {e}")))?;
+            lock.flush().map_err(closed)?;
             tracing::info!(documents = n, "exported");
             Ok(())
         }

@@ -1,7 +1,7 @@
 //! What the command prints: human text by default, one JSON object with
 //! `--json`. Progress and notices go to stderr; results to stdout.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,6 +10,23 @@ use serde_json::{Value, json};
 use zdsync_engine::connect::ConnectOutcome;
 use zdsync_engine::status::ConnectionStatus;
 use zdsync_engine::sync::{Phase, Progress, ProgressUpdate, SyncReport};
+
+/// `println!` that ends the process quietly when stdout is closed (`| head`).
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {{
+        $crate::output::write_line(&format!($($t)*));
+    }};
+}
+
+pub fn write_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}")
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
 
 pub struct Out {
     json: bool,
@@ -25,7 +42,7 @@ impl Out {
     }
 
     fn print_json(&self, v: &Value) {
-        println!("{v}");
+        say!("{v}");
     }
 
     pub fn error(&self, msg: &str) {
@@ -44,7 +61,7 @@ impl Out {
         if self.json {
             self.print_json(&json!({ "ok": true, "command": "connect", "connection": o.connection, "user_name": o.user_name, "role": o.role, "notices": o.notices }));
         } else {
-            println!(
+            say!(
                 "connected {:?}: {}.zendesk.com as {} ({}), plan {:?}, credentials stored as {:?}",
                 o.connection.name,
                 o.connection.subdomain,
@@ -56,7 +73,7 @@ impl Out {
                 o.connection.plan,
                 o.connection.secret_ref
             );
-            println!("next: zdsync sync {}", o.connection.name);
+            say!("next: zdsync sync {}", o.connection.name);
         }
     }
 
@@ -66,7 +83,7 @@ impl Out {
             return;
         }
         for r in reports {
-            println!(
+            say!(
                 "{}: {} ({} ticket pages, {} event pages, {} tickets seen); documents: {} written, {} unchanged, {} deleted; {} Zendesk requests ({} rate-limited), {:.1}s",
                 r.connection,
                 if r.complete {
@@ -92,7 +109,7 @@ impl Out {
             self.print_json(&json!({ "ok": true, "command": "refresh-users", "reports": reports }));
         } else {
             for r in reports {
-                println!("{}", serde_json::to_string(r).unwrap_or_default());
+                say!("{}", serde_json::to_string(r).unwrap_or_default());
             }
         }
     }
@@ -103,30 +120,39 @@ impl Out {
             return;
         }
         if st.is_empty() {
-            println!("no connections yet: zdsync connect NAME --subdomain SUB --email EMAIL");
+            say!("no connections yet: zdsync connect NAME --subdomain SUB --email EMAIL");
         }
         for c in st {
-            println!(
-                "{} ({}.zendesk.com, {:?} plan, {:?} auth, role {})",
+            say!(
+                "{} ({}.zendesk.com, {} plan, {} auth, role {})",
                 c.name,
                 c.subdomain,
-                c.plan,
-                c.auth,
+                serde_json::to_value(c.plan)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                serde_json::to_value(c.auth)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
                 c.role.as_deref().unwrap_or("?")
             );
-            println!(
+            say!(
                 "  documents {}, ticket states {}, users {}, organizations {}",
-                c.counts.documents, c.counts.states, c.counts.users, c.counts.orgs
+                c.counts.documents,
+                c.counts.states,
+                c.counts.users,
+                c.counts.orgs
             );
             for (k, v) in &c.cursors {
-                println!(
+                say!(
                     "  cursor {k}: {}",
                     v.as_deref()
                         .unwrap_or("(none: next sync starts from the beginning)")
                 );
             }
             match &c.last_run {
-                Some(r) => println!(
+                Some(r) => say!(
                     "  last run {} → {}: {}{}",
                     r.started_at,
                     r.finished_at,
@@ -142,7 +168,7 @@ impl Out {
                         .map(|e| format!(" ({e})"))
                         .unwrap_or_default()
                 ),
-                None => println!("  never synced"),
+                None => say!("  never synced"),
             }
         }
     }
@@ -153,7 +179,7 @@ impl Out {
             return;
         }
         for r in rows {
-            println!(
+            say!(
                 "{}\t{}\t{}\t{} messages\t{}",
                 r.id,
                 r.status,
@@ -167,14 +193,15 @@ impl Out {
 
     pub fn doc_show(&self, doc: &str) {
         if self.json {
-            println!("{doc}");
+            say!("{doc}");
         } else {
-            match serde_json::from_str::<Value>(doc) {
-                Ok(v) => println!(
+            // Through the document type: keeps the contract's key order.
+            match serde_json::from_str::<zdsync_mapping::Document>(doc) {
+                Ok(d) => say!(
                     "{}",
-                    serde_json::to_string_pretty(&v).unwrap_or_else(|_| doc.to_string())
+                    serde_json::to_string_pretty(&d).unwrap_or_else(|_| doc.to_string())
                 ),
-                Err(_) => println!("{doc}"),
+                Err(_) => say!("{doc}"),
             }
         }
     }
