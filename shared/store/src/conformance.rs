@@ -369,6 +369,9 @@ async fn ticket_writes(s: &dyn Store) {
 
 async fn listing(s: &dyn Store) {
     for (c, ids) in [("ls-a", vec![5u64, 1, 3]), ("ls-b", vec![2u64, 4])] {
+        s.create_connection(&conn(c))
+            .await
+            .expect("create connection");
         let writes: Vec<TicketWrite> = ids
             .iter()
             .flat_map(|id| {

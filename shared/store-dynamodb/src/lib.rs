@@ -1,0 +1,1061 @@
+//! DynamoDB adapter of the storage port: the single table of
+//! ARCHITECTURE.md §5.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | connection | `CONN#name` | `META` |
+//! | cursor | `CONN#name` | `CURSOR#kind` |
+//! | lease | `CONN#name` | `LEASE` |
+//! | run record | `CONN#name` | `RUN` |
+//! | user / org | `CONN#name` | `USER#id` / `ORG#id` (ids zero-padded: sorted) |
+//! | ticket state | `DOC#name#id` | `STATE` (+ `STATE#v#i` parts) |
+//! | document | `DOC#name#id` | `PART#0` (+ `PART#v#i` parts) |
+//!
+//! Heads (`STATE`, `PART#0`) carry the hash, the first chunk of the body and,
+//! for bodies over one item, the version and count of the other parts. Parts
+//! are written first and the head last, so a reader never sees a body half
+//! written; the parts of the previous version are deleted afterwards.
+//! Document and state heads also carry `gsi1pk`/`gsi1sk` (`DOCS#name` /
+//! `STATES#name`, zero-padded ticket id) for listing by connection.
+
+mod items;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest,
+};
+use items::{Item, attr_n, attr_s, get_n, get_s};
+use zdsync_store::{
+    Blob, Connection, CursorKind, DocumentRow, EntityKind, LeaseOutcome, Result, Store,
+    StoreCounts, StoreError, TicketWrite,
+};
+
+pub use items::{BATCH_GET_MAX, BATCH_WRITE_MAX, CHUNK_BYTES, chunk_body};
+
+/// The store on one DynamoDB table.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+const GSI: &str = "gsi1";
+/// Retries of unprocessed batch items before giving up.
+const BATCH_RETRIES: u32 = 8;
+
+fn pad(id: u64) -> String {
+    format!("{id:020}")
+}
+
+fn conn_pk(conn: &str) -> String {
+    format!("CONN#{conn}")
+}
+
+fn doc_pk(conn: &str, id: u64) -> String {
+    format!("DOC#{conn}#{id}")
+}
+
+fn entity_sk(kind: EntityKind, id: u64) -> String {
+    match kind {
+        EntityKind::User => format!("USER#{}", pad(id)),
+        EntityKind::Org => format!("ORG#{}", pad(id)),
+    }
+}
+
+/// Which ticket item: the state or the document.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Body {
+    State,
+    Doc,
+}
+
+impl Body {
+    fn head_sk(self) -> &'static str {
+        match self {
+            Body::State => "STATE",
+            Body::Doc => "PART#0",
+        }
+    }
+    fn part_sk(self, version: i64, i: usize) -> String {
+        match self {
+            Body::State => format!("STATE#{version}#{i}"),
+            Body::Doc => format!("PART#{version}#{i}"),
+        }
+    }
+    fn index(self, conn: &str) -> String {
+        match self {
+            Body::State => format!("STATES#{conn}"),
+            Body::Doc => format!("DOCS#{conn}"),
+        }
+    }
+}
+
+/// Maps an SDK error to the port's taxonomy, naming the table.
+fn map_err<E, R>(table: &str, context: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if let Some(service) = e.as_service_error() {
+        match service.code() {
+            Some("ResourceNotFoundException") => {
+                return StoreError::Missing {
+                    what: format!("DynamoDB table {table:?}"),
+                    hint: "deploy the stack (sam deploy) or pass the right table with --table / ZDSYNC_TABLE".into(),
+                };
+            }
+            Some("ProvisionedThroughputExceededException")
+            | Some("ThrottlingException")
+            | Some("RequestLimitExceeded") => {
+                return StoreError::Throttled(format!(
+                    "{context}: {}",
+                    service.message().unwrap_or("throttled")
+                ));
+            }
+            Some("ConditionalCheckFailedException") => {
+                return StoreError::Conflict(context.to_string());
+            }
+            _ => {}
+        }
+    }
+    StoreError::backend(
+        format!("{context} (table {table:?})"),
+        aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+    )
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Builds a client from the environment (`AWS_*`, incl. `AWS_ENDPOINT_URL`).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        DynamoStore::new(Client::new(&config), table)
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (pay per request, with the listing index). For tests
+    /// and local set-ups; deployments create it with the SAM template.
+    pub async fn create_table(&self) -> Result<()> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType,
+        };
+        let def = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::backend("table definition", e))
+        };
+        let key = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+                .map_err(|e| StoreError::backend("table definition", e))
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(def("pk")?)
+            .attribute_definitions(def("sk")?)
+            .attribute_definitions(def("gsi1pk")?)
+            .attribute_definitions(def("gsi1sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(GSI)
+                    .key_schema(key("gsi1pk", KeyType::Hash)?)
+                    .key_schema(key("gsi1sk", KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| StoreError::backend("table definition", e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| map_err(&self.table, "creating the table", e))?;
+        Ok(())
+    }
+
+    async fn get_item(&self, pk: &str, sk: &str, context: &str) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", attr_s(pk))
+            .key("sk", attr_s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map_err(&self.table, context, e))?;
+        Ok(out.item)
+    }
+
+    async fn put_item(&self, item: Item, context: &str) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| map_err(&self.table, context, e))?;
+        Ok(())
+    }
+
+    /// BatchGetItem in chunks of 100 keys, retrying unprocessed keys.
+    async fn batch_get(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut ks = KeysAndAttributes::builder().consistent_read(true);
+            for (pk, sk) in chunk {
+                ks = ks.keys(HashMap::from([
+                    ("pk".to_string(), attr_s(pk)),
+                    ("sk".to_string(), attr_s(sk)),
+                ]));
+            }
+            let mut pending = Some(HashMap::from([(
+                self.table.clone(),
+                ks.build()
+                    .map_err(|e| StoreError::backend("batch get keys", e))?,
+            )]));
+            let mut attempt = 0;
+            while let Some(req) = pending.take().filter(|r| !r.is_empty()) {
+                if attempt > BATCH_RETRIES {
+                    return Err(StoreError::Throttled(
+                        "batch get: keys stayed unprocessed".into(),
+                    ));
+                }
+                if attempt > 0 {
+                    backoff(attempt).await;
+                }
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(req))
+                    .send()
+                    .await
+                    .map_err(|e| map_err(&self.table, "batch get", e))?;
+                if let Some(mut r) = resp.responses {
+                    out.extend(r.remove(&self.table).unwrap_or_default());
+                }
+                pending = resp.unprocessed_keys;
+                attempt += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// BatchWriteItem in chunks of 25, retrying unprocessed items with
+    /// backoff and a cap.
+    async fn batch_write(&self, writes: Vec<WriteRequest>) -> Result<()> {
+        for chunk in writes.chunks(BATCH_WRITE_MAX) {
+            let mut pending = Some(HashMap::from([(self.table.clone(), chunk.to_vec())]));
+            let mut attempt = 0;
+            while let Some(req) = pending.take().filter(|r| r.values().any(|v| !v.is_empty())) {
+                if attempt > BATCH_RETRIES {
+                    return Err(StoreError::Throttled(
+                        "batch write: items stayed unprocessed".into(),
+                    ));
+                }
+                if attempt > 0 {
+                    backoff(attempt).await;
+                }
+                let resp = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(req))
+                    .send()
+                    .await
+                    .map_err(|e| map_err(&self.table, "batch write", e))?;
+                pending = resp.unprocessed_items;
+                attempt += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a (possibly split) body: head + its parts.
+    async fn read_bodies(
+        &self,
+        conn: &str,
+        ids: &[u64],
+        which: Body,
+    ) -> Result<HashMap<u64, Blob>> {
+        let heads = self
+            .batch_get(
+                ids.iter()
+                    .map(|id| (doc_pk(conn, *id), which.head_sk().to_string()))
+                    .collect(),
+            )
+            .await?;
+        let mut out = HashMap::with_capacity(heads.len());
+        let mut part_keys = Vec::new();
+        let mut heads_by_pk: HashMap<String, (u64, Item)> = HashMap::new();
+        for h in heads {
+            let pk = get_s(&h, "pk")?;
+            let id = get_n(&h, "ticket_id")? as u64;
+            let parts = h
+                .get("parts")
+                .map(|_| get_n(&h, "parts"))
+                .transpose()?
+                .unwrap_or(1);
+            let version = h
+                .get("version")
+                .map(|_| get_n(&h, "version"))
+                .transpose()?
+                .unwrap_or(0);
+            for i in 1..parts as usize {
+                part_keys.push((pk.clone(), which.part_sk(version, i)));
+            }
+            heads_by_pk.insert(pk, (id, h));
+        }
+        let mut parts_by_key: HashMap<(String, String), String> = HashMap::new();
+        if !part_keys.is_empty() {
+            for p in self.batch_get(part_keys).await? {
+                parts_by_key.insert((get_s(&p, "pk")?, get_s(&p, "sk")?), get_s(&p, "body")?);
+            }
+        }
+        for (pk, (id, h)) in heads_by_pk {
+            let parts = h
+                .get("parts")
+                .map(|_| get_n(&h, "parts"))
+                .transpose()?
+                .unwrap_or(1);
+            let version = h
+                .get("version")
+                .map(|_| get_n(&h, "version"))
+                .transpose()?
+                .unwrap_or(0);
+            let mut body = get_s(&h, "body")?;
+            for i in 1..parts as usize {
+                let key = (pk.clone(), which.part_sk(version, i));
+                match parts_by_key.remove(&key) {
+                    Some(chunk) => body.push_str(&chunk),
+                    None => {
+                        return Err(StoreError::Corrupt {
+                            key: format!("{}/{}", key.0, key.1),
+                            detail: "a part of a split body is missing".into(),
+                        });
+                    }
+                }
+            }
+            out.insert(
+                id,
+                Blob {
+                    hash: get_s(&h, "hash")?,
+                    body,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// The head of a body, for its version and parts.
+    async fn head(&self, conn: &str, id: u64, which: Body) -> Result<Option<(i64, i64)>> {
+        self.get_item(&doc_pk(conn, id), which.head_sk(), "reading a head")
+            .await?
+            .map(|h| {
+                let parts = h
+                    .get("parts")
+                    .map(|_| get_n(&h, "parts"))
+                    .transpose()?
+                    .unwrap_or(1);
+                let version = h
+                    .get("version")
+                    .map(|_| get_n(&h, "version"))
+                    .transpose()?
+                    .unwrap_or(0);
+                Ok::<_, StoreError>((version, parts))
+            })
+            .transpose()
+    }
+
+    /// Writes a body: parts first (new version), head last, then the old
+    /// version's parts go.
+    async fn put_body(
+        &self,
+        conn: &str,
+        id: u64,
+        which: Body,
+        blob: &Blob,
+        small: &mut Vec<WriteRequest>,
+    ) -> Result<()> {
+        let chunks = chunk_body(&blob.body);
+        let pk = doc_pk(conn, id);
+        let mut head = Item::new();
+        head.insert("pk".into(), attr_s(&pk));
+        head.insert("sk".into(), attr_s(which.head_sk()));
+        head.insert("ticket_id".into(), attr_n(id as i64));
+        head.insert("hash".into(), attr_s(&blob.hash));
+        head.insert("body".into(), attr_s(chunks[0]));
+        head.insert("gsi1pk".into(), attr_s(&which.index(conn)));
+        head.insert("gsi1sk".into(), attr_s(&pad(id)));
+        if chunks.len() == 1 {
+            // One item: goes with the batch; any older split version's
+            // parts are swept below.
+            let old = self.head(conn, id, which).await?;
+            small.push(put_request(head)?);
+            if let Some((v, n)) = old.filter(|(_, n)| *n > 1) {
+                self.delete_parts(&pk, which, v, n).await?;
+            }
+            return Ok(());
+        }
+        let old = self.head(conn, id, which).await?;
+        let version = old.map_or(1, |(v, _)| v + 1);
+        let mut parts = Vec::new();
+        for (i, c) in chunks.iter().enumerate().skip(1) {
+            let mut p = Item::new();
+            p.insert("pk".into(), attr_s(&pk));
+            p.insert("sk".into(), attr_s(&which.part_sk(version, i)));
+            p.insert("body".into(), attr_s(c));
+            parts.push(put_request(p)?);
+        }
+        self.batch_write(parts).await?;
+        head.insert("version".into(), attr_n(version));
+        head.insert("parts".into(), attr_n(chunks.len() as i64));
+        self.put_item(head, "writing a split body's head").await?;
+        if let Some((v, n)) = old.filter(|(_, n)| *n > 1) {
+            self.delete_parts(&pk, which, v, n).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_parts(&self, pk: &str, which: Body, version: i64, parts: i64) -> Result<()> {
+        let dels = (1..parts as usize)
+            .map(|i| delete_request(pk, &which.part_sk(version, i)))
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_write(dels).await
+    }
+
+    async fn delete_body(&self, conn: &str, id: u64, which: Body) -> Result<()> {
+        let pk = doc_pk(conn, id);
+        let old = self.head(conn, id, which).await?;
+        self.batch_write(vec![delete_request(&pk, which.head_sk())?])
+            .await?;
+        if let Some((v, n)) = old.filter(|(_, n)| *n > 1) {
+            self.delete_parts(&pk, which, v, n).await?;
+        }
+        Ok(())
+    }
+
+    /// Query of an index partition: ticket ids in order after `after`.
+    async fn index_ids(
+        &self,
+        index_pk: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI)
+                .key_condition_expression(if after.is_some() {
+                    "gsi1pk = :p AND gsi1sk > :a"
+                } else {
+                    "gsi1pk = :p"
+                })
+                .expression_attribute_values(":p", attr_s(index_pk))
+                .set_exclusive_start_key(start.take())
+                .limit((limit - out.len()).min(1000) as i32);
+            if let Some(a) = after {
+                q = q.expression_attribute_values(":a", attr_s(&pad(a)));
+            }
+            let resp = q
+                .send()
+                .await
+                .map_err(|e| map_err(&self.table, "querying the listing index", e))?;
+            for it in resp.items.unwrap_or_default() {
+                let sk = get_s(&it, "gsi1sk")?;
+                out.push(sk.parse::<u64>().map_err(|e| StoreError::Corrupt {
+                    key: sk.clone(),
+                    detail: e.to_string(),
+                })?);
+            }
+            start = resp.last_evaluated_key;
+            if out.len() >= limit || start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn count_index(&self, index_pk: &str) -> Result<u64> {
+        let mut n = 0u64;
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", attr_s(index_pk))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map_err(&self.table, "counting", e))?;
+            n += resp.count as u64;
+            start = resp.last_evaluated_key;
+            if start.is_none() {
+                return Ok(n);
+            }
+        }
+    }
+
+    async fn count_prefix(&self, pk: &str, prefix: &str) -> Result<u64> {
+        let mut n = 0u64;
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", attr_s(pk))
+                .expression_attribute_values(":s", attr_s(prefix))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map_err(&self.table, "counting", e))?;
+            n += resp.count as u64;
+            start = resp.last_evaluated_key;
+            if start.is_none() {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+async fn backoff(attempt: u32) {
+    let ms = (25u64 << attempt.min(8)).min(2_000);
+    let jitter = rand::random::<u64>() % (ms / 2 + 1);
+    tokio::time::sleep(Duration::from_millis(ms / 2 + jitter)).await;
+}
+
+fn put_request(item: Item) -> Result<WriteRequest> {
+    Ok(WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| StoreError::backend("put request", e))?,
+        )
+        .build())
+}
+
+fn delete_request(pk: &str, sk: &str) -> Result<WriteRequest> {
+    Ok(WriteRequest::builder()
+        .delete_request(
+            DeleteRequest::builder()
+                .key("pk", attr_s(pk))
+                .key("sk", attr_s(sk))
+                .build()
+                .map_err(|e| StoreError::backend("delete request", e))?,
+        )
+        .build())
+}
+
+/// Records the latest effect on an item, remembering first appearances.
+fn set<'a>(
+    effects: &mut HashMap<(u64, Body), Effect<'a>>,
+    order: &mut Vec<(u64, Body)>,
+    id: u64,
+    which: Body,
+    e: Effect<'a>,
+) {
+    if effects.insert((id, which), e).is_none() {
+        order.push((id, which));
+    }
+}
+
+/// The final effect of a sequence of writes on one ticket's item.
+#[derive(Debug, Clone, PartialEq)]
+enum Effect<'a> {
+    Put(&'a Blob),
+    Delete,
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_connection(&self, conn: &Connection) -> Result<()> {
+        let body = serde_json::to_string(conn)
+            .map_err(|e| StoreError::backend("encoding a connection", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", attr_s(&conn_pk(&conn.name)))
+            .item("sk", attr_s("META"))
+            .item("body", attr_s(&body))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| match map_err(&self.table, "creating a connection", e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("connection {:?} already exists", conn.name))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    async fn update_connection(&self, conn: &Connection) -> Result<()> {
+        let body = serde_json::to_string(conn)
+            .map_err(|e| StoreError::backend("encoding a connection", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", attr_s(&conn_pk(&conn.name)))
+            .item("sk", attr_s("META"))
+            .item("body", attr_s(&body))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| match map_err(&self.table, "updating a connection", e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("connection {:?} does not exist", conn.name))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {
+        match self
+            .get_item(&conn_pk(name), "META", "reading a connection")
+            .await?
+        {
+            None => Ok(None),
+            Some(it) => {
+                let body = get_s(&it, "body")?;
+                serde_json::from_str(&body)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        key: conn_pk(name),
+                        detail: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    async fn list_connections(&self) -> Result<Vec<Connection>> {
+        // Connections are few: a filtered scan of META items.
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :m")
+                .expression_attribute_values(":m", attr_s("META"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map_err(&self.table, "listing connections", e))?;
+            for it in resp.items.unwrap_or_default() {
+                let body = get_s(&it, "body")?;
+                out.push(serde_json::from_str::<Connection>(&body).map_err(|e| {
+                    StoreError::Corrupt {
+                        key: get_s(&it, "pk").unwrap_or_default(),
+                        detail: e.to_string(),
+                    }
+                })?);
+            }
+            start = resp.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn get_cursor(&self, conn: &str, kind: CursorKind) -> Result<Option<String>> {
+        self.get_item(
+            &conn_pk(conn),
+            &format!("CURSOR#{}", kind.as_str()),
+            "reading a cursor",
+        )
+        .await?
+        .map(|it| get_s(&it, "value"))
+        .transpose()
+    }
+
+    async fn put_cursor(
+        &self,
+        conn: &str,
+        kind: CursorKind,
+        value: &str,
+        expected: Option<&str>,
+    ) -> Result<()> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", attr_s(&conn_pk(conn)))
+            .item("sk", attr_s(&format!("CURSOR#{}", kind.as_str())))
+            .item("value", attr_s(value));
+        req = match expected {
+            None => req.condition_expression("attribute_not_exists(pk)"),
+            Some(e) => req
+                .condition_expression("#v = :e")
+                .expression_attribute_names("#v", "value")
+                .expression_attribute_values(":e", attr_s(e)),
+        };
+        req.send()
+            .await
+            .map_err(|e| match map_err(&self.table, "writing a cursor", e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "the {} cursor of {conn:?} moved (expected {expected:?})",
+                    kind.as_str()
+                )),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    async fn delete_cursor(&self, conn: &str, kind: CursorKind) -> Result<()> {
+        self.batch_write(vec![delete_request(
+            &conn_pk(conn),
+            &format!("CURSOR#{}", kind.as_str()),
+        )?])
+        .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        conn: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<LeaseOutcome> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", attr_s(&conn_pk(conn)))
+            .item("sk", attr_s("LEASE"))
+            .item("owner", attr_s(owner))
+            .item("expires_at_ms", attr_n(now_ms.saturating_add(ttl_ms)))
+            .condition_expression("attribute_not_exists(pk) OR expires_at_ms <= :now OR #o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":now", attr_n(now_ms))
+            .expression_attribute_values(":me", attr_s(owner))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(LeaseOutcome::Acquired),
+            Err(e) => match map_err(&self.table, "taking a lease", e) {
+                StoreError::Conflict(_) => {
+                    let it = self
+                        .get_item(&conn_pk(conn), "LEASE", "reading a lease")
+                        .await?;
+                    match it {
+                        Some(it) => Ok(LeaseOutcome::Held {
+                            owner: get_s(&it, "owner")?,
+                            expires_at_ms: get_n(&it, "expires_at_ms")?,
+                        }),
+                        // Released in between: try once more.
+                        None => Box::pin(self.acquire_lease(conn, owner, now_ms, ttl_ms)).await,
+                    }
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn release_lease(&self, conn: &str, owner: &str) -> Result<()> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", attr_s(&conn_pk(conn)))
+            .key("sk", attr_s("LEASE"))
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", attr_s(owner))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => match map_err(&self.table, "releasing a lease", e) {
+                StoreError::Conflict(_) => Ok(()), // not ours: leave it
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn put_run_record(&self, conn: &str, json: &str) -> Result<()> {
+        let mut it = Item::new();
+        it.insert("pk".into(), attr_s(&conn_pk(conn)));
+        it.insert("sk".into(), attr_s("RUN"));
+        it.insert("body".into(), attr_s(json));
+        self.put_item(it, "writing a run record").await
+    }
+
+    async fn get_run_record(&self, conn: &str) -> Result<Option<String>> {
+        self.get_item(&conn_pk(conn), "RUN", "reading a run record")
+            .await?
+            .map(|it| get_s(&it, "body"))
+            .transpose()
+    }
+
+    async fn get_entities(
+        &self,
+        conn: &str,
+        kind: EntityKind,
+        ids: &[u64],
+    ) -> Result<HashMap<u64, Blob>> {
+        let items = self
+            .batch_get(
+                ids.iter()
+                    .map(|id| (conn_pk(conn), entity_sk(kind, *id)))
+                    .collect(),
+            )
+            .await?;
+        let mut out = HashMap::with_capacity(items.len());
+        for it in items {
+            out.insert(
+                get_n(&it, "id")? as u64,
+                Blob {
+                    hash: get_s(&it, "hash")?,
+                    body: get_s(&it, "body")?,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    async fn put_entities(
+        &self,
+        conn: &str,
+        kind: EntityKind,
+        items: &[(u64, Blob)],
+    ) -> Result<()> {
+        // One request per key: the last copy of an id wins.
+        let mut last: HashMap<u64, &Blob> = HashMap::new();
+        for (id, b) in items {
+            last.insert(*id, b);
+        }
+        let writes = last
+            .into_iter()
+            .map(|(id, b)| {
+                let mut it = Item::new();
+                it.insert("pk".into(), attr_s(&conn_pk(conn)));
+                it.insert("sk".into(), attr_s(&entity_sk(kind, id)));
+                it.insert("id".into(), attr_n(id as i64));
+                it.insert("hash".into(), attr_s(&b.hash));
+                it.insert("body".into(), attr_s(&b.body));
+                put_request(it)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_write(writes).await
+    }
+
+    async fn list_entity_ids(&self, conn: &str, kind: EntityKind) -> Result<Vec<u64>> {
+        let prefix = match kind {
+            EntityKind::User => "USER#",
+            EntityKind::Org => "ORG#",
+        };
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", attr_s(&conn_pk(conn)))
+                .expression_attribute_values(":s", attr_s(prefix))
+                .projection_expression("id")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map_err(&self.table, "listing entities", e))?;
+            for it in resp.items.unwrap_or_default() {
+                out.push(get_n(&it, "id")? as u64);
+            }
+            start = resp.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn get_states(&self, conn: &str, ticket_ids: &[u64]) -> Result<HashMap<u64, Blob>> {
+        self.read_bodies(conn, ticket_ids, Body::State).await
+    }
+
+    async fn get_document_hashes(
+        &self,
+        conn: &str,
+        ticket_ids: &[u64],
+    ) -> Result<HashMap<u64, String>> {
+        // Heads only (the first chunk comes along; parts are not read).
+        let heads = self
+            .batch_get(
+                ticket_ids
+                    .iter()
+                    .map(|id| (doc_pk(conn, *id), Body::Doc.head_sk().to_string()))
+                    .collect(),
+            )
+            .await?;
+        heads
+            .iter()
+            .map(|h| Ok((get_n(h, "ticket_id")? as u64, get_s(h, "hash")?)))
+            .collect()
+    }
+
+    async fn get_document(&self, conn: &str, ticket_id: u64) -> Result<Option<String>> {
+        Ok(self
+            .read_bodies(conn, &[ticket_id], Body::Doc)
+            .await?
+            .remove(&ticket_id)
+            .map(|b| b.body))
+    }
+
+    async fn write_tickets(&self, conn: &str, writes: &[TicketWrite]) -> Result<()> {
+        // The final effect per (ticket, item), in order of first appearance.
+        let mut order: Vec<(u64, Body)> = Vec::new();
+        let mut effects: HashMap<(u64, Body), Effect<'_>> = HashMap::new();
+        for w in writes {
+            match w {
+                TicketWrite::PutState { ticket_id, blob } => set(
+                    &mut effects,
+                    &mut order,
+                    *ticket_id,
+                    Body::State,
+                    Effect::Put(blob),
+                ),
+                TicketWrite::PutDocument { ticket_id, blob } => set(
+                    &mut effects,
+                    &mut order,
+                    *ticket_id,
+                    Body::Doc,
+                    Effect::Put(blob),
+                ),
+                TicketWrite::DeleteDocument { ticket_id } => set(
+                    &mut effects,
+                    &mut order,
+                    *ticket_id,
+                    Body::Doc,
+                    Effect::Delete,
+                ),
+                TicketWrite::DeleteTicket { ticket_id } => {
+                    set(
+                        &mut effects,
+                        &mut order,
+                        *ticket_id,
+                        Body::State,
+                        Effect::Delete,
+                    );
+                    set(
+                        &mut effects,
+                        &mut order,
+                        *ticket_id,
+                        Body::Doc,
+                        Effect::Delete,
+                    );
+                }
+            }
+        }
+        let mut small = Vec::new();
+        for key in order {
+            let Some(effect) = effects.get(&key) else {
+                continue;
+            };
+            match effect {
+                Effect::Put(blob) => self.put_body(conn, key.0, key.1, blob, &mut small).await?,
+                Effect::Delete => self.delete_body(conn, key.0, key.1).await?,
+            }
+        }
+        self.batch_write(small).await
+    }
+
+    async fn list_documents(
+        &self,
+        conn: Option<&str>,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<DocumentRow>> {
+        let conns: Vec<String> = match conn {
+            Some(c) => vec![c.to_string()],
+            None => self
+                .list_connections()
+                .await?
+                .into_iter()
+                .map(|c| c.name)
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for c in conns {
+            let from = match after {
+                Some((ac, _)) if c.as_str() < ac => continue,
+                Some((ac, at)) if c.as_str() == ac => Some(at),
+                _ => None,
+            };
+            let ids = self
+                .index_ids(&Body::Doc.index(&c), from, limit - out.len())
+                .await?;
+            let mut bodies = self.read_bodies(&c, &ids, Body::Doc).await?;
+            for id in ids {
+                if let Some(b) = bodies.remove(&id) {
+                    out.push(DocumentRow {
+                        connection: c.clone(),
+                        ticket_id: id,
+                        body: b.body,
+                    });
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_state_ids(
+        &self,
+        conn: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>> {
+        self.index_ids(&Body::State.index(conn), after, limit).await
+    }
+
+    async fn counts(&self, conn: &str) -> Result<StoreCounts> {
+        Ok(StoreCounts {
+            documents: self.count_index(&Body::Doc.index(conn)).await?,
+            states: self.count_index(&Body::State.index(conn)).await?,
+            users: self.count_prefix(&conn_pk(conn), "USER#").await?,
+            orgs: self.count_prefix(&conn_pk(conn), "ORG#").await?,
+        })
+    }
+}
