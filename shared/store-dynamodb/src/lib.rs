@@ -19,6 +19,9 @@
 //! `STATES#name`, zero-padded ticket id) for listing by connection.
 
 mod items;
+mod secrets;
+
+pub use secrets::SecretsManagerStore;
 
 use std::collections::HashMap;
 use std::time::Duration;

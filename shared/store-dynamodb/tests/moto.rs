@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::Client;
 use zdsync_store::{Blob, Store, StoreError, TicketWrite};
 use zdsync_store_dynamodb::DynamoStore;
 
-async fn client() -> Option<Client> {
+async fn sdk_config() -> Option<aws_config::SdkConfig> {
     let endpoint = match std::env::var("ZDSYNC_TEST_AWS_ENDPOINT") {
         Ok(e) => e,
         Err(_) if std::env::var("ZDSYNC_SKIP_AWS_TESTS").is_ok() => return None,
@@ -22,7 +22,11 @@ async fn client() -> Option<Client> {
         ))
         .load()
         .await;
-    Some(Client::new(&conf))
+    Some(conf)
+}
+
+async fn client() -> Option<Client> {
+    Some(Client::new(&sdk_config().await?))
 }
 
 async fn fresh(name: &str) -> Option<DynamoStore> {
@@ -105,4 +109,14 @@ async fn a_split_document_is_replaced_whole_and_old_parts_go() {
         .await
         .unwrap();
     assert_eq!(s.get_document("acme", 1).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn secrets_conformance_on_moto() {
+    let Some(conf) = sdk_config().await else {
+        return;
+    };
+    let s =
+        zdsync_store_dynamodb::SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&conf));
+    zdsync_store::conformance::run_secrets(&s).await;
 }
