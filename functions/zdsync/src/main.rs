@@ -39,6 +39,17 @@ struct Cli {
     /// Which store to use.
     #[arg(long, global = true, value_enum, default_value_t = StoreKind::Embedded)]
     store: StoreKind,
+    /// DynamoDB table (with `--store dynamodb`).
+    #[arg(long, global = true, env = "ZDSYNC_TABLE")]
+    table: Option<String>,
+    /// Prefix of the Secrets Manager secrets (with `--store dynamodb`).
+    #[arg(
+        long,
+        global = true,
+        env = "ZDSYNC_SECRETS_PREFIX",
+        default_value = "zdsync/"
+    )]
+    secrets_prefix: String,
     /// Print one JSON object per command.
     #[arg(long, global = true)]
     json: bool,
@@ -216,13 +227,26 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
     if let Command::Demo { tickets, seed } = cli.command {
         return demo::run(&cli.data_dir, tickets, seed, out).await;
     }
-    if cli.store == StoreKind::Dynamodb {
-        return Err(EngineError::Usage(
-            "`--store dynamodb` is not available in this build yet; use the embedded store (the default)".into(),
-        ));
-    }
     let api_url = env_var("ZENDESK_API_URL").filter(|s| !s.trim().is_empty());
-    let engine = open_engine(&cli.data_dir, api_url)?;
+    let engine = match cli.store {
+        StoreKind::Embedded => open_engine(&cli.data_dir, api_url)?,
+        StoreKind::Dynamodb => {
+            let table = cli.table.clone().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                EngineError::Usage(
+                    "`--store dynamodb` needs the table: pass `--table NAME` or set ZDSYNC_TABLE (the stack's TableName output)".into(),
+                )
+            })?;
+            Engine::new(
+                Arc::new(zdsync_store_dynamodb::DynamoStore::from_env(table).await),
+                Arc::new(zdsync_store_dynamodb::SecretsManagerStore::from_env().await),
+                Settings {
+                    api_url_override: api_url,
+                    secret_prefix: cli.secrets_prefix.clone(),
+                    tune_client: None,
+                },
+            )
+        }
+    };
     match cli.command {
         Command::Connect {
             name,

@@ -148,6 +148,17 @@ impl DynamoStore {
         DynamoStore::new(Client::new(&config), table)
     }
 
+    /// A client for a given endpoint (a local emulator) with the
+    /// environment's credentials and region (us-east-1 when unset).
+    pub async fn from_endpoint(endpoint_url: &str, table: impl Into<String>) -> Self {
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint_url);
+        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+            loader = loader.region(aws_config::Region::new("us-east-1"));
+        }
+        DynamoStore::new(Client::new(&loader.load().await), table)
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }

@@ -1,0 +1,134 @@
+//! The `zdsync` command with `--store dynamodb`: DynamoDB and Secrets
+//! Manager on a moto server (started by the test script, which sets
+//! `ZDSYNC_TEST_AWS_ENDPOINT`), Zendesk from the project's simulator.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use zdsync_store::Store;
+use zendesk_sim::{SimConfig, SimHandle};
+
+fn zdsync_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join(format!("zdsync{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build --workspace --all-targets`",
+        bin.display()
+    );
+    bin
+}
+
+fn endpoint() -> Option<String> {
+    match std::env::var("ZDSYNC_TEST_AWS_ENDPOINT") {
+        Ok(e) => Some(e),
+        Err(_) if std::env::var("ZDSYNC_SKIP_AWS_TESTS").is_ok() => None,
+        Err(_) => panic!(
+            "ZDSYNC_TEST_AWS_ENDPOINT is not set: run ./infra/scripts/test.sh (it starts moto), or set ZDSYNC_SKIP_AWS_TESTS=1"
+        ),
+    }
+}
+
+async fn run(args: Vec<String>, env: Vec<(String, String)>) -> (i32, String, String) {
+    let mut cmd = Command::new(zdsync_bin());
+    cmd.args(&args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ZENDESK_") || k.starts_with("ZDSYNC_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_sync_export_on_dynamodb_match_the_embedded_run() {
+    let Some(endpoint) = endpoint() else { return };
+    let table = format!("zdsync-e2e-{}", std::process::id());
+    let store = zdsync_store_dynamodb::DynamoStore::from_endpoint(&endpoint, &table).await;
+    store.create_table().await.expect("table on moto");
+    let sim = SimHandle::start(SimConfig {
+        tickets: 300,
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = sim.credentials();
+    let env = |extra: &[(&str, &str)]| {
+        let mut v = vec![
+            ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
+            ("ZDSYNC_TABLE".to_string(), table.clone()),
+            ("ZENDESK_API_URL".to_string(), sim.base_url()),
+        ];
+        v.extend(extra.iter().map(|(k, x)| (k.to_string(), x.to_string())));
+        v
+    };
+    let args = |a: &[&str]| {
+        let mut v = vec!["--store".to_string(), "dynamodb".to_string()];
+        v.extend(a.iter().map(|s| s.to_string()));
+        v
+    };
+    let (code, _, err) = run(
+        args(&[
+            "connect",
+            "acme",
+            "--subdomain",
+            "acme",
+            "--email",
+            &c.admin_email,
+        ]),
+        env(&[("ZENDESK_API_TOKEN", &c.api_token)]),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    // The token is in Secrets Manager, not in the table.
+    let conn = store
+        .get_connection("acme")
+        .await
+        .unwrap()
+        .expect("connection stored");
+    assert_eq!(conn.secret_ref, "zdsync/acme");
+    let (code, _, err) = run(args(&["sync"]), env(&[])).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(args(&["documents", "export"]), env(&[])).await;
+    assert_eq!(code, 0, "{err}");
+    let docs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs, sim.expected_documents("acme"));
+
+    // A second sync writes nothing.
+    let (code, out, err) = run(args(&["--json", "sync"]), env(&[])).await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["reports"][0]["documents_written"], 0);
+    assert_eq!(v["reports"][0]["states_written"], 0);
+
+    // A missing table is named.
+    let (code, _, err) = run(args(&["--table", "no-such-table", "status"]), env(&[])).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no-such-table"), "{err}");
+    // No table at all: says how to give one.
+    let mut e = env(&[]);
+    e.retain(|(k, _)| k != "ZDSYNC_TABLE");
+    let (code, _, err) = run(args(&["status"]), e).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("--table"), "{err}");
+}
