@@ -207,7 +207,13 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// False when the run must stop taking pages (deadline, page budget).
-    fn may_continue(&self) -> bool {
+    /// Each stream gets at least one page per run (`taken` = pages of the
+    /// current stream so far), so a run that is always short of time still
+    /// moves both streams forward instead of re-checking the first forever.
+    fn may_continue(&self, taken: u64) -> bool {
+        if taken == 0 {
+            return true;
+        }
         if self.opts.deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
@@ -306,10 +312,12 @@ impl Walk<'_> {
             })?,
             None => 0,
         };
+        let mut taken = 0;
         loop {
-            if !self.may_continue() {
+            if !self.may_continue(taken) {
                 return Ok(false);
             }
+            taken += 1;
             let page = self
                 .client
                 .ticket_events_page(start)
@@ -375,10 +383,12 @@ impl Walk<'_> {
             Some(c) => TicketCursor::After(c.after),
             None => TicketCursor::Start(0),
         };
+        let mut taken = 0;
         loop {
-            if !self.may_continue() {
+            if !self.may_continue(taken) {
                 return Ok(false);
             }
+            taken += 1;
             let page = match self.client.tickets_page(&at).await {
                 Ok(p) => p,
                 Err(zdsync_zendesk::Error::Rejected {

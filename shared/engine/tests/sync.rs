@@ -144,6 +144,7 @@ async fn a_sync_interrupted_after_any_page_resumes_to_the_same_documents() {
         .expect("uninterrupted");
     let pages = full.event_pages + full.ticket_pages;
     assert!(pages >= 2, "too few pages to interrupt: {pages}");
+    let mut cut_short = 0;
     for k in 1..pages {
         let name = format!("cut{k}");
         connect_admin(&env, &name).await;
@@ -157,10 +158,11 @@ async fn a_sync_interrupted_after_any_page_resumes_to_the_same_documents() {
         )
         .await
         .expect("partial run");
-        assert!(
-            !partial.complete,
-            "run cut after {k} pages claims completion"
-        );
+        // Each stream takes at least one page per run, so a cut late in the
+        // walk can still finish it.
+        if !partial.complete {
+            cut_short += 1;
+        }
         let rest = sync_connection(&env.engine, &name, &SyncOptions::default())
             .await
             .expect("resumed run");
@@ -169,6 +171,7 @@ async fn a_sync_interrupted_after_any_page_resumes_to_the_same_documents() {
         let want = env.sim.expected_documents(&name);
         assert_eq!(got, want, "after a cut at page {k}");
     }
+    assert!(cut_short >= 1, "no run was cut short");
 }
 
 /// A store that fails the n-th cursor write: a crash after a page's items

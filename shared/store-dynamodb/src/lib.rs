@@ -19,8 +19,12 @@
 //! `STATES#name`, zero-padded ticket id) for listing by connection.
 
 mod items;
+mod queue;
 mod secrets;
 
+pub use aws_sdk_dynamodb::Client as DynamoClient;
+pub use aws_sdk_secretsmanager::Client as SecretsClient;
+pub use queue::{SQS_BATCH_MAX, SqsQueue};
 pub use secrets::SecretsManagerStore;
 
 use std::collections::HashMap;

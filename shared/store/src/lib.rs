@@ -300,3 +300,31 @@ pub trait SecretStore: Send + Sync {
     async fn get_secret(&self, name: &str) -> Result<Option<String>>;
     async fn delete_secret(&self, name: &str) -> Result<()>;
 }
+
+/// What a work item asks a worker to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkKind {
+    /// Continue the connection's sync (its backfill) from the stored cursors.
+    Sync,
+    /// Continue the connection's user refresh.
+    RefreshUsers,
+}
+
+/// A unit of work handed to the queue: the rest of a run that a function
+/// could not finish before its deadline. Everything else it needs (cursors)
+/// is in the store, so a duplicate delivery is harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub connection: String,
+    pub kind: WorkKind,
+    /// How many hand-overs led here (for logs and loop limits).
+    #[serde(default)]
+    pub hop: u32,
+}
+
+/// Where continuations go (SQS on AWS).
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn enqueue(&self, items: &[WorkItem]) -> Result<()>;
+}

@@ -11,6 +11,8 @@ use serde_json::{Map, Value, json};
 /// 2026-01-01T00:00:00Z: the simulator's clock starts here.
 pub const CLOCK_START: i64 = 1_767_225_600;
 const DAY: i64 = 86_400;
+/// The last second of generated history (an hour before the clock starts).
+const HISTORY_END: i64 = CLOCK_START - 3_600;
 
 pub fn iso(t: i64) -> String {
     jiff::Timestamp::from_second(t)
@@ -931,7 +933,8 @@ impl Model {
         let mut t = at;
         for k in 0..n_comments {
             if k > 0 {
-                t += self.rng.random_range(60..(3 * DAY));
+                // History ends before the clock starts: nothing lies in the future.
+                t = (t + self.rng.random_range(60..(3 * DAY))).min(HISTORY_END);
             }
             let customer_turn = !agent_only && k % 2 == 0;
             let (author, public, kind, body, comment_channel) = if chat {
@@ -1045,7 +1048,7 @@ impl Model {
         .to_string();
         let mut last = t;
         if self.rng.random_bool(0.3) {
-            last += self.rng.random_range(60..DAY);
+            last = (last + self.rng.random_range(60..DAY)).min(HISTORY_END);
             let eid = self.id();
             events.push(SimEvent {
                 id: eid,

@@ -1,0 +1,279 @@
+//! The Lambda handlers, kept out of the functions' `main.rs` so they can be
+//! called in-process by tests with real event payloads.
+//!
+//! - [`ticket_sync`]: EventBridge schedule (every connection) or a manual
+//!   invoke `{"connection": "acme", "backfill": true}`.
+//! - [`user_refresh`]: EventBridge schedule (daily).
+//! - [`backfill_worker`]: SQS batch of [`WorkItem`]s, with partial batch
+//!   failures.
+//!
+//! Every run stops taking pages when the function's remaining time falls
+//! under a margin and hands the rest to the queue as a work item; the item
+//! carries only the connection, since the cursors are in the store, so a
+//! duplicate delivery repeats nothing but a lease check.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use zdsync_engine::sync::{SyncOptions, SyncReport, reset_cursors, sync_connection};
+use zdsync_engine::{Engine, EngineError, Settings};
+use zdsync_store::{WorkItem, WorkKind, WorkQueue};
+
+/// What the handlers need, built once per container.
+#[derive(Clone)]
+pub struct Deps {
+    pub engine: Engine,
+    pub queue: Arc<dyn WorkQueue>,
+    /// Time kept free before the function's deadline.
+    pub margin: Duration,
+    /// At most this many pages per invocation (tests; `None` in production).
+    pub max_pages: Option<u64>,
+}
+
+/// Reads the environment the SAM template sets: `ZDSYNC_TABLE`,
+/// `ZDSYNC_QUEUE_URL`, `ZDSYNC_SECRETS_PREFIX` (default `zdsync/`),
+/// `ZDSYNC_DEADLINE_MARGIN_SECS` (default 90), `ZENDESK_API_URL` (tests).
+pub async fn deps_from_env() -> Result<Deps, EngineError> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let table = var("ZDSYNC_TABLE").ok_or_else(|| {
+        EngineError::Usage(
+            "ZDSYNC_TABLE is not set: the function needs the DynamoDB table name".into(),
+        )
+    })?;
+    let queue = var("ZDSYNC_QUEUE_URL").ok_or_else(|| {
+        EngineError::Usage(
+            "ZDSYNC_QUEUE_URL is not set: the function needs the work queue URL".into(),
+        )
+    })?;
+    let margin = var("ZDSYNC_DEADLINE_MARGIN_SECS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(90);
+    let engine = Engine::new(
+        Arc::new(zdsync_store_dynamodb::DynamoStore::from_env(table).await),
+        Arc::new(zdsync_store_dynamodb::SecretsManagerStore::from_env().await),
+        Settings {
+            api_url_override: var("ZENDESK_API_URL"),
+            secret_prefix: var("ZDSYNC_SECRETS_PREFIX").unwrap_or_else(|| "zdsync/".into()),
+            tune_client: None,
+        },
+    );
+    Ok(Deps {
+        engine,
+        queue: Arc::new(zdsync_store_dynamodb::SqsQueue::from_env(queue).await),
+        margin: Duration::from_secs(margin),
+        max_pages: None,
+    })
+}
+
+/// The instant to stop taking pages, from the invocation's deadline (epoch ms).
+pub fn stop_at(deadline_ms: u64, margin: Duration) -> Instant {
+    let now_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64;
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(margin)
+}
+
+fn opts(deps: &Deps, stop: Instant) -> SyncOptions {
+    SyncOptions {
+        deadline: Some(stop),
+        max_pages: deps.max_pages,
+        ..Default::default()
+    }
+}
+
+/// A manual invoke of the ticket sync.
+#[derive(Debug, Deserialize)]
+struct Manual {
+    connection: String,
+    #[serde(default)]
+    backfill: bool,
+}
+
+fn summary(r: &SyncReport) -> Value {
+    json!({"connection": r.connection, "complete": r.complete, "documents_written": r.counters.documents_written,
+           "documents_deleted": r.counters.documents_deleted, "requests": r.requests.total})
+}
+
+/// Runs one sync; hands the rest to the queue when it stops early. A held
+/// lease means another run is at work: nothing to do.
+async fn sync_one(deps: &Deps, name: &str, stop: Instant, hop: u32) -> Result<Value, EngineError> {
+    match sync_connection(&deps.engine, name, &opts(deps, stop)).await {
+        Ok(r) => {
+            if !r.complete {
+                enqueue(deps, name, WorkKind::Sync, hop + 1).await?;
+            }
+            Ok(summary(&r))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn enqueue(deps: &Deps, name: &str, kind: WorkKind, hop: u32) -> Result<(), EngineError> {
+    tracing::info!(
+        connection = name,
+        ?kind,
+        hop,
+        "deadline near: handing the rest to the queue"
+    );
+    deps.queue
+        .enqueue(&[WorkItem {
+            connection: name.to_string(),
+            kind,
+            hop,
+        }])
+        .await
+        .map_err(|e| EngineError::Store {
+            context: format!("queueing the rest of {name:?}"),
+            source: e,
+        })
+}
+
+/// The hourly ticket sync (scheduled), or a manual run of one connection.
+pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<Value, EngineError> {
+    let manual = serde_json::from_value::<Manual>(payload.clone()).ok();
+    let names: Vec<String> = match &manual {
+        Some(m) => {
+            if m.backfill {
+                reset_cursors(&deps.engine, &m.connection).await?;
+            }
+            vec![m.connection.clone()]
+        }
+        None => deps
+            .engine
+            .connections(None)
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect(),
+    };
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for name in names {
+        match sync_one(deps, &name, stop, 0).await {
+            Ok(v) => results.push(v),
+            Err(EngineError::Busy { owner, .. }) => {
+                // Another run (a worker continuing a backfill) is at work.
+                tracing::info!(connection = %name, %owner, "another run holds the lease; leaving it the work");
+                results.push(json!({"connection": name, "skipped": "busy"}));
+            }
+            Err(e) => {
+                // One connection's failure does not stop the others.
+                tracing::error!(connection = %name, error = %e, "sync failed");
+                failed += 1;
+                results.push(json!({"connection": name, "error": e.to_string()}));
+            }
+        }
+    }
+    Ok(json!({"ok": failed == 0, "connections": results}))
+}
+
+/// The daily user refresh of every connection.
+pub async fn user_refresh(
+    deps: &Deps,
+    _payload: Value,
+    stop: Instant,
+) -> Result<Value, EngineError> {
+    let mut results = Vec::new();
+    for conn in deps.engine.connections(None).await? {
+        match zdsync_engine::refresh::refresh_connection(
+            &deps.engine,
+            &conn.name,
+            &opts(deps, stop),
+        )
+        .await
+        {
+            Ok(r) => {
+                if !r.complete {
+                    enqueue(deps, &conn.name, WorkKind::RefreshUsers, 1).await?;
+                }
+                results.push(json!({"connection": conn.name, "users_updated": r.users_updated, "documents_written": r.documents_written, "complete": r.complete}));
+            }
+            Err(EngineError::Busy { .. }) => {
+                // The hourly sync holds the lease: try again through the queue.
+                enqueue(deps, &conn.name, WorkKind::RefreshUsers, 1).await?;
+                results.push(json!({"connection": conn.name, "deferred": "busy"}));
+            }
+            Err(e) => {
+                tracing::error!(connection = %conn.name, error = %e, "user refresh failed");
+                results.push(json!({"connection": conn.name, "error": e.to_string()}));
+            }
+        }
+    }
+    Ok(json!({"ok": true, "connections": results}))
+}
+
+// The event types are non-exhaustive: built from their defaults.
+#[allow(clippy::field_reassign_with_default)]
+fn failure(id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id;
+    f
+}
+
+/// Continuations from the queue. Malformed messages and failed runs are
+/// reported as batch item failures (retried, then moved to the DLQ by the
+/// queue's redrive policy) without holding up the rest of the batch.
+pub async fn backfill_worker(deps: &Deps, event: SqsEvent, stop: Instant) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let body = record.body.as_deref().unwrap_or("");
+        let item: WorkItem = match serde_json::from_str(body) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, body_len = body.len(), "malformed work item: not retried successfully, it will reach the dead-letter queue");
+                failures.push(failure(id));
+                continue;
+            }
+        };
+        if Instant::now() >= stop {
+            // No time left for this one: let SQS deliver it again.
+            failures.push(failure(id));
+            continue;
+        }
+        let r = match item.kind {
+            WorkKind::Sync => sync_one(deps, &item.connection, stop, item.hop)
+                .await
+                .map(|_| ()),
+            WorkKind::RefreshUsers => match zdsync_engine::refresh::refresh_connection(
+                &deps.engine,
+                &item.connection,
+                &opts(deps, stop),
+            )
+            .await
+            {
+                Ok(r) if !r.complete => {
+                    enqueue(deps, &item.connection, WorkKind::RefreshUsers, item.hop + 1).await
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            },
+        };
+        match r {
+            Ok(()) => {}
+            Err(EngineError::UnknownConnection { name }) => {
+                tracing::error!(message_id = %id, connection = %name, "work item for an unknown connection: dropped");
+            }
+            Err(EngineError::Busy { owner, .. }) => {
+                // A live run (or one that died holding the lease, until it
+                // expires) has the connection: deliver this again later.
+                tracing::info!(message_id = %id, connection = %item.connection, %owner, "connection busy; retrying later");
+                failures.push(failure(id));
+            }
+            Err(e) => {
+                tracing::error!(message_id = %id, connection = %item.connection, error = %e, "work item failed; SQS will deliver it again");
+                failures.push(failure(id));
+            }
+        }
+    }
+    response(failures)
+}
+
+#[allow(clippy::field_reassign_with_default)]
+fn response(failures: Vec<BatchItemFailure>) -> SqsBatchResponse {
+    let mut resp = SqsBatchResponse::default();
+    resp.batch_item_failures = failures;
+    resp
+}
