@@ -10,10 +10,10 @@ log() { printf '\n==> %s\n' "$*"; }
 
 # --- Python tools (AWS emulator) in one local venv -------------------------
 venv="$root/.venv"
-if [ ! -x "$venv/bin/moto_server" ]; then
-  log "installing test tools into $venv (moto server)"
+if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
+  log "installing test tools into $venv (moto server, cfn-lint, aws-sam-translator)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1' 'aws-sam-translator>=1.90'
 fi
 export PATH="$venv/bin:$PATH"
 
@@ -39,6 +39,8 @@ log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo build (all targets, shared by every test)"
 cargo build --workspace --all-targets --quiet
+log "template.yaml: samtranslator + cfn-lint"
+"$venv/bin/python" infra/scripts/lint_template.py
 log "cargo test"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$root/target/test-output.txt"
 status=${PIPESTATUS[0]}
