@@ -320,3 +320,45 @@ async fn a_manual_backfill_fans_out_through_the_queue_and_survives_duplicates_an
         assert_eq!(g, x, "document {} after the fanned-out backfill", x["id"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_invocation_while_one_holds_the_lease_exits_cleanly() {
+    let Some(w) = world("lease", 50).await else {
+        return;
+    };
+    w.deps
+        .engine
+        .store
+        .acquire_lease("acme", "first-invocation", zdsync_engine::now_ms(), 60_000)
+        .await
+        .unwrap();
+    let out = ticket_sync(&w.deps, scheduled(), later())
+        .await
+        .expect("no error");
+    assert_eq!(out["ok"], true, "{out}");
+    assert_eq!(out["connections"][0]["skipped"], "busy", "{out}");
+    assert!(
+        export(&w.deps.engine).await.is_empty(),
+        "the second invocation wrote nothing"
+    );
+    assert!(receive(&w).await.is_empty(), "and queued nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_queue_is_named() {
+    let Some(w) = world("noqueue", 20).await else {
+        return;
+    };
+    let q = SqsQueue::new(w.sqs.clone(), format!("{}-missing", w.queue_url));
+    let err = zdsync_store::WorkQueue::enqueue(
+        &q,
+        &[WorkItem {
+            connection: "acme".into(),
+            kind: zdsync_store::WorkKind::Sync,
+            hop: 1,
+        }],
+    )
+    .await
+    .expect_err("no such queue");
+    assert!(err.to_string().contains("-missing"), "{err}");
+}
