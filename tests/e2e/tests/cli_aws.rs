@@ -114,6 +114,36 @@ async fn connect_sync_export_on_dynamodb_match_the_embedded_run() {
         .collect();
     assert_eq!(docs, sim.expected_documents("acme"));
 
+    // The same account on the embedded store exports the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_string_lossy().to_string();
+    let local = |a: &[&str]| {
+        let mut v = vec!["--data-dir".to_string(), data.clone()];
+        v.extend(a.iter().map(|s| s.to_string()));
+        v
+    };
+    let (code, _, err) = run(
+        local(&[
+            "connect",
+            "acme",
+            "--subdomain",
+            "acme",
+            "--email",
+            &c.admin_email,
+        ]),
+        env(&[("ZENDESK_API_TOKEN", &c.api_token)]),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(local(&["sync"]), env(&[])).await;
+    assert_eq!(code, 0, "{err}");
+    let (_, embedded, _) = run(local(&["documents", "export"]), env(&[])).await;
+    let mut a: Vec<&str> = out.lines().collect();
+    let mut b: Vec<&str> = embedded.lines().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a, b, "DynamoDB and embedded exports differ");
+
     // A second sync writes nothing.
     let (code, out, err) = run(args(&["--json", "sync"]), env(&[])).await;
     assert_eq!(code, 0, "{err}");
