@@ -523,40 +523,37 @@ impl DynamoStore {
     }
 
     async fn count_index(&self, index_pk: &str) -> Result<u64> {
-        let mut n = 0u64;
-        let mut start = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", attr_s(index_pk))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| map_err(&self.table, "counting", e))?;
-            n += resp.count as u64;
-            start = resp.last_evaluated_key;
-            if start.is_none() {
-                return Ok(n);
-            }
-        }
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", attr_s(index_pk));
+        self.count(q).await
     }
 
     async fn count_prefix(&self, pk: &str, prefix: &str) -> Result<u64> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+            .expression_attribute_values(":p", attr_s(pk))
+            .expression_attribute_values(":s", attr_s(prefix));
+        self.count(q).await
+    }
+
+    /// Runs a query with `Select::Count` over all its pages.
+    async fn count(
+        &self,
+        q: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<u64> {
         let mut n = 0u64;
         let mut start = None;
         loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-                .expression_attribute_values(":p", attr_s(pk))
-                .expression_attribute_values(":s", attr_s(prefix))
+            let resp = q
+                .clone()
                 .select(Select::Count)
                 .set_exclusive_start_key(start)
                 .send()

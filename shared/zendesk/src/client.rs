@@ -697,36 +697,34 @@ impl Client {
 
     /// `users/show_many` in chunks of 100; missing ids are simply absent.
     pub async fn users_show_many(&self, ids: &[Id]) -> Result<Vec<User>, Error> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(default)]
-            users: Vec<User>,
-        }
-        let mut out = Vec::new();
-        for chunk in ids.chunks(100) {
-            let path = format!("/api/v2/users/show_many?ids={}", join(chunk));
-            let r: R = self
-                .get("/api/v2/users/show_many", &|_| path.clone())
-                .await?;
-            out.extend(r.users);
-        }
-        Ok(out)
+        self.show_many("users", ids).await
     }
 
     /// `organizations/show_many` in chunks of 100.
     pub async fn organizations_show_many(&self, ids: &[Id]) -> Result<Vec<Organization>, Error> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(default)]
-            organizations: Vec<Organization>,
-        }
+        self.show_many("organizations", ids).await
+    }
+
+    /// `GET /api/v2/{kind}/show_many?ids=...` (100 ids a request), the list
+    /// under the `{kind}` key of each answer.
+    async fn show_many<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        ids: &[Id],
+    ) -> Result<Vec<T>, Error> {
+        let endpoint = format!("/api/v2/{kind}/show_many");
         let mut out = Vec::new();
         for chunk in ids.chunks(100) {
-            let path = format!("/api/v2/organizations/show_many?ids={}", join(chunk));
-            let r: R = self
-                .get("/api/v2/organizations/show_many", &|_| path.clone())
-                .await?;
-            out.extend(r.organizations);
+            let path = format!("{endpoint}?ids={}", join(chunk));
+            let mut page: Map<String, Value> = self.get(&endpoint, &|_| path.clone()).await?;
+            let list = page.remove(kind).unwrap_or(Value::Array(Vec::new()));
+            let items: Vec<T> = serde_json::from_value(list).map_err(|e| Error::Decode {
+                endpoint: endpoint.clone(),
+                status: 200,
+                detail: e.to_string(),
+                snippet: String::new(),
+            })?;
+            out.extend(items);
         }
         Ok(out)
     }
