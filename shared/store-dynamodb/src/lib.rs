@@ -217,6 +217,34 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Writes a connection record under a condition; a failed condition is
+    /// a `Conflict` saying the connection `{when_failed}`.
+    async fn put_connection(
+        &self,
+        conn: &Connection,
+        condition: &str,
+        when_failed: &str,
+    ) -> Result<()> {
+        let body = serde_json::to_string(conn)
+            .map_err(|e| StoreError::backend("encoding a connection", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", attr_s(&conn_pk(&conn.name)))
+            .item("sk", attr_s("META"))
+            .item("body", attr_s(&body))
+            .condition_expression(condition)
+            .send()
+            .await
+            .map_err(|e| match map_err(&self.table, "writing a connection", e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("connection {:?} {when_failed}", conn.name))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
     async fn get_item(&self, pk: &str, sk: &str, context: &str) -> Result<Option<Item>> {
         let out = self
             .client
@@ -620,45 +648,13 @@ enum Effect<'a> {
 #[async_trait]
 impl Store for DynamoStore {
     async fn create_connection(&self, conn: &Connection) -> Result<()> {
-        let body = serde_json::to_string(conn)
-            .map_err(|e| StoreError::backend("encoding a connection", e))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", attr_s(&conn_pk(&conn.name)))
-            .item("sk", attr_s("META"))
-            .item("body", attr_s(&body))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
+        self.put_connection(conn, "attribute_not_exists(pk)", "already exists")
             .await
-            .map_err(|e| match map_err(&self.table, "creating a connection", e) {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("connection {:?} already exists", conn.name))
-                }
-                other => other,
-            })?;
-        Ok(())
     }
 
     async fn update_connection(&self, conn: &Connection) -> Result<()> {
-        let body = serde_json::to_string(conn)
-            .map_err(|e| StoreError::backend("encoding a connection", e))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", attr_s(&conn_pk(&conn.name)))
-            .item("sk", attr_s("META"))
-            .item("body", attr_s(&body))
-            .condition_expression("attribute_exists(pk)")
-            .send()
+        self.put_connection(conn, "attribute_exists(pk)", "does not exist")
             .await
-            .map_err(|e| match map_err(&self.table, "updating a connection", e) {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("connection {:?} does not exist", conn.name))
-                }
-                other => other,
-            })?;
-        Ok(())
     }
 
     async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {

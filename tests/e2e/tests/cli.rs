@@ -1,25 +1,11 @@
 //! The `zdsync` command, as a user runs it, against the project's Zendesk
 //! simulator on loopback and an embedded store in a temporary data dir.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 use zendesk_sim::{SimConfig, SimHandle};
-
-/// The `zdsync` binary of the same build as this test.
-fn zdsync_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/cli-<hash> → target/<profile>/zdsync
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join(format!("zdsync{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first with `cargo build --workspace --all-targets`",
-        bin.display()
-    );
-    bin
-}
 
 struct Run {
     code: i32,
@@ -40,7 +26,7 @@ impl Run {
 
 /// Runs `zdsync` with only the given Zendesk variables set.
 async fn zdsync(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(zdsync_bin());
+    let mut cmd = Command::new(zdsync_e2e::zdsync_bin());
     cmd.arg("--data-dir").arg(data).args(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("ZENDESK_") || k.starts_with("ZDSYNC_") || k == "RUST_LOG" {

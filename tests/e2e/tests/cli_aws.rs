@@ -2,24 +2,11 @@
 //! Manager on a moto server (started by the test script, which sets
 //! `ZDSYNC_TEST_AWS_ENDPOINT`), Zendesk from the project's simulator.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 use zdsync_store::Store;
 use zendesk_sim::{SimConfig, SimHandle};
-
-fn zdsync_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join(format!("zdsync{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first with `cargo build --workspace --all-targets`",
-        bin.display()
-    );
-    bin
-}
 
 fn endpoint() -> Option<String> {
     match std::env::var("ZDSYNC_TEST_AWS_ENDPOINT") {
@@ -32,7 +19,7 @@ fn endpoint() -> Option<String> {
 }
 
 async fn run(args: Vec<String>, env: Vec<(String, String)>) -> (i32, String, String) {
-    let mut cmd = Command::new(zdsync_bin());
+    let mut cmd = Command::new(zdsync_e2e::zdsync_bin());
     cmd.args(&args);
     for (k, _) in std::env::vars() {
         if k.starts_with("ZENDESK_") || k.starts_with("ZDSYNC_") {
