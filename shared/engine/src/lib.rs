@@ -3,6 +3,7 @@
 //! [`SecretStore`] and the Zendesk client; the `zdsync` command and the
 //! Lambdas only wire these together.
 
+pub mod backfill;
 pub mod connect;
 pub mod credentials;
 pub mod error;

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use zdsync_store::{Connection, CursorKind, LeaseOutcome, TicketWrite};
-use zdsync_zendesk::types::{Comment, TicketStatus};
+use zdsync_store::{Connection, CursorKind, LeaseOutcome, TicketWrite, Window};
+use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
 use zdsync_zendesk::{Client, RequestStats, TicketCursor};
 
 use crate::error::{Context, EngineError, Result};
@@ -94,6 +94,9 @@ pub struct SyncReport {
     pub duration_ms: u64,
     #[serde(default)]
     pub error: Option<String>,
+    /// The backfill window this run worked on (`None`: the live streams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
 }
 
 /// Zendesk request figures of a run.
@@ -120,10 +123,108 @@ impl From<RequestStats> for RequestStatsOut {
     }
 }
 
-/// Syncs one connection under its lease and records the run.
+/// Which part of the streams a walk covers: the live cursors (open-ended),
+/// or one window of a planned backfill with its own cursors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    events: CursorKind,
+    tickets: CursorKind,
+    from: i64,
+    until: Option<i64>,
+}
+
+impl Span {
+    const LIVE: Span = Span {
+        events: CursorKind::Events,
+        tickets: CursorKind::Tickets,
+        from: 0,
+        until: None,
+    };
+
+    fn window(w: Window) -> Span {
+        Span {
+            events: CursorKind::WindowEvents {
+                from: w.from,
+                until: w.until,
+            },
+            tickets: CursorKind::WindowTickets {
+                from: w.from,
+                until: w.until,
+            },
+            from: w.from,
+            until: Some(w.until),
+        }
+    }
+
+    /// Whether a stream position lies before the window's end.
+    fn holds(&self, position: i64) -> bool {
+        self.until.is_none_or(|u| position < u)
+    }
+}
+
+/// Epoch seconds of an RFC 3339 time.
+pub(crate) fn epoch(s: Option<&str>) -> Option<i64> {
+    s?.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+/// The position of a ticket in the tickets export.
+fn ticket_position(t: &Ticket) -> i64 {
+    t.generated_timestamp
+        .or_else(|| epoch(t.updated_at.as_deref()))
+        .unwrap_or(0)
+}
+
+/// Of two snapshots of one ticket, the later one: windows of a backfill and
+/// the live sync may reach the same ticket in any order, and an older copy
+/// must never replace a newer one (`generated_timestamp` moves on every
+/// change; `updated_at` when it is missing).
+fn newest(stored: Option<Ticket>, incoming: Ticket) -> Ticket {
+    match stored {
+        Some(old) => {
+            let older = match (old.generated_timestamp, incoming.generated_timestamp) {
+                (Some(a), Some(b)) => b < a,
+                _ => matches!(
+                    (epoch(old.updated_at.as_deref()), epoch(incoming.updated_at.as_deref())),
+                    (Some(a), Some(b)) if b < a
+                ),
+            };
+            if older { old } else { incoming }
+        }
+        None => incoming,
+    }
+}
+
+/// Syncs one connection's live streams under its lease and records the run.
 pub async fn sync_connection(
     engine: &Engine,
     name: &str,
+    opts: &SyncOptions,
+) -> Result<SyncReport> {
+    sync_span(engine, name, Span::LIVE, opts).await
+}
+
+/// Imports one window of a planned backfill under the connection's lease
+/// (see [`crate::backfill`]); `complete` once both streams of the window
+/// are walked.
+pub async fn sync_window(
+    engine: &Engine,
+    name: &str,
+    window: Window,
+    opts: &SyncOptions,
+) -> Result<SyncReport> {
+    if window.until <= window.from {
+        return Err(EngineError::Usage(format!(
+            "the backfill window [{}, {}) is empty",
+            window.from, window.until
+        )));
+    }
+    sync_span(engine, name, Span::window(window), opts).await
+}
+
+async fn sync_span(
+    engine: &Engine,
+    name: &str,
+    span: Span,
     opts: &SyncOptions,
 ) -> Result<SyncReport> {
     let conn = engine.connection(name).await?;
@@ -152,9 +253,13 @@ pub async fn sync_connection(
     let mut report = SyncReport {
         connection: conn.name.clone(),
         started_at: now_rfc3339(),
+        window: span.until.map(|until| Window {
+            from: span.from,
+            until,
+        }),
         ..Default::default()
     };
-    let result = run(engine, &conn, opts, &mut report).await;
+    let result = run(engine, &conn, span, opts, &mut report).await;
     report.finished_at = now_rfc3339();
     report.duration_ms = started.elapsed().as_millis() as u64;
     if let Err(e) = &result {
@@ -176,6 +281,7 @@ pub async fn sync_connection(
 
 /// The saved position in the tickets export: Zendesk's opaque cursor and the
 /// `generated_timestamp` reached, to restart from when the cursor is refused.
+/// An empty `after` means "start at `ts`" (a position set by a backfill plan).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketsCursor {
     pub after: String,
@@ -295,12 +401,12 @@ impl Walk<'_> {
             .context(|| format!("storing {} ticket items", writes.len()))
     }
 
-    /// Phase 1. Returns true when the stream reached its end.
-    async fn events(&mut self, report: &mut SyncReport) -> Result<bool> {
+    /// Phase 1. Returns true when the stream reached its end (the window's).
+    async fn events(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
         let mut cursor = self
             .engine
             .store
-            .get_cursor(&self.conn.name, CursorKind::Events)
+            .get_cursor(&self.conn.name, span.events)
             .await
             .context(|| "reading the events cursor".into())?;
         let mut start: i64 = match cursor.as_deref() {
@@ -310,8 +416,11 @@ impl Walk<'_> {
                     self.conn.name
                 ))
             })?,
-            None => 0,
+            None => span.from,
         };
+        if !span.holds(start) {
+            return Ok(true);
+        }
         let mut taken = 0;
         loop {
             if !self.may_continue(taken) {
@@ -325,9 +434,14 @@ impl Walk<'_> {
                 .context(|| format!("reading ticket events from {start}"))?;
             self.pages += 1;
             report.event_pages += 1;
-            report.comments_seen += page.comments.len() as u64;
+            let mut comments = page.comments;
+            if span.until.is_some() {
+                // What lies beyond the window belongs to the next one.
+                comments.retain(|c| epoch(c.created_at.as_deref()).is_none_or(|t| span.holds(t)));
+            }
+            report.comments_seen += comments.len() as u64;
             let mut by_ticket: BTreeMap<u64, Vec<Comment>> = BTreeMap::new();
-            for c in page.comments {
+            for c in comments {
                 if let Some(t) = c.ticket_id {
                     by_ticket.entry(t).or_default().push(c);
                 }
@@ -354,14 +468,19 @@ impl Walk<'_> {
                     .await?;
                 self.write(&writes).await?;
             }
-            let next = page.next_start_time;
-            if page.events.is_empty() && page.end_of_stream {
+            let mut next = page.next_start_time;
+            let done = page.end_of_stream || !span.holds(next);
+            if let (Some(until), true) = (span.until, done) {
+                // A finished window says so in its cursor: a later delivery
+                // of its work item reads nothing again.
+                next = next.max(until);
+            } else if page.events.is_empty() && page.end_of_stream {
                 return Ok(true);
             }
-            self.put_cursor(CursorKind::Events, &next.to_string(), &mut cursor)
+            self.put_cursor(span.events, &next.to_string(), &mut cursor)
                 .await?;
             self.progress(Phase::Events, next);
-            if page.end_of_stream {
+            if done {
                 return Ok(true);
             }
             start = next;
@@ -369,19 +488,22 @@ impl Walk<'_> {
         }
     }
 
-    /// Phase 2. Returns true when the stream reached its end.
-    async fn tickets(&mut self, report: &mut SyncReport) -> Result<bool> {
+    /// Phase 2. Returns true when the stream reached its end (the window's).
+    async fn tickets(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
         let mut cursor = self
             .engine
             .store
-            .get_cursor(&self.conn.name, CursorKind::Tickets)
+            .get_cursor(&self.conn.name, span.tickets)
             .await
             .context(|| "reading the tickets cursor".into())?;
         let saved = cursor.as_deref().map(TicketsCursor::decode).transpose()?;
-        let mut position = saved.as_ref().map_or(0, |c| c.ts);
+        let mut position = saved.as_ref().map_or(span.from, |c| c.ts);
+        if !span.holds(position) {
+            return Ok(true);
+        }
         let mut at = match saved {
-            Some(c) => TicketCursor::After(c.after),
-            None => TicketCursor::Start(0),
+            Some(c) if !c.after.is_empty() => TicketCursor::After(c.after),
+            _ => TicketCursor::Start(position),
         };
         let mut taken = 0;
         loop {
@@ -417,13 +539,18 @@ impl Walk<'_> {
                 .store_entities(self.engine, &page.users, &page.organizations)
                 .await?;
 
-            // The last copy of a ticket in a page wins.
+            // The last copy of a ticket in a page wins; what lies beyond the
+            // window belongs to the next one.
             let mut tickets = BTreeMap::new();
             for t in page.tickets {
-                position = position.max(t.generated_timestamp.unwrap_or(0));
-                tickets.insert(t.id, t);
+                let at = ticket_position(&t);
+                position = position.max(at);
+                if span.holds(at) {
+                    tickets.insert(t.id, t);
+                }
             }
-            if !tickets.is_empty() {
+            let tickets_empty = tickets.is_empty();
+            if !tickets_empty {
                 let ids: Vec<u64> = tickets.keys().copied().collect();
                 let mut states = self.load_states(&ids).await?;
                 let deleted: Vec<u64> = tickets
@@ -457,6 +584,7 @@ impl Walk<'_> {
                     let (mut state, hash) = states
                         .remove(&id)
                         .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
+                    let ticket = newest(state.ticket.take(), ticket);
                     if state.has_gap(&ticket) {
                         match self.client.ticket_comments(id).await {
                             Ok(comments) => {
@@ -490,18 +618,21 @@ impl Walk<'_> {
                         .await?,
                 );
                 self.write(&writes).await?;
+            }
+            let done = page.end_of_stream || !span.holds(position);
+            let finished_window = span.until.filter(|_| done);
+            if !tickets_empty || finished_window.is_some() {
                 if let Some(after) = &page.after_cursor {
                     let value = TicketsCursor {
                         after: after.clone(),
-                        ts: position,
+                        ts: finished_window.map_or(position, |u| position.max(u)),
                     }
                     .encode();
-                    self.put_cursor(CursorKind::Tickets, &value, &mut cursor)
-                        .await?;
+                    self.put_cursor(span.tickets, &value, &mut cursor).await?;
                 }
                 self.progress(Phase::Tickets, position);
             }
-            if page.end_of_stream {
+            if done {
                 return Ok(true);
             }
             match page.after_cursor {
@@ -522,6 +653,7 @@ impl Walk<'_> {
 async fn run(
     engine: &Engine,
     conn: &Connection,
+    span: Span,
     opts: &SyncOptions,
     report: &mut SyncReport,
 ) -> Result<()> {
@@ -544,9 +676,9 @@ async fn run(
         pages: 0,
     };
     let result = async {
-        let events_done = walk.events(report).await?;
+        let events_done = walk.events(span, report).await?;
         let tickets_done = if events_done {
-            walk.tickets(report).await?
+            walk.tickets(span, report).await?
         } else {
             false
         };

@@ -24,7 +24,7 @@ mod secrets;
 
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 pub use aws_sdk_secretsmanager::Client as SecretsClient;
-pub use queue::{SQS_BATCH_MAX, SqsQueue};
+pub use queue::{Received, SQS_BATCH_MAX, SqsQueue};
 pub use secrets::SecretsManagerStore;
 
 use std::collections::HashMap;

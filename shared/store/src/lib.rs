@@ -114,22 +114,35 @@ pub struct Connection {
     pub updated_at: String,
 }
 
-/// Which cursor of a connection.
+/// Which cursor of a connection: the three live streams, and the two
+/// streams of one backfill window (`[from, until)`, epoch seconds), so each
+/// window of a planned backfill resumes where its last worker stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum CursorKind {
     Tickets,
     Events,
     Users,
+    WindowEvents { from: i64, until: i64 },
+    WindowTickets { from: i64, until: i64 },
 }
 
 impl CursorKind {
+    /// The live cursors (status lists these).
     pub const ALL: [CursorKind; 3] = [CursorKind::Tickets, CursorKind::Events, CursorKind::Users];
-    pub fn as_str(self) -> &'static str {
+
+    /// The cursor's key within its connection (`CURSOR#<key>`).
+    pub fn as_str(self) -> std::borrow::Cow<'static, str> {
         match self {
-            CursorKind::Tickets => "tickets",
-            CursorKind::Events => "events",
-            CursorKind::Users => "users",
+            CursorKind::Tickets => "tickets".into(),
+            CursorKind::Events => "events".into(),
+            CursorKind::Users => "users".into(),
+            CursorKind::WindowEvents { from, until } => {
+                format!("window-{from}-{until}-events").into()
+            }
+            CursorKind::WindowTickets { from, until } => {
+                format!("window-{from}-{until}-tickets").into()
+            }
         }
     }
 }
@@ -305,15 +318,26 @@ pub trait SecretStore: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkKind {
-    /// Continue the connection's sync (its backfill) from the stored cursors.
+    /// Continue the connection's sync from the stored live cursors.
     Sync,
     /// Continue the connection's user refresh.
     RefreshUsers,
+    /// Import one window of history (a planned backfill); the item carries
+    /// the window.
+    Backfill,
 }
 
-/// A unit of work handed to the queue: the rest of a run that a function
-/// could not finish before its deadline. Everything else it needs (cursors)
-/// is in the store, so a duplicate delivery is harmless.
+/// A span of Zendesk time, `[from, until)` in epoch seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: i64,
+    pub until: i64,
+}
+
+/// A unit of work handed to the queue: a window of a planned backfill, or
+/// the rest of a run that a function could not finish before its deadline.
+/// Progress lives in the store (cursors), so a duplicate delivery is
+/// harmless.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkItem {
     pub connection: String,
@@ -321,10 +345,20 @@ pub struct WorkItem {
     /// How many hand-overs led here (for logs and loop limits).
     #[serde(default)]
     pub hop: u32,
+    /// The window of a [`WorkKind::Backfill`] item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
 }
 
-/// Where continuations go (SQS on AWS).
+/// Where work items go (SQS on AWS).
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     async fn enqueue(&self, items: &[WorkItem]) -> Result<()>;
+
+    /// Enqueues items that become visible only after `delay_secs` (a busy
+    /// connection's item tried again later). Defaults to no delay.
+    async fn enqueue_delayed(&self, items: &[WorkItem], delay_secs: u32) -> Result<()> {
+        let _ = delay_secs;
+        self.enqueue(items).await
+    }
 }

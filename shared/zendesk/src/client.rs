@@ -46,6 +46,8 @@ struct Counters {
     r5xx: AtomicU64,
     export: AtomicU64,
     slept_ms: AtomicU64,
+    /// The server's clock from the last response's `Date` header (epoch s).
+    server_date: std::sync::atomic::AtomicI64,
 }
 
 struct Auth {
@@ -67,6 +69,14 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+}
+
+/// The `Date` header as epoch seconds (RFC 9110 format).
+fn http_date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    let v = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    jiff::fmt::rfc2822::parse(v)
+        .ok()
+        .map(|z| z.timestamp().as_second())
 }
 
 fn snippet(body: &str) -> String {
@@ -153,6 +163,14 @@ impl Client {
 
     pub fn base_url(&self) -> &url::Url {
         &self.inner.base_url
+    }
+
+    /// Zendesk's clock as of the last response (its `Date` header), if any
+    /// response carried a readable one. Used to plan work in Zendesk's time
+    /// rather than this machine's.
+    pub fn server_time(&self) -> Option<i64> {
+        let t = self.inner.counters.server_date.load(Ordering::Relaxed);
+        (t > 0).then_some(t)
     }
 
     pub fn stats(&self) -> RequestStats {
@@ -363,6 +381,9 @@ impl Client {
                         .limiter
                         .observe(bucket, resp.headers(), tokio::time::Instant::now());
                     let after = retry_after(resp.headers());
+                    if let Some(t) = http_date(resp.headers()) {
+                        self.inner.counters.server_date.store(t, Ordering::Relaxed);
+                    }
                     let body = match resp.text().await {
                         Ok(b) => b,
                         Err(e) => {

@@ -137,6 +137,28 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let mut resp = route(&sim, method, uri, headers, body).await;
+    // Like any HTTP server, the `Date` header tells the server's clock: here
+    // the simulated one.
+    if let Ok(ts) = jiff::Timestamp::from_second(sim.now()) {
+        let date = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&ts);
+        if let Ok(v) = date
+            .map_err(|_| ())
+            .and_then(|d| axum::http::HeaderValue::from_str(&d).map_err(|_| ()))
+        {
+            resp.headers_mut().insert(axum::http::header::DATE, v);
+        }
+    }
+    resp
+}
+
+async fn route(
+    sim: &Arc<Sim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
     if let Some(ctl) = path.strip_prefix("/sim/") {
         return sim.control(&method, ctl, &uri, &body);

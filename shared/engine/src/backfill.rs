@@ -1,0 +1,268 @@
+//! Planning a backfill as independent windows of history.
+//!
+//! A plan splits Zendesk time into windows `[from, until)`: the oldest one
+//! starts at 0 and the newest ends an hour before Zendesk's clock (read from
+//! its `Date` header). Each window is a work item; a worker walks the
+//! window's part of both export streams with its own cursors (see
+//! [`crate::sync::sync_window`]) and marks it finished there. The live
+//! cursors are moved to the end of the newest window, so the hourly sync
+//! keeps importing new tickets while history is still being read.
+//!
+//! Windows are queued newest first, so recent feedback arrives first; they
+//! may run in any order and any number of times: comments merge by id, a
+//! ticket keeps its latest snapshot, and a ticket whose earlier comments
+//! belong to a window not yet read gets them fetched (a gap). All windows
+//! of a connection share its lease, because the account's export budget is
+//! the bottleneck (ARCHITECTURE.md §6): windows buy resumability, order and
+//! isolation (a failing window does not hold up the others), not speed.
+//!
+//! When Zendesk's clock cannot be learnt, or refuses a start in the split
+//! hour (`StartTimeTooRecent`), or history is shorter than a day, the plan
+//! falls back to one sequential walk from the start (the live cursors are
+//! reset), which is always correct.
+
+use serde::Serialize;
+use zdsync_store::{CursorKind, LeaseOutcome, Window, WorkItem, WorkKind, WorkQueue};
+
+use crate::error::{Context, EngineError, Result};
+use crate::sync::{SyncOptions, TicketsCursor, epoch, reset_cursors};
+use crate::{Engine, now_ms};
+
+const HOUR: i64 = 3_600;
+const DAY: i64 = 24 * HOUR;
+/// Default window length when the plan chooses the number of windows.
+const DEFAULT_WINDOW: i64 = 60 * DAY;
+/// At most this many windows in one plan.
+pub const MAX_WINDOWS: usize = 64;
+
+/// What a plan decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillPlan {
+    pub connection: String,
+    /// The windows queued, newest first (empty for a sequential backfill).
+    pub windows: Vec<Window>,
+    /// Where the live cursors now start (Zendesk epoch seconds).
+    pub live_from: i64,
+    /// True when history is read by one sequential walk of the live cursors.
+    pub sequential: bool,
+    /// Why the plan is sequential, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Splits `[oldest, split)` into `n` windows, the first from 0 (so nothing
+/// older is missed), returned newest first.
+pub fn split(oldest: i64, split: i64, n: usize) -> Vec<Window> {
+    let n = n.clamp(1, MAX_WINDOWS) as i64;
+    let oldest = oldest.clamp(0, split);
+    let width = ((split - oldest) / n).max(1);
+    let mut bounds: Vec<i64> = (1..n).map(|i| oldest + i * width).collect();
+    bounds.retain(|b| *b > 0 && *b < split);
+    bounds.dedup();
+    let mut windows = Vec::with_capacity(bounds.len() + 1);
+    let mut from = 0;
+    for b in bounds.into_iter().chain(std::iter::once(split)) {
+        if b > from {
+            windows.push(Window { from, until: b });
+            from = b;
+        }
+    }
+    windows.reverse();
+    windows
+}
+
+/// Plans a backfill of a connection: queues its windows and moves the live
+/// cursors to the end of the newest one. `windows = None` chooses about one
+/// window per 60 days of history.
+pub async fn plan_backfill(
+    engine: &Engine,
+    name: &str,
+    queue: &dyn WorkQueue,
+    windows: Option<usize>,
+    opts: &SyncOptions,
+) -> Result<BackfillPlan> {
+    let conn = engine.connection(name).await?;
+    let ttl_ms = opts.lease_ttl.as_millis() as i64;
+    match engine
+        .store
+        .acquire_lease(&conn.name, &opts.owner, now_ms(), ttl_ms)
+        .await
+        .context(|| format!("taking the lease of {name:?}"))?
+    {
+        LeaseOutcome::Acquired => {}
+        LeaseOutcome::Held {
+            owner,
+            expires_at_ms,
+        } => {
+            return Err(EngineError::Busy {
+                name: conn.name.clone(),
+                owner,
+                until: jiff::Timestamp::from_millisecond(expires_at_ms)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| expires_at_ms.to_string()),
+            });
+        }
+    }
+    let result = plan_locked(engine, &conn.name, queue, windows).await;
+    if let Err(e) = engine.store.release_lease(&conn.name, &opts.owner).await {
+        tracing::warn!(connection = %conn.name, error = %e, "could not release the lease; it expires by itself");
+    }
+    result
+}
+
+async fn plan_locked(
+    engine: &Engine,
+    name: &str,
+    queue: &dyn WorkQueue,
+    windows: Option<usize>,
+) -> Result<BackfillPlan> {
+    let conn = engine.connection(name).await?;
+    let client = engine.client(&conn).await?;
+    let sequential = |reason: String| async move {
+        reset_cursors(engine, name).await?;
+        tracing::info!(connection = name, %reason, "backfill planned as one sequential walk");
+        Ok::<_, EngineError>(BackfillPlan {
+            connection: name.to_string(),
+            windows: Vec::new(),
+            live_from: 0,
+            sequential: true,
+            reason: Some(reason),
+        })
+    };
+
+    // The oldest event tells where history starts.
+    let first = client
+        .ticket_events_page(0)
+        .await
+        .context(|| "reading the first page of ticket events".into())?;
+    let oldest = first
+        .events
+        .iter()
+        .filter_map(|e| e.timestamp.or_else(|| epoch(e.created_at.as_deref())))
+        .min();
+    let Some(oldest) = oldest else {
+        return sequential("the account has no ticket events yet".into()).await;
+    };
+    let Some(server_now) = client.server_time() else {
+        return sequential("Zendesk's clock is unknown (no Date header)".into()).await;
+    };
+    let local_now = jiff::Timestamp::now().as_second();
+    let live_from = server_now.min(local_now) - HOUR;
+    if live_from - oldest < DAY {
+        return sequential("less than a day of history".into()).await;
+    }
+    // Zendesk refuses a start in its last minute: a refusal here means the
+    // clocks disagree, and windows would leave a hole.
+    if let Err(e) = client.ticket_events_page(live_from).await {
+        return match e {
+            zdsync_zendesk::Error::Rejected { code, message, .. } => {
+                sequential(format!(
+                    "Zendesk refused a start an hour ago ({}: {message})",
+                    code.unwrap_or_default()
+                ))
+                .await
+            }
+            other => Err(EngineError::Zendesk {
+                context: "checking the split time of the backfill".into(),
+                source: other,
+            }),
+        };
+    }
+    let n = windows.unwrap_or_else(|| {
+        usize::try_from((live_from - oldest) / DEFAULT_WINDOW + 1).unwrap_or(MAX_WINDOWS)
+    });
+    let plan = split(oldest, live_from, n);
+
+    // Queue first: a crash before the cursors move leaves the live sync
+    // where it was (it re-reads, never skips).
+    let items: Vec<WorkItem> = plan
+        .iter()
+        .map(|w| WorkItem {
+            connection: name.to_string(),
+            kind: WorkKind::Backfill,
+            hop: 0,
+            window: Some(*w),
+        })
+        .collect();
+    queue
+        .enqueue(&items)
+        .await
+        .map_err(|e| EngineError::Store {
+            context: format!("queueing {} backfill windows of {name:?}", items.len()),
+            source: e,
+        })?;
+    let events = live_from.to_string();
+    let tickets = TicketsCursor {
+        after: String::new(),
+        ts: live_from,
+    }
+    .encode();
+    for (kind, value) in [(CursorKind::Events, events), (CursorKind::Tickets, tickets)] {
+        let current = engine
+            .store
+            .get_cursor(name, kind)
+            .await
+            .context(|| format!("reading the {} cursor", kind.as_str()))?;
+        if current.as_deref() != Some(value.as_str()) {
+            engine
+                .store
+                .put_cursor(name, kind, &value, current.as_deref())
+                .await
+                .context(|| format!("moving the {} cursor to the plan's end", kind.as_str()))?;
+        }
+    }
+    tracing::info!(
+        connection = name,
+        windows = plan.len(),
+        oldest,
+        live_from,
+        "backfill planned"
+    );
+    Ok(BackfillPlan {
+        connection: name.to_string(),
+        windows: plan,
+        live_from,
+        sequential: false,
+        reason: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn covered(ws: &[Window]) -> Vec<(i64, i64)> {
+        let mut v: Vec<(i64, i64)> = ws.iter().map(|w| (w.from, w.until)).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn windows_tile_history_from_zero_newest_first() {
+        let ws = split(1_000_000, 2_000_000, 4);
+        assert_eq!(ws.len(), 4);
+        assert_eq!(ws[0].until, 2_000_000, "newest first");
+        let c = covered(&ws);
+        assert_eq!(c[0].0, 0, "the oldest window starts at 0");
+        for pair in c.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "no gap, no overlap");
+        }
+        assert_eq!(c[1].0, 1_250_000);
+    }
+
+    #[test]
+    fn degenerate_spans_still_cover_everything() {
+        assert_eq!(
+            covered(&split(10, 12, 64)),
+            vec![(0, 11), (11, 12)],
+            "more windows than seconds"
+        );
+        assert_eq!(
+            covered(&split(50, 40, 3)),
+            vec![(0, 40)],
+            "oldest after split"
+        );
+        assert_eq!(covered(&split(0, 100, 0)), vec![(0, 100)], "zero means one");
+        assert_eq!(split(0, 1_000, 1000).len(), MAX_WINDOWS);
+    }
+}

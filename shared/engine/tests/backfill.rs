@@ -1,0 +1,172 @@
+//! Planned backfills: windows of history read in any order, twice, cut
+//! short, with the live sync and account changes in between, converge to the
+//! simulator's expectation.
+
+mod common;
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use common::*;
+use zdsync_engine::backfill::plan_backfill;
+use zdsync_engine::sync::{SyncOptions, sync_connection, sync_window};
+use zdsync_store::{CursorKind, WorkItem, WorkKind, WorkQueue};
+use zendesk_sim::Mutation;
+
+/// Collects what a plan queues (the SQS adapter is tested on moto).
+#[derive(Default)]
+struct Collect(Mutex<Vec<WorkItem>>);
+
+#[async_trait]
+impl WorkQueue for Collect {
+    async fn enqueue(&self, items: &[WorkItem]) -> zdsync_store::Result<()> {
+        self.0.lock().unwrap().extend_from_slice(items);
+        Ok(())
+    }
+}
+
+fn windows_of(q: &Collect) -> Vec<zdsync_store::Window> {
+    q.0.lock()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert_eq!(i.kind, WorkKind::Backfill);
+            i.window.expect("a backfill item carries its window")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn windows_in_any_order_with_duplicates_cuts_and_live_syncs_converge() {
+    let env = start(small(1500)).await;
+    connect_admin(&env, "acme").await;
+    let queue = Collect::default();
+    let plan = plan_backfill(
+        &env.engine,
+        "acme",
+        &queue,
+        Some(4),
+        &SyncOptions::default(),
+    )
+    .await
+    .expect("plan");
+    assert!(!plan.sequential, "{plan:?}");
+    let windows = windows_of(&queue);
+    assert_eq!(windows.len(), 4, "{plan:?}");
+    assert_eq!(windows, plan.windows);
+    assert_eq!(windows[0].until, plan.live_from, "newest window first");
+    assert!(
+        windows.windows(2).all(|p| p[1].until == p[0].from),
+        "windows tile history: {windows:?}"
+    );
+    let live = env
+        .engine
+        .store
+        .get_cursor("acme", CursorKind::Events)
+        .await
+        .unwrap();
+    assert_eq!(live, Some(plan.live_from.to_string()), "live cursor moved");
+
+    // The live sync runs first and finds the last hour.
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("live sync");
+    assert!(r.complete);
+
+    // The account changes while history is read.
+    let facts = env.sim.facts();
+    let old = *facts
+        .ticket_ids
+        .iter()
+        .find(|id| !facts.deleted_ticket_ids.contains(id))
+        .unwrap();
+    env.sim.advance_clock(300);
+    env.sim.mutate(Mutation::AddComment {
+        ticket_id: old,
+        by_customer: true,
+        public: true,
+        text: "Still waiting for an answer on this".into(),
+    });
+    env.sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    env.sim.advance_clock(120); // exports leave out the last minute
+
+    // Oldest window first, then the rest; one window is cut after a page
+    // and resumed; every window is delivered twice.
+    let mut order = windows.clone();
+    order.rotate_right(1);
+    let cut = SyncOptions {
+        max_pages: Some(1),
+        ..SyncOptions::default()
+    };
+    let first = sync_window(&env.engine, "acme", order[0], &cut)
+        .await
+        .expect("cut window");
+    assert!(
+        !first.complete,
+        "one page does not finish a window: {first:?}"
+    );
+    for w in &order {
+        let r = sync_window(&env.engine, "acme", *w, &SyncOptions::default())
+            .await
+            .expect("window");
+        assert!(r.complete, "{r:?}");
+    }
+    for w in &order {
+        let again = sync_window(&env.engine, "acme", *w, &SyncOptions::default())
+            .await
+            .expect("duplicate delivery");
+        assert!(again.complete);
+        assert_eq!(
+            again.requests.total, 1,
+            "a finished window only reads the ticket fields: {again:?}"
+        );
+        assert_eq!(again.counters.data_writes(), 0);
+    }
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("hourly sync");
+    assert!(r.complete);
+    assert_matches_oracle(&env, "acme").await;
+    let docs = export(&env.engine, "acme").await;
+    assert!(
+        docs.iter().any(|d| d
+            .to_string()
+            .contains("Still waiting for an answer on this")),
+        "the late comment on an old ticket is imported"
+    );
+}
+
+#[tokio::test]
+async fn an_account_without_history_gets_one_sequential_walk() {
+    let env = start(small(0)).await;
+    connect_admin(&env, "acme").await;
+    let queue = Collect::default();
+    let plan = plan_backfill(
+        &env.engine,
+        "acme",
+        &queue,
+        Some(4),
+        &SyncOptions::default(),
+    )
+    .await
+    .expect("plan");
+    assert!(plan.sequential, "{plan:?}");
+    assert!(plan.reason.is_some());
+    assert!(queue.0.lock().unwrap().is_empty(), "nothing queued");
+    assert_eq!(
+        env.engine
+            .store
+            .get_cursor("acme", CursorKind::Events)
+            .await
+            .unwrap(),
+        None,
+        "the live cursors start over"
+    );
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("sequential backfill");
+    assert!(r.complete);
+    assert_matches_oracle(&env, "acme").await;
+}
