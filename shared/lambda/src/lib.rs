@@ -7,10 +7,14 @@
 //! - [`backfill_worker`]: SQS batch of [`WorkItem`]s, with partial batch
 //!   failures.
 //!
-//! Every run stops taking pages when the function's remaining time falls
-//! under a margin and hands the rest to the queue as a work item; the item
-//! carries only the connection, since the cursors are in the store, so a
-//! duplicate delivery repeats nothing but a lease check.
+//! A manual backfill plans history as windows (see
+//! `zdsync_engine::backfill`), queued as work items for the worker. Every run
+//! stops taking pages when the function's remaining time falls under a
+//! margin and hands the rest to the queue as a work item; progress is in the
+//! store (cursors), so a duplicate delivery repeats nothing but a lease check
+//! and a read of the window's cursors. An item whose connection is busy is
+//! queued again with a delay (and its delivery acknowledged), so waiting for
+//! the lease never counts towards the dead-letter queue's receive limit.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +22,8 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use zdsync_engine::sync::{SyncOptions, SyncReport, reset_cursors, sync_connection};
+use zdsync_engine::backfill::plan_backfill;
+use zdsync_engine::sync::{SyncOptions, SyncReport, sync_connection, sync_window};
 use zdsync_engine::{Engine, EngineError, Settings};
 use zdsync_store::{WorkItem, WorkKind, WorkQueue};
 
@@ -31,7 +36,16 @@ pub struct Deps {
     pub margin: Duration,
     /// At most this many pages per invocation (tests; `None` in production).
     pub max_pages: Option<u64>,
+    /// How long a run's lease lasts without renewal (a killed run's lease
+    /// frees itself after this).
+    pub lease_ttl: Duration,
+    /// Delay before a busy connection's work item is tried again.
+    pub busy_delay_secs: u32,
 }
+
+/// Hand-overs after which an item is failed instead of queued again (it
+/// then reaches the dead-letter queue): a guard against endless loops.
+pub const MAX_HOPS: u32 = 5_000;
 
 /// Reads the environment the SAM template sets: `ZDSYNC_TABLE`,
 /// `ZDSYNC_QUEUE_URL`, `ZDSYNC_SECRETS_PREFIX` (default `zdsync/`),
@@ -65,6 +79,8 @@ pub async fn deps_from_env() -> Result<Deps, EngineError> {
         queue: Arc::new(zdsync_store_dynamodb::SqsQueue::from_env(queue).await),
         margin: Duration::from_secs(margin),
         max_pages: None,
+        lease_ttl: Duration::from_secs(15 * 60),
+        busy_delay_secs: 120,
     })
 }
 
@@ -79,6 +95,7 @@ fn opts(deps: &Deps, stop: Instant) -> SyncOptions {
     SyncOptions {
         deadline: Some(stop),
         max_pages: deps.max_pages,
+        lease_ttl: deps.lease_ttl,
         ..Default::default()
     }
 }
@@ -89,6 +106,9 @@ struct Manual {
     connection: String,
     #[serde(default)]
     backfill: bool,
+    /// Number of windows of a backfill (default: one per ~60 days).
+    #[serde(default)]
+    windows: Option<usize>,
 }
 
 fn summary(r: &SyncReport) -> Value {
@@ -111,21 +131,34 @@ async fn sync_one(deps: &Deps, name: &str, stop: Instant, hop: u32) -> Result<Va
 }
 
 async fn enqueue(deps: &Deps, name: &str, kind: WorkKind, hop: u32) -> Result<(), EngineError> {
-    tracing::info!(
-        connection = name,
-        ?kind,
-        hop,
-        "deadline near: handing the rest to the queue"
-    );
-    deps.queue
-        .enqueue(&[WorkItem {
+    requeue(
+        deps,
+        &WorkItem {
             connection: name.to_string(),
             kind,
             hop,
-        }])
+            window: None,
+        },
+        0,
+    )
+    .await
+}
+
+/// Queues an item again (its continuation, or a busy one later).
+async fn requeue(deps: &Deps, item: &WorkItem, delay_secs: u32) -> Result<(), EngineError> {
+    tracing::info!(
+        connection = %item.connection,
+        kind = ?item.kind,
+        window = ?item.window,
+        hop = item.hop,
+        delay_secs,
+        "handing the rest to the queue"
+    );
+    deps.queue
+        .enqueue_delayed(std::slice::from_ref(item), delay_secs)
         .await
         .map_err(|e| EngineError::Store {
-            context: format!("queueing the rest of {name:?}"),
+            context: format!("queueing the rest of {:?}", item.connection),
             source: e,
         })
 }
@@ -133,10 +166,19 @@ async fn enqueue(deps: &Deps, name: &str, kind: WorkKind, hop: u32) -> Result<()
 /// The hourly ticket sync (scheduled), or a manual run of one connection.
 pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<Value, EngineError> {
     let manual = serde_json::from_value::<Manual>(payload.clone()).ok();
+    let mut planned = Value::Null;
     let names: Vec<String> = match &manual {
         Some(m) => {
             if m.backfill {
-                reset_cursors(&deps.engine, &m.connection).await?;
+                let plan = plan_backfill(
+                    &deps.engine,
+                    &m.connection,
+                    deps.queue.as_ref(),
+                    m.windows,
+                    &opts(deps, stop),
+                )
+                .await?;
+                planned = serde_json::to_value(&plan).unwrap_or_default();
             }
             vec![m.connection.clone()]
         }
@@ -166,7 +208,11 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
             }
         }
     }
-    Ok(json!({"ok": failed == 0, "connections": results}))
+    let mut out = json!({"ok": failed == 0, "connections": results});
+    if !planned.is_null() {
+        out["backfill"] = planned;
+    }
+    Ok(out)
 }
 
 /// The daily user refresh of every connection.
@@ -212,9 +258,43 @@ fn failure(id: String) -> BatchItemFailure {
     f
 }
 
-/// Continuations from the queue. Malformed messages and failed runs are
-/// reported as batch item failures (retried, then moved to the DLQ by the
-/// queue's redrive policy) without holding up the rest of the batch.
+/// Runs one work item; `Ok(())` when it is done or handed on.
+async fn run_item(deps: &Deps, item: &WorkItem, stop: Instant) -> Result<(), EngineError> {
+    let o = opts(deps, stop);
+    let done = match item.kind {
+        WorkKind::Sync => {
+            sync_connection(&deps.engine, &item.connection, &o)
+                .await?
+                .complete
+        }
+        WorkKind::RefreshUsers => {
+            zdsync_engine::refresh::refresh_connection(&deps.engine, &item.connection, &o)
+                .await?
+                .complete
+        }
+        WorkKind::Backfill => {
+            let window = item.window.ok_or_else(|| {
+                EngineError::Usage("a backfill work item without its window".into())
+            })?;
+            sync_window(&deps.engine, &item.connection, window, &o)
+                .await?
+                .complete
+        }
+    };
+    if !done {
+        let next = WorkItem {
+            hop: item.hop + 1,
+            ..item.clone()
+        };
+        requeue(deps, &next, 0).await?;
+    }
+    Ok(())
+}
+
+/// Work items from the queue: backfill windows and continuations.
+/// Malformed messages and failed runs are reported as batch item failures
+/// (retried, then moved to the DLQ by the queue's redrive policy) without
+/// holding up the rest of the batch.
 pub async fn backfill_worker(deps: &Deps, event: SqsEvent, stop: Instant) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for record in event.records {
@@ -228,39 +308,33 @@ pub async fn backfill_worker(deps: &Deps, event: SqsEvent, stop: Instant) -> Sqs
                 continue;
             }
         };
+        if item.hop > MAX_HOPS {
+            tracing::error!(message_id = %id, connection = %item.connection, hop = item.hop, "work item handed over too often: left for the dead-letter queue");
+            failures.push(failure(id));
+            continue;
+        }
         if Instant::now() >= stop {
             // No time left for this one: let SQS deliver it again.
             failures.push(failure(id));
             continue;
         }
-        let r = match item.kind {
-            WorkKind::Sync => sync_one(deps, &item.connection, stop, item.hop)
-                .await
-                .map(|_| ()),
-            WorkKind::RefreshUsers => match zdsync_engine::refresh::refresh_connection(
-                &deps.engine,
-                &item.connection,
-                &opts(deps, stop),
-            )
-            .await
-            {
-                Ok(r) if !r.complete => {
-                    enqueue(deps, &item.connection, WorkKind::RefreshUsers, item.hop + 1).await
-                }
-                Ok(_) => Ok(()),
-                Err(e) => Err(e),
-            },
-        };
-        match r {
+        match run_item(deps, &item, stop).await {
             Ok(()) => {}
             Err(EngineError::UnknownConnection { name }) => {
                 tracing::error!(message_id = %id, connection = %name, "work item for an unknown connection: dropped");
             }
             Err(EngineError::Busy { owner, .. }) => {
                 // A live run (or one that died holding the lease, until it
-                // expires) has the connection: deliver this again later.
-                tracing::info!(message_id = %id, connection = %item.connection, %owner, "connection busy; retrying later");
-                failures.push(failure(id));
+                // expires) has the connection: queue the item again, later.
+                tracing::info!(message_id = %id, connection = %item.connection, %owner, "connection busy; trying again later");
+                let later = WorkItem {
+                    hop: item.hop + 1,
+                    ..item.clone()
+                };
+                if let Err(e) = requeue(deps, &later, deps.busy_delay_secs).await {
+                    tracing::error!(message_id = %id, error = %e, "could not queue the busy item again; SQS will deliver it again");
+                    failures.push(failure(id));
+                }
             }
             Err(e) => {
                 tracing::error!(message_id = %id, connection = %item.connection, error = %e, "work item failed; SQS will deliver it again");

@@ -13,7 +13,7 @@ use zdsync_engine::{Engine, Settings};
 use zdsync_lambda::{Deps, backfill_worker, ticket_sync, user_refresh};
 use zdsync_store::{Plan, WorkItem};
 use zdsync_store_dynamodb::{DynamoStore, SecretsManagerStore, SqsQueue};
-use zendesk_sim::{Mutation, SimConfig, SimHandle};
+use zendesk_sim::{Fault, FaultKind, Mutation, SimConfig, SimHandle};
 
 struct World {
     deps: Deps,
@@ -89,6 +89,8 @@ async fn world(name: &str, tickets: usize) -> Option<World> {
         queue: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
         margin: Duration::from_secs(0),
         max_pages: None,
+        lease_ttl: Duration::from_secs(900),
+        busy_delay_secs: 1,
     };
     Some(World {
         deps,
@@ -191,22 +193,99 @@ async fn hourly_run_then_daily_refresh() {
     );
 }
 
+async fn delete(w: &World, m: &aws_sdk_sqs::types::Message) {
+    w.sqs
+        .delete_message()
+        .queue_url(&w.queue_url)
+        .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+        .send()
+        .await
+        .expect("delete message");
+}
+
+/// Receives like Lambda's event source does: messages stay invisible for a
+/// second, then come back unless deleted.
+async fn receive_batch(w: &World, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
+    w.sqs
+        .receive_message()
+        .queue_url(&w.queue_url)
+        .max_number_of_messages(max)
+        .visibility_timeout(1)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default()
+}
+
+/// The same account synced into an embedded store: JSON lines, sorted.
+async fn embedded_export(w: &World) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(
+        Arc::new(zdsync_store_embedded::EmbeddedStore::open(&dir.path().join("z.sqlite")).unwrap()),
+        Arc::new(zdsync_store_embedded::FileSecretStore::new(&dir.path().join("secrets")).unwrap()),
+        Settings {
+            api_url_override: Some(w.sim.base_url()),
+            secret_prefix: "zdsync-".into(),
+            tune_client: None,
+        },
+    );
+    let c = w.sim.credentials();
+    connect(
+        &engine,
+        ConnectRequest {
+            name: "acme".into(),
+            subdomain: "acme".into(),
+            email: Some(c.admin_email.clone()),
+            plan: Plan::Paid,
+            secret: StoredSecret::ApiToken {
+                token: c.api_token.clone(),
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let r = zdsync_engine::sync::sync_connection(&engine, "acme", &Default::default())
+        .await
+        .unwrap();
+    assert!(r.complete);
+    lines(&engine).await
+}
+
+async fn lines(engine: &Engine) -> Vec<String> {
+    let mut out = Vec::new();
+    zdsync_engine::status::for_each_document(engine, Some("acme"), |r| {
+        out.push(r.body.clone());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    out.sort();
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manual_backfill_fans_out_through_the_queue_and_survives_duplicates_and_a_killed_worker()
-{
+async fn a_manual_backfill_fans_out_in_windows_and_survives_duplicates_and_a_killed_worker() {
     let Some(mut w) = world("backfill", 2500).await else {
         return;
     };
-    // Each invocation takes one page, then hands the rest over.
-    w.deps.max_pages = Some(1);
+    w.deps.lease_ttl = Duration::from_secs(10);
+    // The operator's invoke: plan five windows, then the live sync.
     let out = ticket_sync(
         &w.deps,
-        json!({"connection": "acme", "backfill": true}),
+        json!({"connection": "acme", "backfill": true, "windows": 5}),
         later(),
     )
     .await
     .unwrap();
-    assert_eq!(out["connections"][0]["complete"], false, "{out}");
+    assert_eq!(out["ok"], true, "{out}");
+    assert_eq!(out["backfill"]["sequential"], false, "{out}");
+    assert_eq!(
+        out["backfill"]["windows"].as_array().map(Vec::len),
+        Some(5),
+        "{out}"
+    );
 
     // A malformed message sits in the queue too.
     w.sqs
@@ -217,42 +296,60 @@ async fn a_manual_backfill_fans_out_through_the_queue_and_survives_duplicates_an
         .await
         .unwrap();
 
-    let mut items = 0;
+    // A worker is killed mid-item: it reads a window's comments, then hangs
+    // on the tickets export and its invocation is cut off. Its lease and its
+    // message stay behind.
+    let first = loop {
+        let m = receive_batch(&w, 1).await;
+        match m.first() {
+            Some(m) if m.body.as_deref().is_some_and(|b| b.contains("backfill")) => {
+                break m.clone();
+            }
+            Some(_) => continue, // the malformed one comes back after a second
+            None => panic!("the plan queued nothing"),
+        }
+    };
+    w.sim.inject(Fault {
+        path_prefix: Some("/api/v2/incremental/tickets/cursor".into()),
+        kind: FaultKind::Delay { ms: 20_000 },
+        count: 1,
+    });
+    let killed = tokio::time::timeout(
+        Duration::from_secs(5),
+        backfill_worker(&w.deps, sqs_event(std::slice::from_ref(&first)), later()),
+    )
+    .await;
+    assert!(killed.is_err(), "the worker was cut off mid-item");
+    let held = w
+        .deps
+        .engine
+        .store
+        .acquire_lease("acme", "probe", zdsync_engine::now_ms(), 1)
+        .await
+        .unwrap();
+    assert!(
+        matches!(held, zdsync_store::LeaseOutcome::Held { .. }),
+        "the killed worker's lease is left behind: {held:?}"
+    );
+
+    let mut handled = 0;
+    let mut windows_done = std::collections::HashSet::new();
     let mut malformed_failures = 0;
     let mut duplicated = false;
-    let mut killed = false;
-    for _round in 0..60 {
-        let mut msgs = receive(&w).await;
+    let mut empty = 0;
+    for _round in 0..400 {
+        let mut msgs = receive_batch(&w, 10).await;
         if msgs.is_empty() {
-            break;
+            empty += 1;
+            if empty >= 3 {
+                break;
+            }
+            continue;
         }
-        if !killed {
-            // A worker dies mid-item: it took the lease and never released it
-            // (nor deleted its message). The lease expires; SQS redelivers.
-            w.deps
-                .engine
-                .store
-                .acquire_lease(
-                    "acme",
-                    "dead-worker",
-                    zdsync_engine::now_ms() - 899_000,
-                    900_000,
-                )
-                .await
-                .unwrap();
-            let resp = backfill_worker(&w.deps, sqs_event(&msgs), later()).await;
-            assert!(
-                !resp.batch_item_failures.is_empty(),
-                "busy items are retried later"
-            );
-            tokio::time::sleep(Duration::from_millis(1_100)).await; // the dead worker's lease runs out
-            killed = true;
-            msgs = receive(&w).await;
-        }
-        if !duplicated && !msgs.is_empty() {
+        empty = 0;
+        if !duplicated {
             // At-least-once delivery: the same message twice in one batch.
-            let first = msgs[0].clone();
-            msgs.push(first);
+            msgs.push(msgs[0].clone());
             duplicated = true;
         }
         let resp = backfill_worker(&w.deps, sqs_event(&msgs), later()).await;
@@ -263,62 +360,82 @@ async fn a_manual_backfill_fans_out_through_the_queue_and_survives_duplicates_an
             .collect();
         for m in &msgs {
             let id = m.message_id.clone().unwrap_or_default();
-            let body = m.body.clone().unwrap_or_default();
-            if serde_json::from_str::<WorkItem>(&body).is_err() {
-                assert!(
-                    failed.contains(&id),
-                    "a malformed message is a batch item failure"
-                );
-                malformed_failures += 1;
-                // After maxReceiveCount the redrive policy moves it to the DLQ.
-                let _ = w
-                    .sqs
-                    .delete_message()
-                    .queue_url(&w.queue_url)
-                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                    .send()
-                    .await;
-                continue;
-            }
-            if !failed.contains(&id) {
-                items += 1;
-                let _ = w
-                    .sqs
-                    .delete_message()
-                    .queue_url(&w.queue_url)
-                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                    .send()
-                    .await;
+            match serde_json::from_str::<WorkItem>(m.body.as_deref().unwrap_or("")) {
+                Err(_) => {
+                    assert!(
+                        failed.contains(&id),
+                        "a malformed message is a batch item failure"
+                    );
+                    malformed_failures += 1;
+                    // After maxReceiveCount the redrive policy moves it to
+                    // the DLQ; here it is taken away by hand.
+                    delete(&w, m).await;
+                }
+                Ok(item) => {
+                    if !failed.contains(&id) {
+                        handled += 1;
+                        if let Some(win) = item.window {
+                            windows_done.insert((win.from, win.until));
+                        }
+                        delete(&w, m).await;
+                    }
+                }
             }
         }
     }
-    assert!(items >= 4, "the backfill was handed over {items} times");
     assert!(malformed_failures >= 1);
-    assert!(duplicated && killed);
-    let got = export(&w.deps.engine).await;
-    let want = w.sim.expected_documents("acme");
-    let got_ids: std::collections::HashSet<&Value> = got.iter().map(|d| &d["id"]).collect();
-    let missing: Vec<&Value> = want
-        .iter()
-        .filter(|d| !got_ids.contains(&d["id"]))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "missing after {items} hand-overs: {}",
-        serde_json::to_string(&missing)
-            .unwrap_or_default()
-            .chars()
-            .take(1500)
-            .collect::<String>()
+    assert!(duplicated);
+    assert_eq!(
+        windows_done.len(),
+        5,
+        "every window was worked on ({handled} items handled)"
     );
+
+    // Then the hourly run picks up a change, and the daily run a renamed user.
+    let facts = w.sim.facts();
+    let open = *facts
+        .ticket_ids
+        .iter()
+        .find(|id| {
+            !facts.deleted_ticket_ids.contains(id) && !facts.agent_only_ticket_ids.contains(id)
+        })
+        .unwrap();
+    w.sim.advance_clock(300);
+    w.sim.mutate(Mutation::AddComment {
+        ticket_id: open,
+        by_customer: true,
+        public: true,
+        text: "Any news on this?".into(),
+    });
+    w.sim.advance_clock(120);
+    let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    let uid = w.sim.expected_documents("acme")[0]["user"]["id"]
+        .as_u64()
+        .unwrap();
+    w.sim.mutate(Mutation::RenameUser {
+        user_id: uid,
+        name: "Renamed Customer".into(),
+    });
+    w.sim.advance_clock(120);
+    let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+
+    let got = lines(&w.deps.engine).await;
+    let want = embedded_export(&w).await;
     assert_eq!(
         got.len(),
         want.len(),
-        "the fanned-out backfill converges ({items} hand-overs)"
+        "documents on DynamoDB vs the embedded run"
     );
-    for (g, x) in got.iter().zip(&want) {
-        assert_eq!(g, x, "document {} after the fanned-out backfill", x["id"]);
+    for (g, e) in got.iter().zip(&want) {
+        assert_eq!(g, e, "byte for byte equal to the embedded run");
     }
+    assert_eq!(
+        export(&w.deps.engine).await,
+        w.sim.expected_documents("acme"),
+        "and to the simulator's expectation"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,6 +473,7 @@ async fn a_missing_queue_is_named() {
             connection: "acme".into(),
             kind: zdsync_store::WorkKind::Sync,
             hop: 1,
+            window: None,
         }],
     )
     .await
