@@ -5,6 +5,7 @@
 
 mod demo;
 mod output;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ struct Cli {
         default_value = "zdsync/"
     )]
     secrets_prefix: String,
+    /// SQS work queue URL (with `--store dynamodb`: `backfill` and `worker`).
+    #[arg(long, global = true, env = "ZDSYNC_QUEUE_URL")]
+    queue_url: Option<String>,
     /// Print one JSON object per command.
     #[arg(long, global = true)]
     json: bool,
@@ -102,9 +106,26 @@ enum Command {
     },
     /// The daily job: refresh stored customers' profiles.
     RefreshUsers { name: Option<String> },
-    /// Walk all history of a connection again now (in-process on the embedded
-    /// store); only documents that differ are rewritten.
-    Backfill { name: String },
+    /// Read all history of a connection again; only documents that differ are
+    /// rewritten. On the embedded store it runs now, in-process; with
+    /// `--store dynamodb` it plans windows of history into the SQS queue for
+    /// the backfill-worker Lambda (or `zdsync worker`).
+    Backfill {
+        name: String,
+        /// Number of windows (with `--store dynamodb`; default one per ~60 days).
+        #[arg(long)]
+        windows: Option<usize>,
+    },
+    /// Drain the SQS work queue here, as the backfill-worker Lambda would
+    /// (with `--store dynamodb`); stops when the queue is empty.
+    Worker {
+        /// Keep waiting for new work instead of stopping when the queue is empty.
+        #[arg(long)]
+        follow: bool,
+        /// Long-poll time per receive, in seconds (0-20).
+        #[arg(long, default_value_t = 10)]
+        wait_secs: i32,
+    },
     /// Read stored documents.
     Documents {
         #[command(subcommand)]
@@ -286,9 +307,24 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
             out.refreshed(&reports);
             Ok(())
         }
-        Command::Backfill { name } => {
-            zdsync_engine::sync::reset_cursors(&engine, &name).await?;
-            sync_all(&engine, Some(&name), out).await
+        Command::Backfill { name, windows } => match cli.store {
+            StoreKind::Embedded => {
+                zdsync_engine::sync::reset_cursors(&engine, &name).await?;
+                sync_all(&engine, Some(&name), out).await
+            }
+            StoreKind::Dynamodb => {
+                let queue = sqs_queue(cli.queue_url.as_deref()).await?;
+                worker::plan(&engine, &queue, &name, windows, out).await
+            }
+        },
+        Command::Worker { follow, wait_secs } => {
+            if cli.store != StoreKind::Dynamodb {
+                return Err(EngineError::Usage(
+                    "`zdsync worker` drains the SQS work queue: use it with `--store dynamodb --queue-url URL` (on the embedded store `zdsync backfill` runs in-process)".into(),
+                ));
+            }
+            let queue = sqs_queue(cli.queue_url.as_deref()).await?;
+            worker::drain(engine, queue, follow, wait_secs, out).await
         }
         Command::Documents { action } => documents(&engine, action, out).await,
         Command::Status { name } => {
@@ -298,6 +334,15 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
         }
         Command::Demo { .. } => unreachable!("handled above"),
     }
+}
+
+async fn sqs_queue(url: Option<&str>) -> Result<zdsync_store_dynamodb::SqsQueue, EngineError> {
+    let url = url.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+        EngineError::Usage(
+            "this command needs the work queue: pass `--queue-url URL` or set ZDSYNC_QUEUE_URL (the stack's WorkQueueUrl output)".into(),
+        )
+    })?;
+    Ok(zdsync_store_dynamodb::SqsQueue::from_env(url).await)
 }
 
 /// Syncs the named connection or every connection; one failing connection

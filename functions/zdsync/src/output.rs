@@ -41,7 +41,7 @@ impl Out {
         self.json
     }
 
-    fn print_json(&self, v: &Value) {
+    pub fn print_json(&self, v: &Value) {
         say!("{v}");
     }
 

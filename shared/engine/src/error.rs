@@ -41,6 +41,9 @@ pub enum EngineError {
     /// Stored data the engine cannot read.
     #[error("{0}")]
     Corrupt(String),
+    /// Work that ran and failed (details were logged as it happened).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl EngineError {

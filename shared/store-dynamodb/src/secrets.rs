@@ -55,17 +55,33 @@ impl SecretStore for SecretsManagerStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => {
-                self.client
-                    .create_secret()
-                    .name(name)
-                    .description("Zendesk credentials of a zdsync connection")
-                    .secret_string(value)
-                    .send()
-                    .await
-                    .map_err(|e| fail(format!("creating secret {name:?}"), e))?;
-                Ok(())
-            }
+            Err(e) if is_not_found(&e) => match self
+                .client
+                .create_secret()
+                .name(name)
+                .description("Zendesk credentials of a zdsync connection")
+                .secret_string(value)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Created meanwhile by another process: store the new value.
+                Err(e)
+                    if e.as_service_error()
+                        .and_then(|s| s.code())
+                        .is_some_and(|c| c == "ResourceExistsException") =>
+                {
+                    self.client
+                        .put_secret_value()
+                        .secret_id(name)
+                        .secret_string(value)
+                        .send()
+                        .await
+                        .map_err(|e| fail(format!("storing secret {name:?}"), e))?;
+                    Ok(())
+                }
+                Err(e) => Err(fail(format!("creating secret {name:?}"), e)),
+            },
             Err(e) => Err(fail(format!("storing secret {name:?}"), e)),
         }
     }

@@ -149,3 +149,126 @@ async fn connect_sync_export_on_dynamodb_match_the_embedded_run() {
     assert_eq!(code, 2);
     assert!(err.contains("--table"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_planned_into_sqs_and_drained_by_zdsync_worker_matches_the_embedded_run() {
+    let Some(endpoint) = endpoint() else { return };
+    let suffix = format!("plan-{}", std::process::id());
+    let table = format!("zdsync-e2e-{suffix}");
+    let store = zdsync_store_dynamodb::DynamoStore::from_endpoint(&endpoint, &table).await;
+    store.create_table().await.expect("table on moto");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let queue_url = aws_sdk_sqs::Client::new(&conf)
+        .create_queue()
+        .queue_name(format!("zdsync-work-{suffix}"))
+        .send()
+        .await
+        .expect("queue on moto")
+        .queue_url
+        .expect("queue url");
+    let sim = SimHandle::start(SimConfig {
+        tickets: 400,
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = sim.credentials();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_string_lossy().to_string();
+    let env = |extra: &[(&str, &str)]| {
+        let mut v = vec![
+            ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
+            ("ZDSYNC_TABLE".to_string(), table.clone()),
+            ("ZENDESK_API_URL".to_string(), sim.base_url()),
+            ("ZDSYNC_DATA_DIR".to_string(), data.clone()),
+            ("ZDSYNC_SECRETS_PREFIX".to_string(), format!("zdsync/{suffix}/")),
+        ];
+        v.extend(extra.iter().map(|(k, x)| (k.to_string(), x.to_string())));
+        v
+    };
+    let aws = |a: &[&str]| {
+        let mut v = vec!["--store".to_string(), "dynamodb".to_string()];
+        v.extend(a.iter().map(|s| s.to_string()));
+        v
+    };
+    let local = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let connect = [
+        "connect",
+        "acme",
+        "--subdomain",
+        "acme",
+        "--email",
+        &c.admin_email,
+    ];
+    for args in [aws(&connect), local(&connect)] {
+        let (code, _, err) = run(args, env(&[("ZENDESK_API_TOKEN", &c.api_token)])).await;
+        assert_eq!(code, 0, "{err}");
+    }
+
+    // Without a queue the planner says how to give one.
+    let (code, _, err) = run(aws(&["backfill", "acme"]), env(&[])).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--queue-url"), "{err}");
+
+    let (code, out, err) = run(
+        aws(&[
+            "--json",
+            "--queue-url",
+            &queue_url,
+            "backfill",
+            "acme",
+            "--windows",
+            "4",
+        ]),
+        env(&[]),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(plan["plan"]["sequential"], false, "{plan}");
+    assert_eq!(
+        plan["plan"]["windows"].as_array().map(Vec::len),
+        Some(4),
+        "{plan}"
+    );
+
+    let (code, out, err) = run(
+        aws(&["--json", "worker", "--wait-secs", "1"]),
+        env(&[("ZDSYNC_QUEUE_URL", &queue_url)]),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let drained: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(drained["handled"], 4, "{drained}");
+    assert_eq!(drained["failed"], 0, "{drained}");
+    // The hourly sync reads the last hour, which the plan left to it.
+    let (code, _, err) = run(aws(&["sync"]), env(&[])).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(local(&["sync"]), env(&[])).await;
+    assert_eq!(code, 0, "{err}");
+
+    let (_, on_aws, _) = run(aws(&["documents", "export"]), env(&[])).await;
+    let (_, embedded, _) = run(local(&["documents", "export"]), env(&[])).await;
+    let mut a: Vec<&str> = on_aws.lines().collect();
+    let mut b: Vec<&str> = embedded.lines().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert!(!a.is_empty());
+    assert_eq!(
+        a, b,
+        "the planned backfill on AWS and the embedded run differ"
+    );
+
+    // The worker on the embedded store is refused with the way to use it.
+    let (code, _, err) = run(local(&["worker"]), env(&[])).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--store dynamodb"), "{err}");
+}
