@@ -136,6 +136,24 @@ where
     )
 }
 
+/// Attempts per DynamoDB request (the SDK's standard retry with exponential
+/// backoff and jitter). Throttling (`ProvisionedThroughputExceeded`,
+/// `ThrottlingException`) and transient errors are retried; the default of 3
+/// gives up too soon for an on-demand table that is still scaling.
+pub const DYNAMODB_MAX_ATTEMPTS: u32 = 8;
+
+/// A DynamoDB client from an SDK configuration, with zdsync's retry policy.
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    let conf = aws_sdk_dynamodb::config::Builder::from(config)
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(DYNAMODB_MAX_ATTEMPTS)
+                .with_initial_backoff(std::time::Duration::from_millis(100)),
+        )
+        .build();
+    Client::from_conf(conf)
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
@@ -149,7 +167,7 @@ impl DynamoStore {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        DynamoStore::new(Client::new(&config), table)
+        DynamoStore::new(client(&config), table)
     }
 
     /// A client for a given endpoint (a local emulator) with the
@@ -160,7 +178,7 @@ impl DynamoStore {
         if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
             loader = loader.region(aws_config::Region::new("us-east-1"));
         }
-        DynamoStore::new(Client::new(&loader.load().await), table)
+        DynamoStore::new(client(&loader.load().await), table)
     }
 
     pub fn table(&self) -> &str {

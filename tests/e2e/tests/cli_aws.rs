@@ -189,7 +189,10 @@ async fn a_backfill_planned_into_sqs_and_drained_by_zdsync_worker_matches_the_em
             ("ZDSYNC_TABLE".to_string(), table.clone()),
             ("ZENDESK_API_URL".to_string(), sim.base_url()),
             ("ZDSYNC_DATA_DIR".to_string(), data.clone()),
-            ("ZDSYNC_SECRETS_PREFIX".to_string(), format!("zdsync/{suffix}/")),
+            (
+                "ZDSYNC_SECRETS_PREFIX".to_string(),
+                format!("zdsync/{suffix}/"),
+            ),
         ];
         v.extend(extra.iter().map(|(k, x)| (k.to_string(), x.to_string())));
         v
