@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use zdsync_engine::backfill::plan_backfill;
 use zdsync_engine::sync::{SyncOptions, SyncReport, sync_connection, sync_window};
 use zdsync_engine::{Engine, EngineError, Settings};
-use zdsync_store::{WorkItem, WorkKind, WorkQueue};
+use zdsync_store::{CursorKind, WorkItem, WorkKind, WorkQueue};
 
 /// What the handlers need, built once per container.
 #[derive(Clone)]
@@ -193,7 +193,16 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
     let mut results = Vec::new();
     let mut failed = 0;
     for name in names {
-        match sync_one(deps, &name, stop, 0).await {
+        let first = if manual.is_none() {
+            first_backfill(deps, &name, stop).await
+        } else {
+            Ok(())
+        };
+        let run = match first {
+            Ok(()) => sync_one(deps, &name, stop, 0).await,
+            Err(e) => Err(e),
+        };
+        match run {
             Ok(v) => results.push(v),
             Err(EngineError::Busy { owner, .. }) => {
                 // Another run (a worker continuing a backfill) is at work.
@@ -213,6 +222,40 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
         out["backfill"] = planned;
     }
     Ok(out)
+}
+
+/// A connection never synced gets its history planned as windows on the
+/// queue (its backfill fans out); the live sync then starts at the plan's
+/// end. `Ok` when there was nothing to plan.
+async fn first_backfill(deps: &Deps, name: &str, stop: Instant) -> Result<(), EngineError> {
+    let store = &deps.engine.store;
+    let cursor = |kind| async move {
+        store
+            .get_cursor(name, kind)
+            .await
+            .map_err(|e| EngineError::Store {
+                context: format!("reading the {} cursor of {name:?}", kind.as_str()),
+                source: e,
+            })
+    };
+    if cursor(CursorKind::Events).await?.is_some() || cursor(CursorKind::Tickets).await?.is_some() {
+        return Ok(());
+    }
+    let plan = plan_backfill(
+        &deps.engine,
+        name,
+        deps.queue.as_ref(),
+        None,
+        &opts(deps, stop),
+    )
+    .await?;
+    tracing::info!(
+        connection = name,
+        windows = plan.windows.len(),
+        sequential = plan.sequential,
+        "first sync: backfill planned"
+    );
+    Ok(())
 }
 
 /// The daily user refresh of every connection.

@@ -165,13 +165,32 @@ async fn hourly_run_then_daily_refresh() {
     let Some(w) = world("hourly", 300).await else {
         return;
     };
+    // The first hourly run of a new connection plans its history as
+    // windows on the queue and syncs the last hour itself.
     let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
     assert_eq!(out["ok"], true, "{out}");
     assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    let mut windows = 0;
+    loop {
+        let msgs = receive(&w).await;
+        if msgs.is_empty() {
+            break;
+        }
+        windows += msgs.len();
+        let resp = backfill_worker(&w.deps, sqs_event(&msgs), later()).await;
+        assert!(resp.batch_item_failures.is_empty());
+        for m in &msgs {
+            delete(&w, m).await;
+        }
+    }
+    assert!(windows >= 2, "the first run fanned out ({windows} windows)");
     assert_eq!(
         export(&w.deps.engine).await,
         w.sim.expected_documents("acme")
     );
+    // The next hourly run has nothing to plan and nothing to hand over.
+    let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(out["connections"][0]["complete"], true, "{out}");
 
     let uid = w.sim.expected_documents("acme")[0]["user"]["id"]
         .as_u64()
