@@ -22,11 +22,11 @@
 //! reset), which is always correct.
 
 use serde::Serialize;
-use zdsync_store::{CursorKind, LeaseOutcome, Window, WorkItem, WorkKind, WorkQueue};
+use zdsync_store::{CursorKind, Window, WorkItem, WorkKind, WorkQueue};
 
+use crate::Engine;
 use crate::error::{Context, EngineError, Result};
-use crate::sync::{SyncOptions, TicketsCursor, epoch, reset_cursors};
-use crate::{Engine, now_ms};
+use crate::sync::{SyncOptions, TicketsCursor, epoch, reset_cursors, take_lease};
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 24 * HOUR;
@@ -82,27 +82,7 @@ pub async fn plan_backfill(
     opts: &SyncOptions,
 ) -> Result<BackfillPlan> {
     let conn = engine.connection(name).await?;
-    let ttl_ms = opts.lease_ttl.as_millis() as i64;
-    match engine
-        .store
-        .acquire_lease(&conn.name, &opts.owner, now_ms(), ttl_ms)
-        .await
-        .context(|| format!("taking the lease of {name:?}"))?
-    {
-        LeaseOutcome::Acquired => {}
-        LeaseOutcome::Held {
-            owner,
-            expires_at_ms,
-        } => {
-            return Err(EngineError::Busy {
-                name: conn.name.clone(),
-                owner,
-                until: jiff::Timestamp::from_millisecond(expires_at_ms)
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|_| expires_at_ms.to_string()),
-            });
-        }
-    }
+    take_lease(engine, &conn.name, opts).await?;
     let result = plan_locked(engine, &conn.name, queue, windows).await;
     if let Err(e) = engine.store.release_lease(&conn.name, &opts.owner).await {
         tracing::warn!(connection = %conn.name, error = %e, "could not release the lease; it expires by itself");

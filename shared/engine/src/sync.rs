@@ -221,6 +221,29 @@ pub async fn sync_window(
     sync_span(engine, name, Span::window(window), opts).await
 }
 
+/// Takes the connection's lease for `opts.owner`, or says who holds it.
+pub(crate) async fn take_lease(engine: &Engine, name: &str, opts: &SyncOptions) -> Result<()> {
+    let ttl_ms = opts.lease_ttl.as_millis() as i64;
+    match engine
+        .store
+        .acquire_lease(name, &opts.owner, now_ms(), ttl_ms)
+        .await
+        .context(|| format!("taking the lease of {name:?}"))?
+    {
+        LeaseOutcome::Acquired => Ok(()),
+        LeaseOutcome::Held {
+            owner,
+            expires_at_ms,
+        } => Err(EngineError::Busy {
+            name: name.to_string(),
+            owner,
+            until: jiff::Timestamp::from_millisecond(expires_at_ms)
+                .map(|t| t.to_string())
+                .unwrap_or_else(|_| expires_at_ms.to_string()),
+        }),
+    }
+}
+
 async fn sync_span(
     engine: &Engine,
     name: &str,
@@ -228,27 +251,7 @@ async fn sync_span(
     opts: &SyncOptions,
 ) -> Result<SyncReport> {
     let conn = engine.connection(name).await?;
-    let ttl_ms = opts.lease_ttl.as_millis() as i64;
-    match engine
-        .store
-        .acquire_lease(&conn.name, &opts.owner, now_ms(), ttl_ms)
-        .await
-        .context(|| format!("taking the lease of {name:?}"))?
-    {
-        LeaseOutcome::Acquired => {}
-        LeaseOutcome::Held {
-            owner,
-            expires_at_ms,
-        } => {
-            return Err(EngineError::Busy {
-                name: conn.name.clone(),
-                owner,
-                until: jiff::Timestamp::from_millisecond(expires_at_ms)
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|_| expires_at_ms.to_string()),
-            });
-        }
-    }
+    take_lease(engine, &conn.name, opts).await?;
     let started = Instant::now();
     let mut report = SyncReport {
         connection: conn.name.clone(),

@@ -69,21 +69,7 @@ async fn world(name: &str, tickets: usize) -> Option<World> {
             tune_client: None,
         },
     );
-    let c = sim.credentials();
-    connect(
-        &engine,
-        ConnectRequest {
-            name: "acme".into(),
-            subdomain: "acme".into(),
-            email: Some(c.admin_email.clone()),
-            plan: Plan::Paid,
-            secret: StoredSecret::ApiToken {
-                token: c.api_token.clone(),
-            },
-        },
-    )
-    .await
-    .expect("connect");
+    connect_acme(&engine, &sim).await;
     let deps = Deps {
         engine,
         queue: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
@@ -98,6 +84,25 @@ async fn world(name: &str, tickets: usize) -> Option<World> {
         queue_url,
         sim,
     })
+}
+
+/// Connects the simulator's admin as "acme".
+async fn connect_acme(engine: &Engine, sim: &SimHandle) {
+    let c = sim.credentials();
+    connect(
+        engine,
+        ConnectRequest {
+            name: "acme".into(),
+            subdomain: "acme".into(),
+            email: Some(c.admin_email.clone()),
+            plan: Plan::Paid,
+            secret: StoredSecret::ApiToken {
+                token: c.api_token.clone(),
+            },
+        },
+    )
+    .await
+    .expect("connect");
 }
 
 fn aws_sdk_dynamodb_client(conf: &aws_config::SdkConfig) -> zdsync_store_dynamodb::DynamoClient {
@@ -250,21 +255,7 @@ async fn embedded_export(w: &World) -> Vec<String> {
             tune_client: None,
         },
     );
-    let c = w.sim.credentials();
-    connect(
-        &engine,
-        ConnectRequest {
-            name: "acme".into(),
-            subdomain: "acme".into(),
-            email: Some(c.admin_email.clone()),
-            plan: Plan::Paid,
-            secret: StoredSecret::ApiToken {
-                token: c.api_token.clone(),
-            },
-        },
-    )
-    .await
-    .unwrap();
+    connect_acme(&engine, &w.sim).await;
     let r = zdsync_engine::sync::sync_connection(&engine, "acme", &Default::default())
         .await
         .unwrap();
