@@ -657,37 +657,32 @@ impl Sim {
         }
     }
 
-    fn tickets_export(&self, q: &HashMap<String, String>) -> Response {
-        let start = match self.start_time(q) {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        let cursor = q.get("cursor");
-        if start.is_some() && cursor.is_some() {
-            return error(
-                400,
-                "InvalidPaginationParameter",
-                "start_time cannot be combined with cursor",
-            );
-        }
-        let after: (i64, u64) = match (start, cursor) {
+    /// Where a cursor export resumes: after `start_time - 1` or after the
+    /// position its cursor encodes (never both), and its page size.
+    fn export_position(&self, q: &HashMap<String, String>) -> Early<((i64, u64), usize)> {
+        let start = self.start_time(q)?;
+        let after = match (start, q.get("cursor")) {
             (Some(t), None) => (t - 1, u64::MAX),
-            (None, Some(c)) => match decode_pos(c) {
-                Some(p) => p,
-                None => {
-                    return error(
-                        400,
-                        "InvalidPaginationParameter",
-                        "cursor is invalid or expired",
-                    );
-                }
-            },
-            _ => {
-                return error(
+            (None, Some(c)) => decode_pos(c).ok_or_else(|| {
+                error(
+                    400,
+                    "InvalidPaginationParameter",
+                    "cursor is invalid or expired",
+                )
+            })?,
+            (Some(_), Some(_)) => {
+                return Err(error(
+                    400,
+                    "InvalidPaginationParameter",
+                    "start_time cannot be combined with cursor",
+                ));
+            }
+            (None, None) => {
+                return Err(error(
                     400,
                     "InvalidPaginationParameter",
                     "start_time or cursor is required",
-                );
+                ));
             }
         };
         let per_page = q
@@ -695,6 +690,14 @@ impl Sim {
             .and_then(|p| p.parse::<usize>().ok())
             .unwrap_or(1000)
             .clamp(1, 1000);
+        Ok((after, per_page))
+    }
+
+    fn tickets_export(&self, q: &HashMap<String, String>) -> Response {
+        let (after, per_page) = match self.export_position(q) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
         let include: HashSet<&str> = q
             .get("include")
             .map(|s| s.split(',').collect())
@@ -826,35 +829,10 @@ impl Sim {
     }
 
     fn users_export(&self, q: &HashMap<String, String>) -> Response {
-        let start = match self.start_time(q) {
-            Ok(s) => s,
+        let (after, per_page) = match self.export_position(q) {
+            Ok(p) => p,
             Err(r) => return r,
         };
-        let after = match (start, q.get("cursor")) {
-            (Some(t), None) => (t - 1, u64::MAX),
-            (None, Some(c)) => match decode_pos(c) {
-                Some(p) => p,
-                None => {
-                    return error(
-                        400,
-                        "InvalidPaginationParameter",
-                        "cursor is invalid or expired",
-                    );
-                }
-            },
-            _ => {
-                return error(
-                    400,
-                    "InvalidPaginationParameter",
-                    "start_time or cursor is required",
-                );
-            }
-        };
-        let per_page = q
-            .get("per_page")
-            .and_then(|p| p.parse::<usize>().ok())
-            .unwrap_or(1000)
-            .clamp(1, 1000);
         let horizon = self.now() - 60;
         let m = lock(&self.model);
         let mut eligible: Vec<_> = m
