@@ -8,10 +8,14 @@
 //! - the backfill's wall time against the export-budget lower bound;
 //! - an hourly sync with nothing changed: requests and data writes;
 //! - peak RSS of a 20,000-ticket backfill (limits off: memory does not
-//!   depend on pacing).
+//!   depend on pacing);
+//! - a backfill planned as windows (what the Lambdas run), in this process
+//!   on an embedded store (limits off): requests and store writes per 1,000
+//!   tickets, against the sequential walk (`ZDSYNC_BENCH_WINDOWS`, 16).
 //!
 //! Sizes can be changed with `ZDSYNC_BENCH_TICKETS` and
-//! `ZDSYNC_BENCH_RSS_TICKETS` (a quick run: 2000 and 4000).
+//! `ZDSYNC_BENCH_RSS_TICKETS` (a quick run: 2000 and 4000);
+//! `ZDSYNC_BENCH_ONLY=windows` runs only the windowed comparison.
 
 use std::path::Path;
 use std::process::Command;
@@ -87,6 +91,10 @@ async fn main() {
     let rss_tickets = env_usize("ZDSYNC_BENCH_RSS_TICKETS", 20_000);
     let export_limit = SimConfig::default().export_limit_per_min as f64;
     println!("zdsync backfill benchmark (cargo bench -p zdsync --bench backfill)");
+    if std::env::var("ZDSYNC_BENCH_ONLY").as_deref() == Ok("windows") {
+        windowed(tickets, env_usize("ZDSYNC_BENCH_WINDOWS", 16)).await;
+        return;
+    }
 
     // 1. Full backfill with realistic limits.
     let (sim, dir, report, wall) = backfill(tickets, true).await;
@@ -164,4 +172,122 @@ async fn main() {
     );
     sim.shutdown().await;
     drop(dir);
+
+    // 4. The same account backfilled as windows (the Lambda path).
+    windowed(tickets, env_usize("ZDSYNC_BENCH_WINDOWS", 16)).await;
+}
+
+/// Collects the planned work items (SQS is exercised by the tests).
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<zdsync_store::WorkItem>>);
+
+#[async_trait::async_trait]
+impl zdsync_store::WorkQueue for Collect {
+    async fn enqueue(&self, items: &[zdsync_store::WorkItem]) -> zdsync_store::Result<()> {
+        self.0.lock().expect("queue").extend_from_slice(items);
+        Ok(())
+    }
+}
+
+async fn windowed(tickets: usize, windows: usize) {
+    use zdsync_engine::sync::{SyncOptions, SyncReport, sync_connection, sync_window};
+    let sim = SimHandle::start(SimConfig {
+        tickets,
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let c = sim.credentials();
+    let mut totals = Vec::new();
+    for plan_windows in [None, Some(windows)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = zdsync_engine::Engine::new(
+            std::sync::Arc::new(
+                zdsync_store_embedded::EmbeddedStore::open(&dir.path().join("zdsync.sqlite"))
+                    .expect("store"),
+            ),
+            std::sync::Arc::new(
+                zdsync_store_embedded::FileSecretStore::new(&dir.path().join("secrets"))
+                    .expect("secrets"),
+            ),
+            zdsync_engine::Settings {
+                api_url_override: Some(sim.base_url()),
+                secret_prefix: "zdsync-".into(),
+                tune_client: None,
+            },
+        );
+        zdsync_engine::connect::connect(
+            &engine,
+            zdsync_engine::connect::ConnectRequest {
+                name: "acme".into(),
+                subdomain: "acme".into(),
+                email: Some(c.admin_email.clone()),
+                plan: zdsync_store::Plan::Paid,
+                secret: zdsync_engine::credentials::StoredSecret::ApiToken {
+                    token: c.api_token.clone(),
+                },
+            },
+        )
+        .await
+        .expect("connect");
+        let mut reports: Vec<SyncReport> = Vec::new();
+        let mut planned = 0;
+        if plan_windows.is_some() {
+            let queue = Collect::default();
+            let plan = zdsync_engine::backfill::plan_backfill(
+                &engine,
+                "acme",
+                &queue,
+                plan_windows,
+                &SyncOptions::default(),
+            )
+            .await
+            .expect("plan");
+            planned = plan.windows.len();
+            let items = queue.0.lock().expect("queue").clone();
+            for item in items {
+                let w = item.window.expect("window");
+                reports.push(
+                    sync_window(&engine, "acme", w, &SyncOptions::default())
+                        .await
+                        .expect("window"),
+                );
+            }
+        }
+        reports.push(
+            sync_connection(&engine, "acme", &SyncOptions::default())
+                .await
+                .expect("sync"),
+        );
+        let sum = |f: &dyn Fn(&SyncReport) -> u64| reports.iter().map(f).sum::<u64>();
+        let requests = sum(&|r| r.requests.total);
+        let export = sum(&|r| r.requests.export);
+        let gaps = sum(&|r| r.counters.gap_fetches);
+        let writes = sum(&|r| r.counters.data_writes());
+        let states = sum(&|r| r.counters.states_written);
+        let docs = sum(&|r| r.counters.documents_written);
+        let label = match plan_windows {
+            None => "sequential walk".to_string(),
+            Some(_) => format!("{planned} windows + live sync"),
+        };
+        println!(
+            "backfill as {label} ({tickets} tickets, limits off): {requests} requests ({:.2} per 1,000; {export} export pages, {gaps} gap fetches); {writes} store item writes ({:.0} per 1,000: {docs} documents, {states} states)",
+            requests as f64 * 1000.0 / tickets as f64,
+            writes as f64 * 1000.0 / tickets as f64
+        );
+        let mut lines = Vec::new();
+        zdsync_engine::status::for_each_document(&engine, Some("acme"), |row| {
+            lines.push(row.body.clone());
+            Ok(())
+        })
+        .await
+        .expect("export");
+        totals.push(lines);
+    }
+    println!(
+        "  documents identical between the two: {}",
+        totals.first() == totals.last()
+    );
+    sim.shutdown().await;
 }
