@@ -28,6 +28,9 @@ use crate::render::{Counters, Pending, Renderer};
 use crate::state::TicketState;
 use crate::{Engine, now_ms, now_rfc3339};
 
+/// Gap fetches in flight at once (see [`Walk::fill_gaps`]).
+const GAP_FETCH_CONCURRENCY: usize = 8;
+
 /// Which stream a sync is walking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -491,6 +494,50 @@ impl Walk<'_> {
         }
     }
 
+    /// Fetches the comments of every ticket in the batch that has more than
+    /// the stream delivered (a gap), a few at a time: these requests use the
+    /// account budget, and running them side by side keeps a page's gaps
+    /// from outlasting the wait for the next export page.
+    async fn fill_gaps(&mut self, batch: &mut [Pending]) -> Result<()> {
+        use futures::StreamExt;
+        let gaps: Vec<u64> = batch
+            .iter()
+            .filter(|p| p.state.ticket.as_ref().is_some_and(|t| p.state.has_gap(t)))
+            .map(|p| p.ticket_id)
+            .collect();
+        if gaps.is_empty() {
+            return Ok(());
+        }
+        let client = &self.client;
+        let mut fetched: HashMap<u64, _> = futures::stream::iter(gaps)
+            .map(|id| async move { (id, client.ticket_comments(id).await) })
+            .buffer_unordered(GAP_FETCH_CONCURRENCY)
+            .collect()
+            .await;
+        for p in batch.iter_mut() {
+            match fetched.remove(&p.ticket_id) {
+                None => {}
+                Some(Ok(comments)) => {
+                    self.renderer.counters.gap_fetches += 1;
+                    p.state.absorb(&comments);
+                }
+                Some(Err(zdsync_zendesk::Error::NotFound { .. })) => {
+                    tracing::info!(
+                        ticket = p.ticket_id,
+                        "ticket vanished while syncing; the next run sees its deletion"
+                    );
+                }
+                Some(Err(e)) => {
+                    return Err(EngineError::Zendesk {
+                        context: format!("fetching the comments of ticket {}", p.ticket_id),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Phase 2. Returns true when the stream reached its end (the window's).
     async fn tickets(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
         let mut cursor = self
@@ -587,34 +634,14 @@ impl Walk<'_> {
                     let (mut state, hash) = states
                         .remove(&id)
                         .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
-                    let ticket = newest(state.ticket.take(), ticket);
-                    if state.has_gap(&ticket) {
-                        match self.client.ticket_comments(id).await {
-                            Ok(comments) => {
-                                self.renderer.counters.gap_fetches += 1;
-                                state.absorb(&comments);
-                            }
-                            Err(zdsync_zendesk::Error::NotFound { .. }) => {
-                                tracing::info!(
-                                    ticket = id,
-                                    "ticket vanished while syncing; the next run sees its deletion"
-                                );
-                            }
-                            Err(e) => {
-                                return Err(EngineError::Zendesk {
-                                    context: format!("fetching the comments of ticket {id}"),
-                                    source: e,
-                                });
-                            }
-                        }
-                    }
-                    state.ticket = Some(ticket);
+                    state.ticket = Some(newest(state.ticket.take(), ticket));
                     batch.push(Pending {
                         ticket_id: id,
                         state,
                         stored_state_hash: hash,
                     });
                 }
+                self.fill_gaps(&mut batch).await?;
                 writes.extend(
                     self.renderer
                         .render_batch(self.engine, &self.client, &batch)
