@@ -1,5 +1,5 @@
-//! Lambda: continues long runs from the SQS work queue, reporting partial
-//! batch failures (`ReportBatchItemFailures`).
+//! Lambda: runs backfill windows and continues long runs from the SQS work
+//! queue, reporting partial batch failures (`ReportBatchItemFailures`).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};

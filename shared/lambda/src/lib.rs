@@ -102,6 +102,7 @@ fn opts(deps: &Deps, stop: Instant) -> SyncOptions {
 
 /// A manual invoke of the ticket sync.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Manual {
     connection: String,
     #[serde(default)]
@@ -165,7 +166,20 @@ async fn requeue(deps: &Deps, item: &WorkItem, delay_secs: u32) -> Result<(), En
 
 /// The hourly ticket sync (scheduled), or a manual run of one connection.
 pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<Value, EngineError> {
-    let manual = serde_json::from_value::<Manual>(payload.clone()).ok();
+    // A schedule's event (or an empty invoke) syncs every connection;
+    // anything else must be a well-formed manual request.
+    let scheduled = payload.is_null()
+        || payload.get("detail-type").is_some()
+        || payload.as_object().is_some_and(|o| o.is_empty());
+    let manual = if scheduled {
+        None
+    } else {
+        Some(serde_json::from_value::<Manual>(payload.clone()).map_err(|e| {
+            EngineError::Usage(format!(
+                "unexpected invoke payload ({e}): send {{\"connection\": \"acme\"}} to sync one connection, {{\"connection\": \"acme\", \"backfill\": true}} (optionally \"windows\": N) to backfill it, or nothing to sync them all"
+            ))
+        })?)
+    };
     let mut planned = Value::Null;
     let names: Vec<String> = match &manual {
         Some(m) => {

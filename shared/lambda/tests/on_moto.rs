@@ -472,6 +472,27 @@ async fn a_second_invocation_while_one_holds_the_lease_exits_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_manual_invoke_is_refused_with_the_expected_shape() {
+    let Some(w) = world("payload", 20).await else {
+        return;
+    };
+    let err = ticket_sync(
+        &w.deps,
+        json!({"conection": "acme", "backfill": true}),
+        later(),
+    )
+    .await
+    .expect_err("not a schedule, not a manual request");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("conection") && msg.contains("\"backfill\": true"),
+        "{msg}"
+    );
+    assert!(export(&w.deps.engine).await.is_empty(), "nothing ran");
+    assert!(receive(&w).await.is_empty(), "nothing was queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_queue_is_named() {
     let Some(w) = world("noqueue", 20).await else {
         return;
