@@ -151,6 +151,19 @@ impl Out {
                         .unwrap_or("(none: next sync starts from the beginning)")
                 );
             }
+            if let Some(b) = &c.backfill {
+                say!(
+                    "  backfill planned {}: {} of {} windows done{}",
+                    b.planned_at,
+                    b.windows_done,
+                    b.windows,
+                    if b.pending.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} still queued or running)", b.pending.len())
+                    }
+                );
+            }
             match &c.last_run {
                 Some(r) => say!(
                     "  last run {} → {}: {}{}",

@@ -50,6 +50,65 @@ pub struct BackfillPlan {
     pub reason: Option<String>,
 }
 
+/// The stored record of a plan (`CURSOR#backfill-plan`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PlanRecord {
+    pub windows: Vec<Window>,
+    pub live_from: i64,
+    pub planned_at: String,
+}
+
+/// How far the last planned backfill of a connection has come.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillProgress {
+    pub planned_at: String,
+    pub windows: usize,
+    /// Windows whose both streams are read to their end.
+    pub windows_done: usize,
+    /// Windows still to read (or being read), newest first.
+    pub pending: Vec<Window>,
+}
+
+/// Progress of the connection's last backfill plan (`None`: never planned).
+pub async fn progress(engine: &Engine, name: &str) -> Result<Option<BackfillProgress>> {
+    let Some(raw) = engine
+        .store
+        .get_cursor(name, CursorKind::BackfillPlan)
+        .await
+        .context(|| "reading the backfill plan".into())?
+    else {
+        return Ok(None);
+    };
+    let record: PlanRecord = serde_json::from_str(&raw).map_err(|e| {
+        EngineError::Corrupt(format!(
+            "the backfill plan of {name:?} cannot be read ({e})"
+        ))
+    })?;
+    let mut pending = Vec::new();
+    for w in &record.windows {
+        let kind = CursorKind::WindowTickets {
+            from: w.from,
+            until: w.until,
+        };
+        let done = engine
+            .store
+            .get_cursor(name, kind)
+            .await
+            .context(|| format!("reading the {} cursor", kind.as_str()))?
+            .and_then(|c| TicketsCursor::decode(&c).ok())
+            .is_some_and(|c| c.ts >= w.until);
+        if !done {
+            pending.push(*w);
+        }
+    }
+    Ok(Some(BackfillProgress {
+        planned_at: record.planned_at,
+        windows: record.windows.len(),
+        windows_done: record.windows.len() - pending.len(),
+        pending,
+    }))
+}
+
 /// Splits `[oldest, split)` into `n` windows, the first from 0 (so nothing
 /// older is missed), returned newest first.
 pub fn split(oldest: i64, split: i64, n: usize) -> Vec<Window> {
@@ -171,6 +230,23 @@ async fn plan_locked(
             context: format!("queueing {} backfill windows of {name:?}", items.len()),
             source: e,
         })?;
+    // The plan itself, for `status` (progress of the windows).
+    let record = serde_json::to_string(&PlanRecord {
+        windows: plan.clone(),
+        live_from,
+        planned_at: crate::now_rfc3339(),
+    })
+    .map_err(|e| EngineError::Corrupt(format!("cannot encode the backfill plan: {e}")))?;
+    let previous = engine
+        .store
+        .get_cursor(name, CursorKind::BackfillPlan)
+        .await
+        .context(|| "reading the last backfill plan".into())?;
+    engine
+        .store
+        .put_cursor(name, CursorKind::BackfillPlan, &record, previous.as_deref())
+        .await
+        .context(|| "recording the backfill plan".into())?;
     let events = live_from.to_string();
     let tickets = TicketsCursor {
         after: String::new(),

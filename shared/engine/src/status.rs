@@ -19,6 +19,9 @@ pub struct ConnectionStatus {
     pub cursors: std::collections::BTreeMap<String, Option<String>>,
     pub counts: StoreCounts,
     pub last_run: Option<SyncReport>,
+    /// The last planned backfill and how far it has come.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<crate::backfill::BackfillProgress>,
 }
 
 pub async fn status(engine: &Engine, name: Option<&str>) -> Result<Vec<ConnectionStatus>> {
@@ -47,7 +50,9 @@ pub async fn status(engine: &Engine, name: Option<&str>) -> Result<Vec<Connectio
             Some(json) => serde_json::from_str(&json).ok(),
             None => None,
         };
+        let backfill = crate::backfill::progress(engine, &conn.name).await?;
         out.push(ConnectionStatus {
+            backfill,
             name: conn.name,
             subdomain: conn.subdomain,
             email: conn.email,

@@ -67,6 +67,12 @@ async fn windows_in_any_order_with_duplicates_cuts_and_live_syncs_converge() {
         .unwrap();
     assert_eq!(live, Some(plan.live_from.to_string()), "live cursor moved");
 
+    let progress = zdsync_engine::backfill::progress(&env.engine, "acme")
+        .await
+        .unwrap()
+        .expect("the plan is recorded");
+    assert_eq!((progress.windows, progress.windows_done), (4, 0));
+
     // The live sync runs first and finds the last hour.
     let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
         .await
@@ -124,6 +130,11 @@ async fn windows_in_any_order_with_duplicates_cuts_and_live_syncs_converge() {
         );
         assert_eq!(again.counters.data_writes(), 0);
     }
+    let progress = zdsync_engine::backfill::progress(&env.engine, "acme")
+        .await
+        .unwrap()
+        .expect("the plan is recorded");
+    assert_eq!((progress.windows_done, progress.pending.len()), (4, 0));
     let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
         .await
         .expect("hourly sync");

@@ -123,8 +123,16 @@ pub enum CursorKind {
     Tickets,
     Events,
     Users,
-    WindowEvents { from: i64, until: i64 },
-    WindowTickets { from: i64, until: i64 },
+    WindowEvents {
+        from: i64,
+        until: i64,
+    },
+    WindowTickets {
+        from: i64,
+        until: i64,
+    },
+    /// The last backfill plan of the connection (its windows), for status.
+    BackfillPlan,
 }
 
 impl CursorKind {
@@ -137,6 +145,7 @@ impl CursorKind {
             CursorKind::Tickets => "tickets".into(),
             CursorKind::Events => "events".into(),
             CursorKind::Users => "users".into(),
+            CursorKind::BackfillPlan => "backfill-plan".into(),
             CursorKind::WindowEvents { from, until } => {
                 format!("window-{from}-{until}-events").into()
             }

@@ -252,6 +252,10 @@ async fn a_backfill_planned_into_sqs_and_drained_by_zdsync_worker_matches_the_em
     let drained: Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_eq!(drained["handled"], 4, "{drained}");
     assert_eq!(drained["failed"], 0, "{drained}");
+    let (code, out, err) = run(aws(&["--json", "status", "acme"]), env(&[])).await;
+    assert_eq!(code, 0, "{err}");
+    let st: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(st["connections"][0]["backfill"]["windows_done"], 4, "{st}");
     // The hourly sync reads the last hour, which the plan left to it.
     let (code, _, err) = run(aws(&["sync"]), env(&[])).await;
     assert_eq!(code, 0, "{err}");
