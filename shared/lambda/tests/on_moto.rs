@@ -493,6 +493,26 @@ async fn a_misspelt_manual_invoke_is_refused_with_the_expected_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_is_named() {
+    let Some(w) = world("nosecret", 20).await else {
+        return;
+    };
+    let conn = w.deps.engine.connection("acme").await.unwrap();
+    w.deps
+        .engine
+        .secrets
+        .delete_secret(&conn.secret_ref)
+        .await
+        .unwrap();
+    let err = ticket_sync(&w.deps, json!({"connection": "acme"}), later())
+        .await
+        .map(|v| v.to_string())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(err.contains(&conn.secret_ref), "{err}");
+    assert!(err.contains("connect acme"), "says how to fix it: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_queue_is_named() {
     let Some(w) = world("noqueue", 20).await else {
         return;
