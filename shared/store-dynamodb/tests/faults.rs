@@ -25,6 +25,9 @@ struct Faults {
     unprocessed_given: AtomicU32,
     /// Items per BatchWriteItem request.
     batch_sizes: Mutex<Vec<usize>>,
+    /// Sort keys of every item written or deleted (PutItem, DeleteItem,
+    /// BatchWriteItem), in order.
+    written: Mutex<Vec<String>>,
 }
 
 struct Proxy {
@@ -70,6 +73,33 @@ async fn handle(
             body.to_string(),
         )
             .into_response();
+    }
+    if matches!(op.as_str(), "PutItem" | "DeleteItem" | "BatchWriteItem") {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let mut keys = Vec::new();
+        let mut sk_of = |item: &Value| {
+            keys.push(item["sk"]["S"].as_str().unwrap_or("?").to_string());
+        };
+        match op.as_str() {
+            "PutItem" => sk_of(&v["Item"]),
+            "DeleteItem" => sk_of(&v["Key"]),
+            _ => {
+                for reqs in v["RequestItems"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                {
+                    for r in reqs.as_array().into_iter().flatten() {
+                        if let Some(item) = r.get("PutRequest").map(|p| &p["Item"]) {
+                            sk_of(item);
+                        } else if let Some(key) = r.get("DeleteRequest").map(|d| &d["Key"]) {
+                            sk_of(key);
+                        }
+                    }
+                }
+            }
+        }
+        p.faults.written.lock().unwrap().extend(keys);
     }
     let mut forward = body.to_vec();
     let mut held_back: Option<(String, Vec<Value>)> = None;
@@ -229,4 +259,90 @@ async fn batch_writes_send_at_most_25_items_and_retry_unprocessed_ones() {
     );
     let ids: Vec<u64> = (1..=60).collect();
     assert_eq!(s.get_states("acme", &ids).await.unwrap().len(), 60);
+}
+
+/// DynamoDB item writes of a sync, counted on the wire: a backfill, then an
+/// unchanged re-sync that must write no data item (only the lease and the
+/// run record, which are bookkeeping). Prints the figures the README quotes.
+#[tokio::test]
+async fn dynamodb_writes_of_a_backfill_and_of_an_unchanged_resync() {
+    let Some((store, p)) = store_via_proxy("writes").await else {
+        return;
+    };
+    let tickets = 1_000;
+    let sim = zendesk_sim::SimHandle::start(zendesk_sim::SimConfig {
+        tickets,
+        rate_limits: false,
+        huge_ticket: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = zdsync_engine::Engine::new(
+        Arc::new(store),
+        Arc::new(zdsync_store_embedded::FileSecretStore::new(dir.path()).unwrap()),
+        zdsync_engine::Settings {
+            api_url_override: Some(sim.base_url()),
+            secret_prefix: "zdsync-".into(),
+            tune_client: None,
+        },
+    );
+    let c = sim.credentials();
+    zdsync_engine::connect::connect(
+        &engine,
+        zdsync_engine::connect::ConnectRequest {
+            name: "acme".into(),
+            subdomain: "acme".into(),
+            email: Some(c.admin_email.clone()),
+            plan: zdsync_store::Plan::Paid,
+            secret: zdsync_engine::credentials::StoredSecret::ApiToken {
+                token: c.api_token.clone(),
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let data = |keys: &[String]| {
+        keys.iter()
+            .filter(|k| !matches!(k.as_str(), "LEASE" | "RUN" | "META"))
+            .count()
+    };
+    p.faults.written.lock().unwrap().clear();
+    let opts = zdsync_engine::sync::SyncOptions::default();
+    let first = zdsync_engine::sync::sync_connection(&engine, "acme", &opts)
+        .await
+        .unwrap();
+    assert!(first.complete);
+    let backfill = p.faults.written.lock().unwrap().split_off(0);
+    let docs = backfill
+        .iter()
+        .filter(|k| k.starts_with("PART#") || k.starts_with("DOC"))
+        .count();
+    println!(
+        "DynamoDB item writes, backfill of {tickets} tickets: {} data items ({} per 1,000 tickets; {docs} document items), {} bookkeeping",
+        data(&backfill),
+        data(&backfill) * 1000 / tickets,
+        backfill.len() - data(&backfill)
+    );
+    assert!(
+        data(&backfill) > tickets / 2,
+        "the backfill stored its items"
+    );
+
+    let again = zdsync_engine::sync::sync_connection(&engine, "acme", &opts)
+        .await
+        .unwrap();
+    assert!(again.complete);
+    let resync = p.faults.written.lock().unwrap().split_off(0);
+    println!(
+        "DynamoDB item writes, unchanged re-sync: {} data items, {} bookkeeping ({resync:?})",
+        data(&resync),
+        resync.len() - data(&resync)
+    );
+    assert_eq!(
+        data(&resync),
+        0,
+        "an unchanged re-sync writes no data: {resync:?}"
+    );
 }
