@@ -109,6 +109,29 @@ pub async fn progress(engine: &Engine, name: &str) -> Result<Option<BackfillProg
     }))
 }
 
+/// The number of windows when the operator does not choose: about one per
+/// 60 days of history, but no more than one per ~25 pages of events, as
+/// estimated from how much time the first page of events covered (a window
+/// costs a partial page at each end and gap fetches for the tickets that
+/// cross its start, so small accounts get few windows). `first_page_end` is
+/// `None` when all events fit in one page.
+pub fn default_windows(oldest: i64, live_from: i64, first_page_end: Option<i64>) -> usize {
+    let span = (live_from - oldest).max(1);
+    let by_time = span / DEFAULT_WINDOW + 1;
+    let by_size = match first_page_end {
+        None => 1,
+        Some(end) => {
+            let per_page = (end - oldest).max(1);
+            let pages = span / per_page + 1;
+            (pages / PAGES_PER_WINDOW).max(1)
+        }
+    };
+    usize::try_from(by_time.min(by_size).clamp(1, MAX_WINDOWS as i64)).unwrap_or(1)
+}
+
+/// Event pages a default window should hold, roughly.
+const PAGES_PER_WINDOW: i64 = 25;
+
 /// Splits `[oldest, split)` into `n` windows, the first from 0 (so nothing
 /// older is missed), returned newest first.
 pub fn split(oldest: i64, split: i64, n: usize) -> Vec<Window> {
@@ -208,7 +231,11 @@ async fn plan_locked(
         };
     }
     let n = windows.unwrap_or_else(|| {
-        usize::try_from((live_from - oldest) / DEFAULT_WINDOW + 1).unwrap_or(MAX_WINDOWS)
+        default_windows(
+            oldest,
+            live_from,
+            (!first.end_of_stream).then_some(first.next_start_time),
+        )
     });
     let plan = split(oldest, live_from, n);
 
@@ -304,6 +331,23 @@ mod tests {
             assert_eq!(pair[0].1, pair[1].0, "no gap, no overlap");
         }
         assert_eq!(c[1].0, 1_250_000);
+    }
+
+    #[test]
+    fn default_window_count_follows_history_length_and_size() {
+        let year = 365 * DAY;
+        // Four years whose first page of events covered a day: ~1,460 pages.
+        assert_eq!(
+            default_windows(0, 4 * year, Some(DAY)),
+            25,
+            "one per 60 days"
+        );
+        // The same span, sparse (a page covered 100 days): ~15 pages.
+        assert_eq!(default_windows(0, 4 * year, Some(100 * DAY)), 1);
+        // Everything in one page.
+        assert_eq!(default_windows(0, 4 * year, None), 1);
+        // Twenty busy years: capped.
+        assert_eq!(default_windows(0, 20 * year, Some(3_600)), MAX_WINDOWS);
     }
 
     #[test]

@@ -188,7 +188,10 @@ async fn hourly_run_then_daily_refresh() {
             delete(&w, m).await;
         }
     }
-    assert!(windows >= 2, "the first run fanned out ({windows} windows)");
+    assert!(
+        windows >= 1,
+        "the first run planned its history ({windows} windows)"
+    );
     assert_eq!(
         export(&w.deps.engine).await,
         w.sim.expected_documents("acme")
