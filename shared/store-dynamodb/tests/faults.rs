@@ -25,6 +25,11 @@ struct Faults {
     unprocessed_given: AtomicU32,
     /// Items per BatchWriteItem request.
     batch_sizes: Mutex<Vec<usize>>,
+    /// Fail half the entries of the next SendMessageBatch (SQS).
+    fail_sqs_next: AtomicBool,
+    sqs_failed_given: AtomicU32,
+    /// Entries per SendMessageBatch request.
+    sqs_batch_sizes: Mutex<Vec<usize>>,
     /// Sort keys of every item written or deleted (PutItem, DeleteItem,
     /// BatchWriteItem), in order.
     written: Mutex<Vec<String>>,
@@ -103,6 +108,23 @@ async fn handle(
     }
     let mut forward = body.to_vec();
     let mut held_back: Option<(String, Vec<Value>)> = None;
+    let mut failed_entries: Vec<Value> = Vec::new();
+    if op == "SendMessageBatch" {
+        let mut v: Value = serde_json::from_slice(&body).expect("SQS body is JSON");
+        let entries = v["Entries"].as_array_mut().expect("entries");
+        p.faults.sqs_batch_sizes.lock().unwrap().push(entries.len());
+        if entries.len() >= 2 && p.faults.fail_sqs_next.swap(false, Ordering::SeqCst) {
+            let rest = entries.split_off(entries.len() / 2);
+            p.faults
+                .sqs_failed_given
+                .fetch_add(rest.len() as u32, Ordering::SeqCst);
+            failed_entries = rest
+                .iter()
+                .map(|e| json!({"Id": e["Id"], "SenderFault": false, "Code": "InternalError", "Message": "injected"}))
+                .collect();
+            forward = serde_json::to_vec(&v).unwrap();
+        }
+    }
     if op == "BatchWriteItem" {
         let mut v: Value = serde_json::from_slice(&body).expect("batch write body is JSON");
         let n = items_of(&v);
@@ -140,6 +162,11 @@ async fn handle(
         .unwrap_or("application/x-amz-json-1.0")
         .to_string();
     let mut out = resp.bytes().await.expect("moto body").to_vec();
+    if !failed_entries.is_empty() {
+        let mut v: Value = serde_json::from_slice(&out).expect("moto answer is JSON");
+        v["Failed"] = Value::Array(failed_entries);
+        out = serde_json::to_vec(&v).unwrap();
+    }
     if let Some((table, rest)) = held_back {
         let mut v: Value = serde_json::from_slice(&out).expect("moto answer is JSON");
         v["UnprocessedItems"] = json!({ table: rest });
@@ -155,6 +182,17 @@ async fn handle(
 
 /// A store whose DynamoDB requests pass through the fault proxy.
 async fn store_via_proxy(name: &str) -> Option<(DynamoStore, Arc<Proxy>)> {
+    let (conf, proxy) = via_proxy().await?;
+    let store = DynamoStore::new(
+        zdsync_store_dynamodb::client(&conf),
+        format!("zdsync-faults-{name}-{}", std::process::id()),
+    );
+    store.create_table().await.expect("create table on moto");
+    Some((store, proxy))
+}
+
+/// An SDK configuration whose requests pass through a new fault proxy.
+async fn via_proxy() -> Option<(aws_config::SdkConfig, Arc<Proxy>)> {
     let upstream = match std::env::var("ZDSYNC_TEST_AWS_ENDPOINT") {
         Ok(e) => e,
         Err(_) if std::env::var("ZDSYNC_SKIP_AWS_TESTS").is_ok() => return None,
@@ -183,12 +221,7 @@ async fn store_via_proxy(name: &str) -> Option<(DynamoStore, Arc<Proxy>)> {
         ))
         .load()
         .await;
-    let store = DynamoStore::new(
-        zdsync_store_dynamodb::client(&conf),
-        format!("zdsync-faults-{name}-{}", std::process::id()),
-    );
-    store.create_table().await.expect("create table on moto");
-    Some((store, proxy))
+    Some((conf, proxy))
 }
 
 fn states(n: u64) -> Vec<TicketWrite> {
@@ -345,4 +378,57 @@ async fn dynamodb_writes_of_a_backfill_and_of_an_unchanged_resync() {
         0,
         "an unchanged re-sync writes no data: {resync:?}"
     );
+}
+
+#[tokio::test]
+async fn queued_work_goes_10_a_message_batch_and_failed_entries_are_sent_again() {
+    use zdsync_store::{WorkItem, WorkKind, WorkQueue};
+    let Some((conf, p)) = via_proxy().await else {
+        return;
+    };
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("zdsync-faults-{}", std::process::id()))
+        .send()
+        .await
+        .expect("queue on moto")
+        .queue_url
+        .expect("url");
+    let queue = zdsync_store_dynamodb::SqsQueue::new(sqs.clone(), &url);
+    let items: Vec<WorkItem> = (0..23)
+        .map(|i| WorkItem {
+            connection: format!("c{i}"),
+            kind: WorkKind::Sync,
+            hop: 0,
+            window: None,
+        })
+        .collect();
+    p.faults.fail_sqs_next.store(true, Ordering::SeqCst);
+    queue
+        .enqueue(&items)
+        .await
+        .expect("queued despite failed entries");
+    let sizes = p.faults.sqs_batch_sizes.lock().unwrap().clone();
+    let failed = p.faults.sqs_failed_given.load(Ordering::SeqCst) as usize;
+    assert!(failed > 0);
+    assert!(sizes.iter().all(|n| (1..=10).contains(n)), "{sizes:?}");
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        23 + failed,
+        "failed entries were sent again: {sizes:?}"
+    );
+    let mut got = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let msgs = queue.receive(10, 0, 30).await.expect("receive");
+        if msgs.is_empty() {
+            break;
+        }
+        for m in msgs {
+            let item: WorkItem = serde_json::from_str(&m.body).expect("a work item");
+            got.insert(item.connection);
+            queue.delete(&m.receipt_handle).await.expect("delete");
+        }
+    }
+    assert_eq!(got.len(), 23, "every item arrived exactly once: {got:?}");
 }
