@@ -182,6 +182,12 @@ async fn plan_locked(
     let client = engine.client(&conn).await?;
     let sequential = |reason: String| async move {
         reset_cursors(engine, name).await?;
+        // An earlier plan's progress no longer describes this backfill.
+        engine
+            .store
+            .delete_cursor(name, CursorKind::BackfillPlan)
+            .await
+            .context(|| "forgetting the last backfill plan".into())?;
         tracing::info!(connection = name, %reason, "backfill planned as one sequential walk");
         Ok::<_, EngineError>(BackfillPlan {
             connection: name.to_string(),

@@ -153,6 +153,17 @@ async fn windows_in_any_order_with_duplicates_cuts_and_live_syncs_converge() {
 async fn an_account_without_history_gets_one_sequential_walk() {
     let env = start(small(0)).await;
     connect_admin(&env, "acme").await;
+    // An earlier plan's record is forgotten by a sequential one.
+    env.engine
+        .store
+        .put_cursor(
+            "acme",
+            CursorKind::BackfillPlan,
+            r#"{"windows":[{"from":0,"until":10}],"live_from":10,"planned_at":"2026-01-01T00:00:00Z"}"#,
+            None,
+        )
+        .await
+        .unwrap();
     let queue = Collect::default();
     let plan = plan_backfill(
         &env.engine,
@@ -166,6 +177,12 @@ async fn an_account_without_history_gets_one_sequential_walk() {
     assert!(plan.sequential, "{plan:?}");
     assert!(plan.reason.is_some());
     assert!(queue.0.lock().unwrap().is_empty(), "nothing queued");
+    assert!(
+        zdsync_engine::backfill::progress(&env.engine, "acme")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         env.engine
             .store
