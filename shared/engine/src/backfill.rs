@@ -22,7 +22,7 @@
 //! reset), which is always correct.
 
 use serde::Serialize;
-use zdsync_store::{CursorKind, Window, WorkItem, WorkKind, WorkQueue};
+use zdsync_store::{Connection, CursorKind, Window, WorkItem, WorkKind, WorkQueue};
 
 use crate::Engine;
 use crate::error::{Context, EngineError, Result};
@@ -154,8 +154,8 @@ pub fn split(oldest: i64, split: i64, n: usize) -> Vec<Window> {
 }
 
 /// Plans a backfill of a connection: queues its windows and moves the live
-/// cursors to the end of the newest one. `windows = None` chooses about one
-/// window per 60 days of history.
+/// cursors to the end of the newest one. `windows = None` lets
+/// [`default_windows`] choose.
 pub async fn plan_backfill(
     engine: &Engine,
     name: &str,
@@ -165,21 +165,39 @@ pub async fn plan_backfill(
 ) -> Result<BackfillPlan> {
     let conn = engine.connection(name).await?;
     take_lease(engine, &conn.name, opts).await?;
-    let result = plan_locked(engine, &conn.name, queue, windows).await;
+    let result = plan_locked(engine, &conn, queue, windows).await;
     if let Err(e) = engine.store.release_lease(&conn.name, &opts.owner).await {
         tracing::warn!(connection = %conn.name, error = %e, "could not release the lease; it expires by itself");
     }
     result
 }
 
+/// Sets a cursor to `value` whatever it holds now (conditional on what was
+/// just read, so a concurrent writer makes this fail rather than be lost).
+async fn replace_cursor(engine: &Engine, name: &str, kind: CursorKind, value: &str) -> Result<()> {
+    let current = engine
+        .store
+        .get_cursor(name, kind)
+        .await
+        .context(|| format!("reading the {} cursor", kind.as_str()))?;
+    if current.as_deref() == Some(value) {
+        return Ok(());
+    }
+    engine
+        .store
+        .put_cursor(name, kind, value, current.as_deref())
+        .await
+        .context(|| format!("setting the {} cursor for the backfill plan", kind.as_str()))
+}
+
 async fn plan_locked(
     engine: &Engine,
-    name: &str,
+    conn: &Connection,
     queue: &dyn WorkQueue,
     windows: Option<usize>,
 ) -> Result<BackfillPlan> {
-    let conn = engine.connection(name).await?;
-    let client = engine.client(&conn).await?;
+    let name = conn.name.as_str();
+    let client = engine.client(conn).await?;
     let sequential = |reason: String| async move {
         reset_cursors(engine, name).await?;
         // An earlier plan's progress no longer describes this backfill.
@@ -270,36 +288,14 @@ async fn plan_locked(
         planned_at: crate::now_rfc3339(),
     })
     .map_err(|e| EngineError::Corrupt(format!("cannot encode the backfill plan: {e}")))?;
-    let previous = engine
-        .store
-        .get_cursor(name, CursorKind::BackfillPlan)
-        .await
-        .context(|| "reading the last backfill plan".into())?;
-    engine
-        .store
-        .put_cursor(name, CursorKind::BackfillPlan, &record, previous.as_deref())
-        .await
-        .context(|| "recording the backfill plan".into())?;
-    let events = live_from.to_string();
+    replace_cursor(engine, name, CursorKind::BackfillPlan, &record).await?;
     let tickets = TicketsCursor {
         after: String::new(),
         ts: live_from,
     }
     .encode();
-    for (kind, value) in [(CursorKind::Events, events), (CursorKind::Tickets, tickets)] {
-        let current = engine
-            .store
-            .get_cursor(name, kind)
-            .await
-            .context(|| format!("reading the {} cursor", kind.as_str()))?;
-        if current.as_deref() != Some(value.as_str()) {
-            engine
-                .store
-                .put_cursor(name, kind, &value, current.as_deref())
-                .await
-                .context(|| format!("moving the {} cursor to the plan's end", kind.as_str()))?;
-        }
-    }
+    replace_cursor(engine, name, CursorKind::Events, &live_from.to_string()).await?;
+    replace_cursor(engine, name, CursorKind::Tickets, &tickets).await?;
     tracing::info!(
         connection = name,
         windows = plan.len(),

@@ -129,39 +129,37 @@ impl From<RequestStats> for RequestStatsOut {
 /// Which part of the streams a walk covers: the live cursors (open-ended),
 /// or one window of a planned backfill with its own cursors.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Span {
-    events: CursorKind,
-    tickets: CursorKind,
-    from: i64,
-    until: Option<i64>,
-}
+struct Span(Option<Window>);
 
 impl Span {
-    const LIVE: Span = Span {
-        events: CursorKind::Events,
-        tickets: CursorKind::Tickets,
-        from: 0,
-        until: None,
-    };
+    const LIVE: Span = Span(None);
 
-    fn window(w: Window) -> Span {
-        Span {
-            events: CursorKind::WindowEvents {
-                from: w.from,
-                until: w.until,
-            },
-            tickets: CursorKind::WindowTickets {
-                from: w.from,
-                until: w.until,
-            },
-            from: w.from,
-            until: Some(w.until),
+    fn events(self) -> CursorKind {
+        match self.0 {
+            None => CursorKind::Events,
+            Some(Window { from, until }) => CursorKind::WindowEvents { from, until },
         }
     }
 
+    fn tickets(self) -> CursorKind {
+        match self.0 {
+            None => CursorKind::Tickets,
+            Some(Window { from, until }) => CursorKind::WindowTickets { from, until },
+        }
+    }
+
+    /// Where a stream without a saved cursor starts.
+    fn start(self) -> i64 {
+        self.0.map_or(0, |w| w.from)
+    }
+
+    fn until(self) -> Option<i64> {
+        self.0.map(|w| w.until)
+    }
+
     /// Whether a stream position lies before the window's end.
-    fn holds(&self, position: i64) -> bool {
-        self.until.is_none_or(|u| position < u)
+    fn holds(self, position: i64) -> bool {
+        self.until().is_none_or(|u| position < u)
     }
 }
 
@@ -221,7 +219,7 @@ pub async fn sync_window(
             window.from, window.until
         )));
     }
-    sync_span(engine, name, Span::window(window), opts).await
+    sync_span(engine, name, Span(Some(window)), opts).await
 }
 
 /// Takes the connection's lease for `opts.owner`, or says who holds it.
@@ -259,10 +257,7 @@ async fn sync_span(
     let mut report = SyncReport {
         connection: conn.name.clone(),
         started_at: now_rfc3339(),
-        window: span.until.map(|until| Window {
-            from: span.from,
-            until,
-        }),
+        window: span.0,
         ..Default::default()
     };
     let result = run(engine, &conn, span, opts, &mut report).await;
@@ -412,7 +407,7 @@ impl Walk<'_> {
         let mut cursor = self
             .engine
             .store
-            .get_cursor(&self.conn.name, span.events)
+            .get_cursor(&self.conn.name, span.events())
             .await
             .context(|| "reading the events cursor".into())?;
         let mut start: i64 = match cursor.as_deref() {
@@ -422,7 +417,7 @@ impl Walk<'_> {
                     self.conn.name
                 ))
             })?,
-            None => span.from,
+            None => span.start(),
         };
         if !span.holds(start) {
             return Ok(true);
@@ -441,7 +436,7 @@ impl Walk<'_> {
             self.pages += 1;
             report.event_pages += 1;
             let mut comments = page.comments;
-            if span.until.is_some() {
+            if span.until().is_some() {
                 // What lies beyond the window belongs to the next one.
                 comments.retain(|c| epoch(c.created_at.as_deref()).is_none_or(|t| span.holds(t)));
             }
@@ -476,14 +471,14 @@ impl Walk<'_> {
             }
             let mut next = page.next_start_time;
             let done = page.end_of_stream || !span.holds(next);
-            if let (Some(until), true) = (span.until, done) {
+            if let (Some(until), true) = (span.until(), done) {
                 // A finished window says so in its cursor: a later delivery
                 // of its work item reads nothing again.
                 next = next.max(until);
             } else if page.events.is_empty() && page.end_of_stream {
                 return Ok(true);
             }
-            self.put_cursor(span.events, &next.to_string(), &mut cursor)
+            self.put_cursor(span.events(), &next.to_string(), &mut cursor)
                 .await?;
             self.progress(Phase::Events, next);
             if done {
@@ -543,11 +538,11 @@ impl Walk<'_> {
         let mut cursor = self
             .engine
             .store
-            .get_cursor(&self.conn.name, span.tickets)
+            .get_cursor(&self.conn.name, span.tickets())
             .await
             .context(|| "reading the tickets cursor".into())?;
         let saved = cursor.as_deref().map(TicketsCursor::decode).transpose()?;
-        let mut position = saved.as_ref().map_or(span.from, |c| c.ts);
+        let mut position = saved.as_ref().map_or(span.start(), |c| c.ts);
         if !span.holds(position) {
             return Ok(true);
         }
@@ -650,7 +645,7 @@ impl Walk<'_> {
                 self.write(&writes).await?;
             }
             let done = page.end_of_stream || !span.holds(position);
-            let finished_window = span.until.filter(|_| done);
+            let finished_window = span.until().filter(|_| done);
             if !tickets_empty || finished_window.is_some() {
                 if let Some(after) = &page.after_cursor {
                     let value = TicketsCursor {
@@ -658,7 +653,7 @@ impl Walk<'_> {
                         ts: finished_window.map_or(position, |u| position.max(u)),
                     }
                     .encode();
-                    self.put_cursor(span.tickets, &value, &mut cursor).await?;
+                    self.put_cursor(span.tickets(), &value, &mut cursor).await?;
                 }
                 self.progress(Phase::Tickets, position);
             }
