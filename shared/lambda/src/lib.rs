@@ -23,6 +23,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zdsync_engine::backfill::plan_backfill;
+use zdsync_engine::error::Context;
 use zdsync_engine::sync::{SyncOptions, SyncReport, sync_connection, sync_window};
 use zdsync_engine::{Engine, EngineError, Settings};
 use zdsync_store::{CursorKind, WorkItem, WorkKind, WorkQueue};
@@ -107,7 +108,7 @@ struct Manual {
     connection: String,
     #[serde(default)]
     backfill: bool,
-    /// Number of windows of a backfill (default: one per ~60 days).
+    /// Number of windows of a backfill (default: the plan chooses).
     #[serde(default)]
     windows: Option<usize>,
 }
@@ -120,15 +121,11 @@ fn summary(r: &SyncReport) -> Value {
 /// Runs one sync; hands the rest to the queue when it stops early. A held
 /// lease means another run is at work: nothing to do.
 async fn sync_one(deps: &Deps, name: &str, stop: Instant, hop: u32) -> Result<Value, EngineError> {
-    match sync_connection(&deps.engine, name, &opts(deps, stop)).await {
-        Ok(r) => {
-            if !r.complete {
-                enqueue(deps, name, WorkKind::Sync, hop + 1).await?;
-            }
-            Ok(summary(&r))
-        }
-        Err(e) => Err(e),
+    let r = sync_connection(&deps.engine, name, &opts(deps, stop)).await?;
+    if !r.complete {
+        enqueue(deps, name, WorkKind::Sync, hop + 1).await?;
     }
+    Ok(summary(&r))
 }
 
 async fn enqueue(deps: &Deps, name: &str, kind: WorkKind, hop: u32) -> Result<(), EngineError> {
@@ -207,16 +204,13 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
     let mut results = Vec::new();
     let mut failed = 0;
     for name in names {
-        let first = if manual.is_none() {
-            first_backfill(deps, &name, stop).await
-        } else {
-            Ok(())
+        let run = async {
+            if manual.is_none() {
+                first_backfill(deps, &name, stop).await?;
+            }
+            sync_one(deps, &name, stop, 0).await
         };
-        let run = match first {
-            Ok(()) => sync_one(deps, &name, stop, 0).await,
-            Err(e) => Err(e),
-        };
-        match run {
+        match run.await {
             Ok(v) => results.push(v),
             Err(EngineError::Busy { owner, .. }) => {
                 // Another run (a worker continuing a backfill) is at work.
@@ -242,18 +236,16 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
 /// queue (its backfill fans out); the live sync then starts at the plan's
 /// end. `Ok` when there was nothing to plan.
 async fn first_backfill(deps: &Deps, name: &str, stop: Instant) -> Result<(), EngineError> {
-    let store = &deps.engine.store;
-    let cursor = |kind| async move {
-        store
+    for kind in [CursorKind::Events, CursorKind::Tickets] {
+        let cursor = deps
+            .engine
+            .store
             .get_cursor(name, kind)
             .await
-            .map_err(|e| EngineError::Store {
-                context: format!("reading the {} cursor of {name:?}", kind.as_str()),
-                source: e,
-            })
-    };
-    if cursor(CursorKind::Events).await?.is_some() || cursor(CursorKind::Tickets).await?.is_some() {
-        return Ok(());
+            .context(|| format!("reading the {} cursor of {name:?}", kind.as_str()))?;
+        if cursor.is_some() {
+            return Ok(());
+        }
     }
     let plan = plan_backfill(
         &deps.engine,
@@ -339,11 +331,7 @@ async fn run_item(deps: &Deps, item: &WorkItem, stop: Instant) -> Result<(), Eng
         }
     };
     if !done {
-        let next = WorkItem {
-            hop: item.hop + 1,
-            ..item.clone()
-        };
-        requeue(deps, &next, 0).await?;
+        requeue(deps, &item.next_hop(), 0).await?;
     }
     Ok(())
 }
@@ -384,11 +372,7 @@ pub async fn backfill_worker(deps: &Deps, event: SqsEvent, stop: Instant) -> Sqs
                 // A live run (or one that died holding the lease, until it
                 // expires) has the connection: queue the item again, later.
                 tracing::info!(message_id = %id, connection = %item.connection, %owner, "connection busy; trying again later");
-                let later = WorkItem {
-                    hop: item.hop + 1,
-                    ..item.clone()
-                };
-                if let Err(e) = requeue(deps, &later, deps.busy_delay_secs).await {
+                if let Err(e) = requeue(deps, &item.next_hop(), deps.busy_delay_secs).await {
                     tracing::error!(message_id = %id, error = %e, "could not queue the busy item again; SQS will deliver it again");
                     failures.push(failure(id));
                 }

@@ -359,6 +359,16 @@ pub struct WorkItem {
     pub window: Option<Window>,
 }
 
+impl WorkItem {
+    /// The same work, handed over once more.
+    pub fn next_hop(&self) -> WorkItem {
+        WorkItem {
+            hop: self.hop + 1,
+            ..self.clone()
+        }
+    }
+}
+
 /// Where work items go (SQS on AWS).
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
