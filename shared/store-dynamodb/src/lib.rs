@@ -55,6 +55,10 @@ const GSI: &str = "gsi1";
 /// Retries of unprocessed batch items before giving up.
 const BATCH_RETRIES: u32 = 8;
 
+fn cursor_sk(kind: CursorKind) -> String {
+    format!("CURSOR#{}", kind.as_str())
+}
+
 fn pad(id: u64) -> String {
     format!("{id:020}")
 }
@@ -304,16 +308,9 @@ impl DynamoStore {
                 ks.build()
                     .map_err(|e| StoreError::backend("batch get keys", e))?,
             )]));
-            let mut attempt = 0;
+            let mut retry = Unprocessed::new("batch get: keys stayed unprocessed");
             while let Some(req) = pending.take().filter(|r| !r.is_empty()) {
-                if attempt > BATCH_RETRIES {
-                    return Err(StoreError::Throttled(
-                        "batch get: keys stayed unprocessed".into(),
-                    ));
-                }
-                if attempt > 0 {
-                    backoff(attempt).await;
-                }
+                retry.before_sending().await?;
                 let resp = self
                     .client
                     .batch_get_item()
@@ -325,7 +322,6 @@ impl DynamoStore {
                     out.extend(r.remove(&self.table).unwrap_or_default());
                 }
                 pending = resp.unprocessed_keys;
-                attempt += 1;
             }
         }
         Ok(out)
@@ -336,16 +332,9 @@ impl DynamoStore {
     async fn batch_write(&self, writes: Vec<WriteRequest>) -> Result<()> {
         for chunk in writes.chunks(BATCH_WRITE_MAX) {
             let mut pending = Some(HashMap::from([(self.table.clone(), chunk.to_vec())]));
-            let mut attempt = 0;
+            let mut retry = Unprocessed::new("batch write: items stayed unprocessed");
             while let Some(req) = pending.take().filter(|r| r.values().any(|v| !v.is_empty())) {
-                if attempt > BATCH_RETRIES {
-                    return Err(StoreError::Throttled(
-                        "batch write: items stayed unprocessed".into(),
-                    ));
-                }
-                if attempt > 0 {
-                    backoff(attempt).await;
-                }
+                retry.before_sending().await?;
                 let resp = self
                     .client
                     .batch_write_item()
@@ -354,7 +343,6 @@ impl DynamoStore {
                     .await
                     .map_err(|e| map_err(&self.table, "batch write", e))?;
                 pending = resp.unprocessed_items;
-                attempt += 1;
             }
         }
         Ok(())
@@ -614,6 +602,34 @@ impl DynamoStore {
     }
 }
 
+/// The resending of what a batch request left unprocessed: no wait before
+/// the first send, backoff before each resend, `Throttled` after
+/// `BATCH_RETRIES` resends.
+struct Unprocessed {
+    attempt: u32,
+    exhausted: &'static str,
+}
+
+impl Unprocessed {
+    fn new(exhausted: &'static str) -> Self {
+        Unprocessed {
+            attempt: 0,
+            exhausted,
+        }
+    }
+
+    async fn before_sending(&mut self) -> Result<()> {
+        if self.attempt > BATCH_RETRIES {
+            return Err(StoreError::Throttled(self.exhausted.into()));
+        }
+        if self.attempt > 0 {
+            backoff(self.attempt).await;
+        }
+        self.attempt += 1;
+        Ok(())
+    }
+}
+
 async fn backoff(attempt: u32) {
     let ms = (25u64 << attempt.min(8)).min(2_000);
     let jitter = rand::random::<u64>() % (ms / 2 + 1);
@@ -727,14 +743,10 @@ impl Store for DynamoStore {
     }
 
     async fn get_cursor(&self, conn: &str, kind: CursorKind) -> Result<Option<String>> {
-        self.get_item(
-            &conn_pk(conn),
-            &format!("CURSOR#{}", kind.as_str()),
-            "reading a cursor",
-        )
-        .await?
-        .map(|it| get_s(&it, "value"))
-        .transpose()
+        self.get_item(&conn_pk(conn), &cursor_sk(kind), "reading a cursor")
+            .await?
+            .map(|it| get_s(&it, "value"))
+            .transpose()
     }
 
     async fn put_cursor(
@@ -749,7 +761,7 @@ impl Store for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .item("pk", attr_s(&conn_pk(conn)))
-            .item("sk", attr_s(&format!("CURSOR#{}", kind.as_str())))
+            .item("sk", attr_s(&cursor_sk(kind)))
             .item("value", attr_s(value));
         req = match expected {
             None => req.condition_expression("attribute_not_exists(pk)"),
@@ -771,11 +783,8 @@ impl Store for DynamoStore {
     }
 
     async fn delete_cursor(&self, conn: &str, kind: CursorKind) -> Result<()> {
-        self.batch_write(vec![delete_request(
-            &conn_pk(conn),
-            &format!("CURSOR#{}", kind.as_str()),
-        )?])
-        .await
+        self.batch_write(vec![delete_request(&conn_pk(conn), &cursor_sk(kind))?])
+            .await
     }
 
     async fn acquire_lease(
