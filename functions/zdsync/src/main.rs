@@ -112,7 +112,8 @@ enum Command {
     /// the backfill-worker Lambda (or `zdsync worker`).
     Backfill {
         name: String,
-        /// Number of windows (with `--store dynamodb`; default one per ~60 days).
+        /// Number of windows (with `--store dynamodb`; default: the plan chooses
+        /// by the length and size of history).
         #[arg(long)]
         windows: Option<usize>,
     },
@@ -248,6 +249,11 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
     if let Command::Demo { tickets, seed } = cli.command {
         return demo::run(&cli.data_dir, tickets, seed, out).await;
     }
+    if matches!(cli.command, Command::Worker { .. }) && cli.store != StoreKind::Dynamodb {
+        return Err(EngineError::Usage(
+            "`zdsync worker` drains the SQS work queue: use it with `--store dynamodb --queue-url URL` (on the embedded store `zdsync backfill` runs in-process)".into(),
+        ));
+    }
     let api_url = env_var("ZENDESK_API_URL").filter(|s| !s.trim().is_empty());
     let engine = match cli.store {
         StoreKind::Embedded => open_engine(&cli.data_dir, api_url)?,
@@ -318,11 +324,6 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
             }
         },
         Command::Worker { follow, wait_secs } => {
-            if cli.store != StoreKind::Dynamodb {
-                return Err(EngineError::Usage(
-                    "`zdsync worker` drains the SQS work queue: use it with `--store dynamodb --queue-url URL` (on the embedded store `zdsync backfill` runs in-process)".into(),
-                ));
-            }
             let queue = sqs_queue(cli.queue_url.as_deref()).await?;
             worker::drain(engine, queue, follow, wait_secs, out).await
         }
