@@ -556,7 +556,7 @@ impl Walk<'_> {
                 return Ok(false);
             }
             taken += 1;
-            let page = match self.client.tickets_page(&at).await {
+            let mut page = match self.client.tickets_page(&at).await {
                 Ok(p) => p,
                 Err(zdsync_zendesk::Error::Rejected {
                     status,
@@ -587,7 +587,7 @@ impl Walk<'_> {
             // The last copy of a ticket in a page wins; what lies beyond the
             // window belongs to the next one.
             let mut tickets = BTreeMap::new();
-            for t in page.tickets {
+            for t in std::mem::take(&mut page.tickets) {
                 let at = ticket_position(&t);
                 position = position.max(at);
                 if span.holds(at) {
@@ -660,15 +660,12 @@ impl Walk<'_> {
             if done {
                 return Ok(true);
             }
-            match page.after_cursor {
-                Some(after) if TicketCursor::After(after.clone()) != at => {
-                    at = TicketCursor::After(after);
-                }
-                _ => {
-                    return Err(EngineError::Corrupt(
-                        "the tickets export returned no new cursor before its end; stopping to avoid a loop (retry later)".into(),
-                    ));
-                }
+            match page
+                .next_cursor(&at)
+                .context(|| "reading the tickets export".into())?
+            {
+                Some(next) => at = next,
+                None => return Ok(true),
             }
             self.renew_lease().await?;
         }

@@ -809,23 +809,7 @@ impl Client {
         futures::stream::try_unfold(Some(from), move |at| async move {
             let Some(at) = at else { return Ok(None) };
             let page = self.tickets_page(&at).await?;
-            let next = if page.end_of_stream {
-                None
-            } else {
-                match &page.after_cursor {
-                    Some(c) if TicketCursor::After(c.clone()) != at => {
-                        Some(TicketCursor::After(c.clone()))
-                    }
-                    _ => {
-                        return Err(Error::Decode {
-                            endpoint: "/api/v2/incremental/tickets/cursor".into(),
-                            status: 200,
-                            detail: "the export returned the same cursor before its end".into(),
-                            snippet: String::new(),
-                        });
-                    }
-                }
-            };
+            let next = page.next_cursor(&at)?;
             Ok(Some((page, next)))
         })
     }

@@ -103,6 +103,28 @@ pub struct TicketPage {
     pub end_of_stream: bool,
 }
 
+impl TicketPage {
+    /// Where the export continues after this page, read from `at`: `None`
+    /// at the end of the stream. A page before the end that gives no new
+    /// cursor is an error (the loop guard every walk of the export needs).
+    pub fn next_cursor(&self, at: &TicketCursor) -> Result<Option<TicketCursor>, Error> {
+        if self.end_of_stream {
+            return Ok(None);
+        }
+        match &self.after_cursor {
+            Some(c) if !matches!(at, TicketCursor::After(a) if a == c) => {
+                Ok(Some(TicketCursor::After(c.clone())))
+            }
+            _ => Err(Error::Decode {
+                endpoint: "/api/v2/incremental/tickets/cursor".into(),
+                status: 200,
+                detail: "the export returned no new cursor before its end; stopping to avoid a loop (retry later)".into(),
+                snippet: String::new(),
+            }),
+        }
+    }
+}
+
 /// One page of `/api/v2/incremental/ticket_events?include=comment_events`.
 #[derive(Debug, Clone, Default)]
 pub struct EventsPage {
@@ -206,5 +228,36 @@ impl ClientConfig {
             account_reserve: 0,
             token_sink: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tickets_export_continues_only_with_a_new_cursor() {
+        let page = |after: Option<&str>, end: bool| TicketPage {
+            after_cursor: after.map(str::to_string),
+            end_of_stream: end,
+            ..Default::default()
+        };
+        let at = TicketCursor::After("a".into());
+        assert_eq!(
+            page(Some("b"), false).next_cursor(&at).unwrap(),
+            Some(TicketCursor::After("b".into()))
+        );
+        assert_eq!(page(Some("a"), true).next_cursor(&at).unwrap(), None);
+        assert!(
+            page(Some("a"), false).next_cursor(&at).is_err(),
+            "same cursor"
+        );
+        assert!(page(None, false).next_cursor(&at).is_err(), "no cursor");
+        assert_eq!(
+            page(Some("a"), false)
+                .next_cursor(&TicketCursor::Start(0))
+                .unwrap(),
+            Some(TicketCursor::After("a".into()))
+        );
     }
 }
