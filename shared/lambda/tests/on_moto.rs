@@ -126,6 +126,20 @@ async fn export(engine: &Engine) -> Vec<Value> {
     out
 }
 
+/// A customer is renamed in Zendesk; the daily refresh runs to its end.
+async fn daily_run_after_a_rename(w: &World) {
+    let uid = w.sim.expected_documents("acme")[0]["user"]["id"]
+        .as_u64()
+        .unwrap();
+    w.sim.mutate(Mutation::RenameUser {
+        user_id: uid,
+        name: "Renamed Customer".into(),
+    });
+    w.sim.advance_clock(120);
+    let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+}
+
 fn later() -> Instant {
     Instant::now() + Duration::from_secs(600)
 }
@@ -200,16 +214,7 @@ async fn hourly_run_then_daily_refresh() {
     let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
     assert_eq!(out["connections"][0]["complete"], true, "{out}");
 
-    let uid = w.sim.expected_documents("acme")[0]["user"]["id"]
-        .as_u64()
-        .unwrap();
-    w.sim.mutate(Mutation::RenameUser {
-        user_id: uid,
-        name: "Renamed Customer".into(),
-    });
-    w.sim.advance_clock(120);
-    let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
-    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    daily_run_after_a_rename(&w).await;
     assert_eq!(
         export(&w.deps.engine).await,
         w.sim.expected_documents("acme")
@@ -423,16 +428,7 @@ async fn a_manual_backfill_fans_out_in_windows_and_survives_duplicates_and_a_kil
     w.sim.advance_clock(120);
     let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
     assert_eq!(out["connections"][0]["complete"], true, "{out}");
-    let uid = w.sim.expected_documents("acme")[0]["user"]["id"]
-        .as_u64()
-        .unwrap();
-    w.sim.mutate(Mutation::RenameUser {
-        user_id: uid,
-        name: "Renamed Customer".into(),
-    });
-    w.sim.advance_clock(120);
-    let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
-    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    daily_run_after_a_rename(&w).await;
 
     let got = lines(&w.deps.engine).await;
     let want = embedded_export(&w).await;

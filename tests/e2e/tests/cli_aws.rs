@@ -43,122 +43,156 @@ async fn run(args: Vec<String>, env: Vec<(String, String)>) -> (i32, String, Str
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_sync_export_on_dynamodb_match_the_embedded_run() {
-    let Some(endpoint) = endpoint() else { return };
-    let table = format!("zdsync-e2e-{}", std::process::id());
-    let store = zdsync_store_dynamodb::DynamoStore::from_endpoint(&endpoint, &table).await;
-    store.create_table().await.expect("table on moto");
-    let sim = SimHandle::start(SimConfig {
-        tickets: 300,
-        rate_limits: false,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let c = sim.credentials();
-    let env = |extra: &[(&str, &str)]| {
-        let mut v = vec![
+/// A table on moto, the simulator, a data dir for the embedded runs, and
+/// the environment that points `zdsync` at them.
+struct Setup {
+    endpoint: String,
+    store: zdsync_store_dynamodb::DynamoStore,
+    sim: SimHandle,
+    base_env: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start(table: String, tickets: usize) -> Option<Setup> {
+        let endpoint = endpoint()?;
+        let store = zdsync_store_dynamodb::DynamoStore::from_endpoint(&endpoint, &table).await;
+        store.create_table().await.expect("table on moto");
+        let sim = SimHandle::start(SimConfig {
+            tickets,
+            rate_limits: false,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let base_env = vec![
             ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
             ("ZDSYNC_TABLE".to_string(), table.clone()),
             ("ZENDESK_API_URL".to_string(), sim.base_url()),
+            (
+                "ZDSYNC_DATA_DIR".to_string(),
+                dir.path().to_string_lossy().to_string(),
+            ),
         ];
+        Some(Setup {
+            endpoint,
+            store,
+            sim,
+            base_env,
+            _dir: dir,
+        })
+    }
+
+    fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v = self.base_env.clone();
         v.extend(extra.iter().map(|(k, x)| (k.to_string(), x.to_string())));
         v
-    };
-    let args = |a: &[&str]| {
-        let mut v = vec!["--store".to_string(), "dynamodb".to_string()];
-        v.extend(a.iter().map(|s| s.to_string()));
-        v
-    };
-    let (code, _, err) = run(
-        args(&[
+    }
+
+    /// `zdsync connect acme` as the simulator's admin, with its token.
+    async fn connect(&self, store_args: &[&str]) {
+        let c = self.sim.credentials();
+        let mut args = store_args.to_vec();
+        args.extend([
             "connect",
             "acme",
             "--subdomain",
             "acme",
             "--email",
             &c.admin_email,
-        ]),
-        env(&[("ZENDESK_API_TOKEN", &c.api_token)]),
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
+        ]);
+        let (code, _, err) = run(
+            strings(&args),
+            self.env(&[("ZENDESK_API_TOKEN", &c.api_token)]),
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+    }
+}
+
+fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// Arguments of a `zdsync --store dynamodb` run.
+fn aws(a: &[&str]) -> Vec<String> {
+    strings(&[&["--store", "dynamodb"], a].concat())
+}
+
+fn sorted_lines(s: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = s.lines().collect();
+    v.sort_unstable();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_sync_export_on_dynamodb_match_the_embedded_run() {
+    let Some(s) = Setup::start(format!("zdsync-e2e-{}", std::process::id()), 300).await else {
+        return;
+    };
+    let env = |extra: &[(&str, &str)]| s.env(extra);
+    s.connect(&["--store", "dynamodb"]).await;
     // The token is in Secrets Manager, not in the table.
-    let conn = store
+    let conn = s
+        .store
         .get_connection("acme")
         .await
         .unwrap()
         .expect("connection stored");
     assert_eq!(conn.secret_ref, "zdsync/acme");
-    let (code, _, err) = run(args(&["sync"]), env(&[])).await;
+    let (code, _, err) = run(aws(&["sync"]), env(&[])).await;
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = run(args(&["documents", "export"]), env(&[])).await;
+    let (code, out, err) = run(aws(&["documents", "export"]), env(&[])).await;
     assert_eq!(code, 0, "{err}");
     let docs: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(docs, sim.expected_documents("acme"));
+    assert_eq!(docs, s.sim.expected_documents("acme"));
 
     // The same account on the embedded store exports the same bytes.
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_string_lossy().to_string();
-    let local = |a: &[&str]| {
-        let mut v = vec!["--data-dir".to_string(), data.clone()];
-        v.extend(a.iter().map(|s| s.to_string()));
-        v
-    };
-    let (code, _, err) = run(
-        local(&[
-            "connect",
-            "acme",
-            "--subdomain",
-            "acme",
-            "--email",
-            &c.admin_email,
-        ]),
-        env(&[("ZENDESK_API_TOKEN", &c.api_token)]),
-    )
-    .await;
+    s.connect(&[]).await;
+    let (code, _, err) = run(strings(&["sync"]), env(&[])).await;
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(local(&["sync"]), env(&[])).await;
-    assert_eq!(code, 0, "{err}");
-    let (_, embedded, _) = run(local(&["documents", "export"]), env(&[])).await;
-    let mut a: Vec<&str> = out.lines().collect();
-    let mut b: Vec<&str> = embedded.lines().collect();
-    a.sort_unstable();
-    b.sort_unstable();
-    assert_eq!(a, b, "DynamoDB and embedded exports differ");
+    let (_, embedded, _) = run(strings(&["documents", "export"]), env(&[])).await;
+    assert_eq!(
+        sorted_lines(&out),
+        sorted_lines(&embedded),
+        "DynamoDB and embedded exports differ"
+    );
 
     // A second sync writes nothing.
-    let (code, out, err) = run(args(&["--json", "sync"]), env(&[])).await;
+    let (code, out, err) = run(aws(&["--json", "sync"]), env(&[])).await;
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["reports"][0]["documents_written"], 0);
     assert_eq!(v["reports"][0]["states_written"], 0);
 
     // A missing table is named.
-    let (code, _, err) = run(args(&["--table", "no-such-table", "status"]), env(&[])).await;
+    let (code, _, err) = run(aws(&["--table", "no-such-table", "status"]), env(&[])).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no-such-table"), "{err}");
     // No table at all: says how to give one.
     let mut e = env(&[]);
     e.retain(|(k, _)| k != "ZDSYNC_TABLE");
-    let (code, _, err) = run(args(&["status"]), e).await;
+    let (code, _, err) = run(aws(&["status"]), e).await;
     assert_eq!(code, 2);
     assert!(err.contains("--table"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_planned_into_sqs_and_drained_by_zdsync_worker_matches_the_embedded_run() {
-    let Some(endpoint) = endpoint() else { return };
     let suffix = format!("plan-{}", std::process::id());
-    let table = format!("zdsync-e2e-{suffix}");
-    let store = zdsync_store_dynamodb::DynamoStore::from_endpoint(&endpoint, &table).await;
-    store.create_table().await.expect("table on moto");
+    let Some(mut s) = Setup::start(format!("zdsync-e2e-{suffix}"), 400).await else {
+        return;
+    };
+    s.base_env.push((
+        "ZDSYNC_SECRETS_PREFIX".to_string(),
+        format!("zdsync/{suffix}/"),
+    ));
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
+        .endpoint_url(&s.endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "test", "test", None, None, "tests",
@@ -173,49 +207,9 @@ async fn a_backfill_planned_into_sqs_and_drained_by_zdsync_worker_matches_the_em
         .expect("queue on moto")
         .queue_url
         .expect("queue url");
-    let sim = SimHandle::start(SimConfig {
-        tickets: 400,
-        rate_limits: false,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let c = sim.credentials();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_string_lossy().to_string();
-    let env = |extra: &[(&str, &str)]| {
-        let mut v = vec![
-            ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
-            ("ZDSYNC_TABLE".to_string(), table.clone()),
-            ("ZENDESK_API_URL".to_string(), sim.base_url()),
-            ("ZDSYNC_DATA_DIR".to_string(), data.clone()),
-            (
-                "ZDSYNC_SECRETS_PREFIX".to_string(),
-                format!("zdsync/{suffix}/"),
-            ),
-        ];
-        v.extend(extra.iter().map(|(k, x)| (k.to_string(), x.to_string())));
-        v
-    };
-    let aws = |a: &[&str]| {
-        let mut v = vec!["--store".to_string(), "dynamodb".to_string()];
-        v.extend(a.iter().map(|s| s.to_string()));
-        v
-    };
-    let local = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let connect = [
-        "connect",
-        "acme",
-        "--subdomain",
-        "acme",
-        "--email",
-        &c.admin_email,
-    ];
-    for args in [aws(&connect), local(&connect)] {
-        let (code, _, err) = run(args, env(&[("ZENDESK_API_TOKEN", &c.api_token)])).await;
-        assert_eq!(code, 0, "{err}");
-    }
-
+    let env = |extra: &[(&str, &str)]| s.env(extra);
+    s.connect(&["--store", "dynamodb"]).await;
+    s.connect(&[]).await;
     // Without a queue the planner says how to give one.
     let (code, _, err) = run(aws(&["backfill", "acme"]), env(&[])).await;
     assert_eq!(code, 2, "{err}");
@@ -259,23 +253,20 @@ async fn a_backfill_planned_into_sqs_and_drained_by_zdsync_worker_matches_the_em
     // The hourly sync reads the last hour, which the plan left to it.
     let (code, _, err) = run(aws(&["sync"]), env(&[])).await;
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(local(&["sync"]), env(&[])).await;
+    let (code, _, err) = run(strings(&["sync"]), env(&[])).await;
     assert_eq!(code, 0, "{err}");
 
     let (_, on_aws, _) = run(aws(&["documents", "export"]), env(&[])).await;
-    let (_, embedded, _) = run(local(&["documents", "export"]), env(&[])).await;
-    let mut a: Vec<&str> = on_aws.lines().collect();
-    let mut b: Vec<&str> = embedded.lines().collect();
-    a.sort_unstable();
-    b.sort_unstable();
-    assert!(!a.is_empty());
+    let (_, embedded, _) = run(strings(&["documents", "export"]), env(&[])).await;
+    assert!(!on_aws.is_empty());
     assert_eq!(
-        a, b,
+        sorted_lines(&on_aws),
+        sorted_lines(&embedded),
         "the planned backfill on AWS and the embedded run differ"
     );
 
     // The worker on the embedded store is refused with the way to use it.
-    let (code, _, err) = run(local(&["worker"]), env(&[])).await;
+    let (code, _, err) = run(strings(&["worker"]), env(&[])).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--store dynamodb"), "{err}");
 }
