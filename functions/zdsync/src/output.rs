@@ -166,7 +166,7 @@ impl Out {
             }
             match &c.last_run {
                 Some(r) => say!(
-                    "  last run {} → {}: {}{}",
+                    "  last run {} → {}: {}{}, {} skipped records{}",
                     r.started_at,
                     r.finished_at,
                     if r.error.is_some() {
@@ -179,7 +179,13 @@ impl Out {
                     r.error
                         .as_deref()
                         .map(|e| format!(" ({e})"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    r.skipped_records,
+                    if r.skipped_records > 0 {
+                        " (unreadable ids; positions in the log)"
+                    } else {
+                        ""
+                    }
                 ),
                 None => say!("  never synced"),
             }

@@ -94,6 +94,10 @@ pub struct SyncReport {
     #[serde(flatten)]
     pub counters: Counters,
     pub requests: RequestStatsOut,
+    /// Records Zendesk sent whose id could not be read: left out, each
+    /// logged with its endpoint and position (0 on healthy data).
+    #[serde(default)]
+    pub skipped_records: u64,
     pub duration_ms: u64,
     #[serde(default)]
     pub error: Option<String>,
@@ -111,6 +115,9 @@ pub struct RequestStatsOut {
     pub responses_5xx: u64,
     pub export: u64,
     pub slept_ms: u64,
+    /// Answers that were not valid UTF-8 (read with U+FFFD replacements).
+    #[serde(default)]
+    pub invalid_utf8: u64,
 }
 
 impl From<RequestStats> for RequestStatsOut {
@@ -122,6 +129,7 @@ impl From<RequestStats> for RequestStatsOut {
             responses_5xx: s.responses_5xx,
             export: s.export_requests,
             slept_ms: s.slept_ms,
+            invalid_utf8: s.invalid_utf8_responses,
         }
     }
 }
@@ -709,7 +717,9 @@ async fn run(
     }
     .await;
     report.counters = walk.renderer.counters.clone();
-    report.requests = walk.client.stats().into();
+    let stats = walk.client.stats();
+    report.skipped_records = stats.skipped_records;
+    report.requests = stats.into();
     result
 }
 

@@ -10,14 +10,16 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
+use crate::lenient;
 use crate::limiter::{Bucket, Limiter};
 use crate::retry::{Decision, Outcome, decide};
 use crate::types::{
-    Comment, Id, OAuthToken, Organization, SatisfactionReason, Ticket, TicketEvent, TicketField,
-    User,
+    Comment, CustomFieldDef, Id, OAuthToken, Organization, SatisfactionReason, TicketEvent,
+    TicketField, User,
 };
 use crate::{
-    ClientConfig, Credentials, Error, EventsPage, RequestStats, TicketCursor, TicketPage, UsersPage,
+    ClientConfig, Credentials, Error, EventsPage, OrganizationsPage, RequestStats, TicketCursor,
+    TicketPage, UsersPage,
 };
 
 /// Turns a subdomain into the default API base URL.
@@ -46,6 +48,10 @@ struct Counters {
     r5xx: AtomicU64,
     export: AtomicU64,
     slept_ms: AtomicU64,
+    /// Records left out of a page because their id could not be read.
+    skipped: AtomicU64,
+    /// Answers whose bytes were not valid UTF-8 (read with replacements).
+    invalid_utf8: AtomicU64,
     /// The server's clock from the last response's `Date` header (epoch s).
     server_date: std::sync::atomic::AtomicI64,
 }
@@ -182,6 +188,53 @@ impl Client {
             responses_5xx: c.r5xx.load(Ordering::Relaxed),
             export_requests: c.export.load(Ordering::Relaxed),
             slept_ms: c.slept_ms.load(Ordering::Relaxed),
+            skipped_records: c.skipped.load(Ordering::Relaxed),
+            invalid_utf8_responses: c.invalid_utf8.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The text of an answer. Bytes that are not UTF-8 are replaced (U+FFFD),
+    /// counted and logged, never dropped silently.
+    fn text_of(&self, endpoint: &str, bytes: &[u8]) -> String {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_string(),
+            Err(e) => {
+                self.inner
+                    .counters
+                    .invalid_utf8
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    endpoint,
+                    at_byte = e.valid_up_to(),
+                    "the answer is not valid UTF-8; invalid bytes were replaced with U+FFFD"
+                );
+                String::from_utf8_lossy(bytes).into_owned()
+            }
+        }
+    }
+
+    /// The records of a list in an answer, one by one: a record whose id
+    /// cannot be read is skipped, counted and logged by its position (never
+    /// its content), and the others still land.
+    fn records<T: DeserializeOwned>(&self, endpoint: &str, list: Value) -> Vec<T> {
+        let read = crate::lenient::records(list);
+        for position in &read.skipped {
+            tracing::warn!(
+                endpoint,
+                position,
+                "skipped a record whose id cannot be read"
+            );
+        }
+        self.skipped(read.skipped.len());
+        read.items
+    }
+
+    fn skipped(&self, n: usize) {
+        if n > 0 {
+            self.inner
+                .counters
+                .skipped
+                .fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -298,10 +351,11 @@ impl Client {
                 source: e,
             })?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| Error::Transport {
+        let bytes = resp.bytes().await.map_err(|e| Error::Transport {
             endpoint: "/oauth/tokens".into(),
             source: e,
         })?;
+        let text = self.text_of("/oauth/tokens", &bytes);
         if !(200..300).contains(&status) {
             let (_, message) = error_parts(&text);
             return Err(Error::OAuth { status, message });
@@ -384,8 +438,8 @@ impl Client {
                     if let Some(t) = http_date(resp.headers()) {
                         self.inner.counters.server_date.store(t, Ordering::Relaxed);
                     }
-                    let body = match resp.text().await {
-                        Ok(b) => b,
+                    let body = match resp.bytes().await {
+                        Ok(b) => self.text_of(endpoint, &b),
                         Err(e) => {
                             if attempt >= cfg.max_retries {
                                 return Err(Error::Transport {
@@ -507,207 +561,48 @@ impl Client {
         }
     }
 
-    /// `GET /api/v2/users/me` (anonymous callers get `id: null`).
+    /// `GET /api/v2/users/me` (anonymous callers get `id: null`; an answer
+    /// without a readable user reads as anonymous).
     pub async fn me(&self) -> Result<User, Error> {
         #[derive(Deserialize)]
         struct R {
-            user: User,
+            #[serde(default, deserialize_with = "lenient::de::opt")]
+            user: Option<User>,
         }
         let r: R = self
             .get("/api/v2/users/me", &|_| "/api/v2/users/me".into())
             .await?;
-        Ok(r.user)
+        Ok(r.user.unwrap_or_default())
     }
 
-    /// `GET /api/v2/ticket_fields` (all pages).
-    pub async fn ticket_fields(&self) -> Result<Vec<TicketField>, Error> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(default)]
-            ticket_fields: Vec<TicketField>,
-            #[serde(default)]
-            meta: Option<Meta>,
-        }
+    /// Every record of a cursor-paginated list (`page[size]=100`, following
+    /// `meta.after_cursor` while `meta.has_more`), read one by one from the
+    /// list under `key`. A cursor that comes back twice is an error.
+    async fn all_pages<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        key: &str,
+    ) -> Result<Vec<T>, Error> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let path = match &after {
-                None => "/api/v2/ticket_fields?page[size]=100".to_string(),
-                Some(c) => format!(
-                    "/api/v2/ticket_fields?page[size]=100&page[after]={}",
-                    enc(c)
-                ),
+            let url = match &after {
+                None => format!("{path}?page[size]=100"),
+                Some(c) => format!("{path}?page[size]=100&page[after]={}", enc(c)),
             };
-            let r: R = self.get("/api/v2/ticket_fields", &|_| path.clone()).await?;
-            out.extend(r.ticket_fields);
-            match r.meta.filter(|m| m.has_more).and_then(|m| m.after_cursor) {
-                Some(c) if Some(&c) != after.as_ref() => after = Some(c),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    /// `GET /api/v2/satisfaction_reasons`.
-    pub async fn satisfaction_reasons(&self) -> Result<Vec<SatisfactionReason>, Error> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(default)]
-            satisfaction_reasons: Vec<SatisfactionReason>,
-        }
-        let r: R = self
-            .get("/api/v2/satisfaction_reasons", &|_| {
-                "/api/v2/satisfaction_reasons".into()
-            })
-            .await?;
-        Ok(r.satisfaction_reasons)
-    }
-
-    /// One page of the tickets cursor export, `per_page=1000`,
-    /// `include=users,organizations,comment_count` (halved after a 504).
-    pub async fn tickets_page(&self, at: &TicketCursor) -> Result<TicketPage, Error> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(default)]
-            tickets: Vec<Ticket>,
-            #[serde(default)]
-            users: Vec<User>,
-            #[serde(default)]
-            organizations: Vec<Organization>,
-            #[serde(default)]
-            after_cursor: Option<String>,
-            #[serde(default)]
-            end_of_stream: bool,
-        }
-        let position = match at {
-            TicketCursor::Start(t) => format!("start_time={t}"),
-            TicketCursor::After(c) => format!("cursor={}", enc(c)),
-        };
-        let path = |shrink: u32| {
-            let per_page = (1000u32 >> shrink.min(3)).max(100);
-            format!(
-                "/api/v2/incremental/tickets/cursor?{position}&per_page={per_page}&include=users,organizations,comment_count"
-            )
-        };
-        let r: R = self
-            .get("/api/v2/incremental/tickets/cursor", &path)
-            .await?;
-        Ok(TicketPage {
-            tickets: r.tickets,
-            users: r.users,
-            organizations: r.organizations,
-            after_cursor: r.after_cursor,
-            end_of_stream: r.end_of_stream,
-        })
-    }
-
-    /// One page of the ticket events export with comment events.
-    pub async fn ticket_events_page(&self, start_time: i64) -> Result<EventsPage, Error> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(default)]
-            ticket_events: Vec<TicketEvent>,
-            #[serde(default)]
-            end_time: Option<i64>,
-            #[serde(default)]
-            end_of_stream: bool,
-        }
-        let path = format!(
-            "/api/v2/incremental/ticket_events?start_time={start_time}&include=comment_events"
-        );
-        let r: R = self
-            .get("/api/v2/incremental/ticket_events", &|_| path.clone())
-            .await?;
-        let mut comments = Vec::new();
-        for ev in &r.ticket_events {
-            for child in &ev.child_events {
-                if child.kind.as_deref() != Some("Comment") {
-                    continue;
-                }
-                let mut obj = child.rest.clone();
-                if let Some(id) = child.id {
-                    obj.insert("id".into(), id.into());
-                }
-                obj.insert("ticket_id".into(), ev.ticket_id.into());
-                let has_time = obj.get("created_at").is_some_and(|v| v.is_string());
-                if !has_time {
-                    let at = ev.created_at.clone().or_else(|| {
-                        ev.timestamp
-                            .and_then(|t| jiff::Timestamp::from_second(t).ok())
-                            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-                    });
-                    obj.insert(
-                        "created_at".into(),
-                        at.map(Value::String).unwrap_or(Value::Null),
-                    );
-                }
-                match serde_json::from_value::<Comment>(Value::Object(obj)) {
-                    Ok(c) => comments.push(c),
-                    Err(e) => {
-                        return Err(Error::Decode {
-                            endpoint: "/api/v2/incremental/ticket_events".into(),
-                            status: 200,
-                            detail: format!(
-                                "a comment event of ticket {} cannot be read: {e}",
-                                ev.ticket_id
-                            ),
-                            snippet: String::new(),
-                        });
-                    }
-                }
-            }
-        }
-        let mut next = if r.ticket_events.is_empty() {
-            start_time
-        } else {
-            r.end_time.unwrap_or(start_time)
-        };
-        if next < start_time {
-            next = start_time;
-        }
-        if next == start_time && !r.end_of_stream {
-            next += 1; // every item of that second was in this page
-        }
-        Ok(EventsPage {
-            events: r.ticket_events,
-            comments,
-            next_start_time: next,
-            end_of_stream: r.end_of_stream,
-        })
-    }
-
-    /// All comments of one ticket (cursor pagination, 100 a page), oldest first.
-    pub async fn ticket_comments(&self, ticket_id: Id) -> Result<Vec<Comment>, Error> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(default)]
-            comments: Vec<Comment>,
-            #[serde(default)]
-            meta: Option<Meta>,
-        }
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let path = match &after {
-                None => format!("/api/v2/tickets/{ticket_id}/comments?page[size]=100"),
-                Some(c) => format!(
-                    "/api/v2/tickets/{ticket_id}/comments?page[size]=100&page[after]={}",
-                    enc(c)
-                ),
-            };
-            let r: R = self
-                .get("/api/v2/tickets/comments", &|_| path.clone())
-                .await?;
-            out.extend(r.comments.into_iter().map(|mut c| {
-                c.ticket_id.get_or_insert(ticket_id);
-                c
-            }));
-            match r.meta.filter(|m| m.has_more).and_then(|m| m.after_cursor) {
+            let mut page: Map<String, Value> = self.get(endpoint, &|_| url.clone()).await?;
+            let list = page.remove(key).unwrap_or(Value::Null);
+            out.extend(self.records::<T>(endpoint, list));
+            let meta = page.remove("meta").map(Meta::read).unwrap_or_default();
+            match meta.after_cursor.filter(|_| meta.has_more) {
                 Some(c) if Some(&c) == after.as_ref() => {
                     return Err(Error::Decode {
-                        endpoint: format!("/api/v2/tickets/{ticket_id}/comments"),
+                        endpoint: path.to_string(),
                         status: 200,
-                        detail: "the same page cursor came back twice".into(),
-                        snippet: c,
+                        detail: "the same page cursor came back twice; stopping to avoid a loop"
+                            .into(),
+                        snippet: String::new(),
                     });
                 }
                 Some(c) => after = Some(c),
@@ -716,9 +611,161 @@ impl Client {
         }
     }
 
+    /// `GET /api/v2/ticket_fields` (all pages).
+    pub async fn ticket_fields(&self) -> Result<Vec<TicketField>, Error> {
+        self.all_pages(
+            "/api/v2/ticket_fields",
+            "/api/v2/ticket_fields",
+            "ticket_fields",
+        )
+        .await
+    }
+
+    /// `GET /api/v2/user_fields` (all pages): the definitions of users'
+    /// custom fields.
+    pub async fn user_fields(&self) -> Result<Vec<CustomFieldDef>, Error> {
+        self.all_pages("/api/v2/user_fields", "/api/v2/user_fields", "user_fields")
+            .await
+    }
+
+    /// `GET /api/v2/organization_fields` (all pages).
+    pub async fn organization_fields(&self) -> Result<Vec<CustomFieldDef>, Error> {
+        self.all_pages(
+            "/api/v2/organization_fields",
+            "/api/v2/organization_fields",
+            "organization_fields",
+        )
+        .await
+    }
+
+    /// `GET /api/v2/satisfaction_reasons`.
+    pub async fn satisfaction_reasons(&self) -> Result<Vec<SatisfactionReason>, Error> {
+        let endpoint = "/api/v2/satisfaction_reasons";
+        let mut r: Map<String, Value> = self.get(endpoint, &|_| endpoint.into()).await?;
+        // The reference names the list `reasons`; older answers used the
+        // endpoint's name.
+        let list = r
+            .remove("reasons")
+            .or_else(|| r.remove("satisfaction_reasons"))
+            .unwrap_or(Value::Null);
+        Ok(self.records(endpoint, list))
+    }
+
+    /// One page of the tickets cursor export, `per_page=1000`,
+    /// `include=users,organizations,comment_count` (halved after a 504).
+    pub async fn tickets_page(&self, at: &TicketCursor) -> Result<TicketPage, Error> {
+        const ENDPOINT: &str = "/api/v2/incremental/tickets/cursor";
+        let position = match at {
+            TicketCursor::Start(t) => format!("start_time={t}"),
+            TicketCursor::After(c) => format!("cursor={}", enc(c)),
+        };
+        let path = |shrink: u32| {
+            let per_page = (1000u32 >> shrink.min(3)).max(100);
+            format!(
+                "{ENDPOINT}?{position}&per_page={per_page}&include=users,organizations,comment_count"
+            )
+        };
+        let r: CursorPage = self.get(ENDPOINT, &path).await?;
+        let mut lists = r.lists;
+        let mut take = |key: &str| lists.remove(key).unwrap_or(Value::Null);
+        let (tickets, users, orgs) = (take("tickets"), take("users"), take("organizations"));
+        Ok(TicketPage {
+            tickets: self.records(ENDPOINT, tickets),
+            users: self.records(ENDPOINT, users),
+            organizations: self.records(ENDPOINT, orgs),
+            after_cursor: r.after_cursor,
+            end_of_stream: r.end_of_stream,
+        })
+    }
+
+    /// One page of the ticket events export with comment events.
+    pub async fn ticket_events_page(&self, start_time: i64) -> Result<EventsPage, Error> {
+        const ENDPOINT: &str = "/api/v2/incremental/ticket_events";
+        let path = format!("{ENDPOINT}?start_time={start_time}&include=comment_events");
+        let r: TimePage = self.get(ENDPOINT, &|_| path.clone()).await?;
+        let mut lists = r.lists;
+        let list = lists.remove("ticket_events").unwrap_or(Value::Null);
+        let events: Vec<TicketEvent> = self.records(ENDPOINT, list);
+        let mut comments = Vec::new();
+        for (position, ev) in events.iter().enumerate() {
+            self.comments_of_event(ev, position, &mut comments);
+        }
+        Ok(EventsPage {
+            next_start_time: crate::next_start_time(
+                start_time,
+                r.end_time,
+                events.is_empty(),
+                r.end_of_stream,
+            ),
+            events,
+            comments,
+            end_of_stream: r.end_of_stream,
+        })
+    }
+
+    /// The comment children of one event as comments: the ticket id, the
+    /// time and the `via` come from the parent when the child has none. A
+    /// child whose id cannot be read is skipped and counted.
+    fn comments_of_event(&self, ev: &TicketEvent, position: usize, out: &mut Vec<Comment>) {
+        for (child_position, child) in ev.child_events.iter().enumerate() {
+            if child.kind.as_deref() != Some("Comment") {
+                continue;
+            }
+            let mut obj = child.rest.clone();
+            if let Some(id) = child.id {
+                obj.insert("id".into(), id.into());
+            }
+            obj.insert("ticket_id".into(), ev.ticket_id.into());
+            if lenient::as_time(obj.get("created_at").unwrap_or(&Value::Null)).is_none() {
+                let at = ev.created_at.clone().or_else(|| {
+                    ev.timestamp
+                        .and_then(|t| jiff::Timestamp::from_second(t).ok())
+                        .map(|t| t.to_string())
+                });
+                obj.insert("created_at".into(), at.map_or(Value::Null, Value::String));
+            }
+            if lenient::as_via(obj.get("via").unwrap_or(&Value::Null)).is_none()
+                && let Some(via) = &ev.via
+            {
+                obj.insert(
+                    "via".into(),
+                    serde_json::json!({"channel": via.channel, "source": via.source}),
+                );
+            }
+            match serde_json::from_value::<Comment>(Value::Object(obj)) {
+                Ok(c) => out.push(c),
+                Err(_) => {
+                    tracing::warn!(
+                        endpoint = "/api/v2/incremental/ticket_events",
+                        position,
+                        child_position,
+                        "skipped a comment event whose id cannot be read"
+                    );
+                    self.skipped(1);
+                }
+            }
+        }
+    }
+
+    /// All comments of one ticket (cursor pagination, 100 a page), oldest first.
+    pub async fn ticket_comments(&self, ticket_id: Id) -> Result<Vec<Comment>, Error> {
+        let path = format!("/api/v2/tickets/{ticket_id}/comments");
+        let comments: Vec<Comment> = self
+            .all_pages("/api/v2/tickets/comments", &path, "comments")
+            .await?;
+        Ok(comments
+            .into_iter()
+            .map(|mut c| {
+                c.ticket_id.get_or_insert(ticket_id);
+                c
+            })
+            .collect())
+    }
+
     /// `users/show_many` in chunks of 100; missing ids are simply absent.
     pub async fn users_show_many(&self, ids: &[Id]) -> Result<Vec<User>, Error> {
-        self.show_many("users", ids).await
+        let users: Vec<User> = self.show_many("users", ids).await?;
+        Ok(users.into_iter().filter(|u| u.id.is_some()).collect())
     }
 
     /// `organizations/show_many` in chunks of 100.
@@ -738,51 +785,96 @@ impl Client {
         for chunk in ids.chunks(100) {
             let path = format!("{endpoint}?ids={}", join(chunk));
             let mut page: Map<String, Value> = self.get(&endpoint, &|_| path.clone()).await?;
-            let list = page.remove(kind).unwrap_or(Value::Array(Vec::new()));
-            let items: Vec<T> = serde_json::from_value(list).map_err(|e| Error::Decode {
-                endpoint: endpoint.clone(),
-                status: 200,
-                detail: e.to_string(),
-                snippet: String::new(),
-            })?;
-            out.extend(items);
+            let list = page.remove(kind).unwrap_or(Value::Null);
+            out.extend(self.records::<T>(&endpoint, list));
         }
         Ok(out)
     }
 
-    /// One page of the users cursor export.
+    /// One page of the users cursor export. Users without a readable id are
+    /// skipped and counted.
     pub async fn users_page(&self, at: &TicketCursor) -> Result<UsersPage, Error> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(default)]
-            users: Vec<User>,
-            #[serde(default)]
-            after_cursor: Option<String>,
-            #[serde(default)]
-            end_of_stream: bool,
-        }
+        const ENDPOINT: &str = "/api/v2/incremental/users/cursor";
         let position = match at {
             TicketCursor::Start(t) => format!("start_time={t}"),
             TicketCursor::After(c) => format!("cursor={}", enc(c)),
         };
-        let path = format!("/api/v2/incremental/users/cursor?{position}&per_page=1000");
-        let r: R = self
-            .get("/api/v2/incremental/users/cursor", &|_| path.clone())
-            .await?;
+        let path = format!("{ENDPOINT}?{position}&per_page=1000");
+        let r: CursorPage = self.get(ENDPOINT, &|_| path.clone()).await?;
+        let mut lists = r.lists;
+        let list = lists.remove("users").unwrap_or(Value::Null);
+        let users: Vec<User> = self.records(ENDPOINT, list);
+        let (users, unreadable): (Vec<User>, Vec<User>) =
+            users.into_iter().partition(|u| u.id.is_some());
+        self.skipped(unreadable.len());
         Ok(UsersPage {
-            users: r.users,
+            users,
             after_cursor: r.after_cursor,
+            end_of_stream: r.end_of_stream,
+        })
+    }
+
+    /// One page of the organizations export (time-based, from `start_time`).
+    pub async fn organizations_page(&self, start_time: i64) -> Result<OrganizationsPage, Error> {
+        const ENDPOINT: &str = "/api/v2/incremental/organizations";
+        let path = format!("{ENDPOINT}?start_time={start_time}");
+        let r: TimePage = self.get(ENDPOINT, &|_| path.clone()).await?;
+        let mut lists = r.lists;
+        let list = lists.remove("organizations").unwrap_or(Value::Null);
+        let organizations: Vec<Organization> = self.records(ENDPOINT, list);
+        Ok(OrganizationsPage {
+            next_start_time: crate::next_start_time(
+                start_time,
+                r.end_time,
+                organizations.is_empty(),
+                r.end_of_stream,
+            ),
+            organizations,
             end_of_stream: r.end_of_stream,
         })
     }
 }
 
+/// The frame of a cursor export page: its position and the lists (read
+/// record by record by the caller).
 #[derive(Deserialize)]
-struct Meta {
-    #[serde(default)]
-    has_more: bool,
-    #[serde(default)]
+struct CursorPage {
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     after_cursor: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::bool_false")]
+    end_of_stream: bool,
+    #[serde(flatten)]
+    lists: Map<String, Value>,
+}
+
+/// The frame of a time-based export page.
+#[derive(Deserialize)]
+struct TimePage {
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
+    end_time: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::de::bool_false")]
+    end_of_stream: bool,
+    #[serde(flatten)]
+    lists: Map<String, Value>,
+}
+
+/// `meta` of a cursor-paginated list.
+#[derive(Default)]
+struct Meta {
+    has_more: bool,
+    after_cursor: Option<String>,
+}
+
+impl Meta {
+    fn read(v: Value) -> Meta {
+        Meta {
+            has_more: v
+                .get("has_more")
+                .and_then(lenient::as_bool)
+                .unwrap_or(false),
+            after_cursor: v.get("after_cursor").and_then(lenient::as_string),
+        }
+    }
 }
 
 fn join(ids: &[Id]) -> String {

@@ -8,6 +8,7 @@
 //! the engine can checkpoint after every page.
 
 mod client;
+pub mod lenient;
 mod limiter;
 mod retry;
 pub mod types;
@@ -138,6 +139,31 @@ pub struct EventsPage {
     pub end_of_stream: bool,
 }
 
+/// One page of `/api/v2/incremental/organizations` (time-based).
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationsPage {
+    pub organizations: Vec<Organization>,
+    /// Start time of the next page (see [`EventsPage::next_start_time`]).
+    pub next_start_time: i64,
+    pub end_of_stream: bool,
+}
+
+/// Where a time-based export continues after a page that started at
+/// `start` and reported `end_time`: never before `start`, and one second
+/// on when the page did not move (every item of that second was in it),
+/// so paging always advances. An empty page stays where it was.
+pub fn next_start_time(start: i64, end_time: Option<i64>, empty: bool, end_of_stream: bool) -> i64 {
+    let mut next = if empty {
+        start
+    } else {
+        end_time.unwrap_or(start).max(start)
+    };
+    if next == start && !end_of_stream {
+        next += 1;
+    }
+    next
+}
+
 /// One page of `/api/v2/incremental/users/cursor`.
 #[derive(Debug, Clone, Default)]
 pub struct UsersPage {
@@ -158,6 +184,11 @@ pub struct RequestStats {
     pub export_requests: u64,
     /// Total time spent sleeping for rate limits and backoff.
     pub slept_ms: u64,
+    /// Records left out because their id could not be read (each logged
+    /// with its endpoint and position).
+    pub skipped_records: u64,
+    /// Answers that were not valid UTF-8 (read with U+FFFD replacements).
+    pub invalid_utf8_responses: u64,
 }
 
 /// Errors of the client. Each carries what failed and how to fix it.
@@ -234,6 +265,15 @@ impl ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_based_exports_always_advance() {
+        assert_eq!(next_start_time(100, Some(150), false, false), 150);
+        assert_eq!(next_start_time(100, Some(100), false, false), 101);
+        assert_eq!(next_start_time(100, Some(90), false, true), 100);
+        assert_eq!(next_start_time(100, None, true, true), 100);
+        assert_eq!(next_start_time(100, Some(500), true, false), 101);
+    }
 
     #[test]
     fn the_tickets_export_continues_only_with_a_new_cursor() {

@@ -1,14 +1,19 @@
 //! Typed shapes of the Zendesk Support API responses this project reads.
 //!
 //! Every field that Zendesk may omit is optional or defaulted, so a sparse or
-//! newer payload never fails to parse. Enumerations that Zendesk may extend
-//! keep an `Unknown(String)` variant instead of failing.
+//! newer payload never fails to parse, and every field but a record's id is
+//! read leniently ([`crate::lenient`]): a value of an unexpected shape (a
+//! string for a number or an object, null for a list) becomes the field's
+//! default instead of an error. Enumerations that Zendesk may extend keep an
+//! `Unknown(String)` variant instead of failing.
 //!
 //! This module is the contract between the HTTP client, the mapping crate and
 //! the engine: it is the only place that knows Zendesk's JSON.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+
+use crate::lenient;
 
 /// Zendesk ids are 64-bit integers. Author ids can be `-1` (system/bots), so
 /// they use `i64`.
@@ -70,7 +75,7 @@ impl Serialize for TicketStatus {
 
 impl<'de> Deserialize<'de> for TicketStatus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+        let s = crate::lenient::as_string(&Value::deserialize(d)?).unwrap_or_default();
         Ok(TicketStatus::parse(&s))
     }
 }
@@ -78,7 +83,7 @@ impl<'de> Deserialize<'de> for TicketStatus {
 /// `via` of a ticket or comment: how it was created.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Via {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::string")]
     pub channel: String,
     #[serde(default)]
     pub source: Value,
@@ -88,6 +93,7 @@ pub struct Via {
 /// bool, list of tags, or null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomFieldValue {
+    #[serde(deserialize_with = "lenient::de::id")]
     pub id: Id,
     #[serde(default)]
     pub value: Value,
@@ -96,71 +102,72 @@ pub struct CustomFieldValue {
 /// `satisfaction_rating` of a ticket.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SatisfactionRating {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub id: Option<Id>,
     /// `offered` | `unoffered` | `good` | `bad` (kept as text: Zendesk may add values).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::string")]
     pub score: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub comment: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub reason: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub reason_id: Option<Id>,
 }
 
 /// A ticket as returned by the incremental export, `show`, `show_many` or search.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
+    #[serde(deserialize_with = "lenient::de::id")]
     pub id: Id,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub subject: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub raw_subject: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub description: Option<String>,
     #[serde(default)]
     pub status: TicketStatus,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
     pub updated_at: Option<String>,
     /// Moves on every change (incremental export only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
     pub generated_timestamp: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub requester_id: Option<Id>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub submitter_id: Option<Id>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub assignee_id: Option<Id>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub organization_id: Option<Id>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::via")]
     pub via: Option<Via>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::list")]
     pub custom_fields: Vec<CustomFieldValue>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::strings")]
     pub tags: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::opt")]
     pub satisfaction_rating: Option<SatisfactionRating>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::bool_false")]
     pub from_messaging_channel: bool,
     /// With `include=comment_count`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub comment_count: Option<u64>,
 }
 
 /// An attachment of a comment (only what we read).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attachment {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub id: Option<Id>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub file_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub content_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub content_type: Option<String>,
 }
 
@@ -169,24 +176,25 @@ pub struct Attachment {
 /// from the parent event by the client when the child omits them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Comment {
+    #[serde(deserialize_with = "lenient::de::id")]
     pub id: Id,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub ticket_id: Option<Id>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
     pub author_id: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub body: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub html_body: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub plain_body: Option<String>,
-    #[serde(default = "default_true", deserialize_with = "null_true")]
+    #[serde(default = "default_true", deserialize_with = "lenient::de::bool_true")]
     pub public: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::via")]
     pub via: Option<Via>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
     pub created_at: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::list")]
     pub attachments: Vec<Attachment>,
 }
 
@@ -236,7 +244,7 @@ impl Serialize for Role {
 
 impl<'de> Deserialize<'de> for Role {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+        let s = crate::lenient::as_string(&Value::deserialize(d)?).unwrap_or_default();
         Ok(Role::parse(&s))
     }
 }
@@ -256,97 +264,119 @@ pub mod role_type {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// Null for anonymous callers of `/users/me`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub id: Option<Id>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub phone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub locale: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub time_zone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub iana_time_zone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub organization_id: Option<Id>,
     #[serde(default)]
     pub role: Role,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
     pub role_type: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub external_id: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::strings")]
     pub tags: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::object")]
     pub user_fields: Map<String, Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::bool_opt")]
     pub active: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
     pub updated_at: Option<String>,
 }
 
 /// An organization.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Organization {
+    #[serde(deserialize_with = "lenient::de::id")]
     pub id: Id,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::strings")]
     pub domain_names: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::strings")]
     pub tags: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::object")]
     pub organization_fields: Map<String, Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
     pub deleted_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
     pub updated_at: Option<String>,
 }
 
 /// One option of a dropdown (`tagger`) or multiselect field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FieldOption {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub id: Option<Id>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::string")]
     pub name: String,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::string")]
     pub value: String,
 }
 
 /// A ticket field definition from `/api/v2/ticket_fields`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TicketField {
+    #[serde(deserialize_with = "lenient::de::id")]
     pub id: Id,
     /// `text`, `textarea`, `checkbox`, `date`, `integer`, `decimal`, `regexp`,
     /// `partialcreditcard`, `tagger`, `multiselect`, `lookup`, or a system
     /// type (`subject`, `status`, ...). Kept as text.
-    #[serde(rename = "type", default, deserialize_with = "null_default")]
+    #[serde(rename = "type", default, deserialize_with = "lenient::de::string")]
     pub field_type: String,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::string")]
     pub title: String,
-    #[serde(default = "default_true", deserialize_with = "null_true")]
+    #[serde(default = "default_true", deserialize_with = "lenient::de::bool_true")]
     pub active: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::bool_opt")]
     pub removable: Option<bool>,
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "lenient::de::list")]
+    pub custom_field_options: Vec<FieldOption>,
+}
+
+/// A user or organization field definition (`/api/v2/user_fields`,
+/// `/api/v2/organization_fields`): values sit under `key` in a record's
+/// `user_fields` / `organization_fields`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomFieldDef {
+    #[serde(deserialize_with = "lenient::de::id")]
+    pub id: Id,
+    #[serde(default, deserialize_with = "lenient::de::string")]
+    pub key: String,
+    #[serde(rename = "type", default, deserialize_with = "lenient::de::string")]
+    pub field_type: String,
+    #[serde(default, deserialize_with = "lenient::de::string")]
+    pub title: String,
+    #[serde(default = "default_true", deserialize_with = "lenient::de::bool_true")]
+    pub active: bool,
+    #[serde(default, deserialize_with = "lenient::de::list")]
     pub custom_field_options: Vec<FieldOption>,
 }
 
 /// A satisfaction reason from `/api/v2/satisfaction_reasons`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SatisfactionReason {
+    #[serde(deserialize_with = "lenient::de::id")]
     pub id: Id,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub value: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub raw_value: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
     pub reason_code: Option<i64>,
 }
 
@@ -364,14 +394,13 @@ pub struct ChildEvent {
 impl<'de> Deserialize<'de> for ChildEvent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut rest = Map::<String, Value>::deserialize(d)?;
-        let id = rest.remove("id").and_then(|v| v.as_u64());
+        let id = rest.remove("id").as_ref().and_then(crate::lenient::as_u64);
         let event_type = rest.remove("event_type");
         let typ = rest.remove("type");
         let kind = event_type
             .as_ref()
-            .and_then(Value::as_str)
-            .or(typ.as_ref().and_then(Value::as_str))
-            .map(str::to_string);
+            .and_then(crate::lenient::as_string)
+            .or_else(|| typ.as_ref().and_then(crate::lenient::as_string));
         Ok(ChildEvent { id, kind, rest })
     }
 }
@@ -379,19 +408,22 @@ impl<'de> Deserialize<'de> for ChildEvent {
 /// One entry of `/api/v2/incremental/ticket_events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketEvent {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub id: Option<Id>,
+    #[serde(deserialize_with = "lenient::de::id")]
     pub ticket_id: Id,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
     pub timestamp: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
     pub updater_id: Option<i64>,
-    /// A plain string here (unlike tickets and comments).
-    #[serde(default)]
-    pub via: Value,
-    #[serde(default, deserialize_with = "null_default")]
+    /// A display name here (`"Web form"`), unlike tickets and comments;
+    /// read as a [`Via`] whatever its shape. Comment children without a
+    /// `via` of their own inherit it.
+    #[serde(default, deserialize_with = "lenient::de::via")]
+    pub via: Option<Via>,
+    #[serde(default, deserialize_with = "lenient::de::list")]
     pub child_events: Vec<ChildEvent>,
 }
 
@@ -402,32 +434,18 @@ pub type Me = User;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OAuthToken {
     pub access_token: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub token_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::u64_opt")]
     pub expires_in: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub refresh_token: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub scope: Option<String>,
 }
 
 fn default_true() -> bool {
     true
-}
-
-/// Deserializes `null` as the type's default (Zendesk sends explicit nulls for
-/// many list and string fields).
-pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-fn null_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Option::<bool>::deserialize(d)?.unwrap_or(true))
 }
 
 #[cfg(test)]

@@ -613,7 +613,7 @@ impl Sim {
             ),
             ["satisfaction_reasons"] => json_reply(
                 200,
-                &json!({"satisfaction_reasons": model::reasons().iter().map(|(id, v)| json!({"id": id, "value": v, "raw_value": v, "reason_code": id - 1000})).collect::<Vec<_>>(), "next_page": null}),
+                &json!({"reasons": model::reasons().iter().map(|(id, v)| json!({"id": id, "value": v, "raw_value": v, "reason_code": id - 1000})).collect::<Vec<_>>(), "next_page": null}),
             ),
             ["satisfaction_ratings"] => self.ratings(&q),
             ["search", "export"] => self.search_export(&q),
