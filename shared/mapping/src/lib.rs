@@ -40,11 +40,12 @@ pub struct RenderContext<'a> {
 
 const SYSTEM_CHANNELS: [&str; 3] = ["system", "rule", "automation"];
 
-/// Text of a comment: `plain_body`, else `html_body` as text, else `body`.
+/// Text of a comment: `plain_body`, else `html_body` as text, else `body`
+/// (a body that is absent, null or blank gives way to the next).
 pub fn comment_text(c: &Comment) -> String {
-    if let Some(p) = &c.plain_body {
+    if let Some(p) = non_blank(c.plain_body.as_deref()) {
         text::normalize(p)
-    } else if let Some(h) = &c.html_body {
+    } else if let Some(h) = non_blank(c.html_body.as_deref()) {
         text::html_to_text(h)
     } else {
         text::normalize(c.body.as_deref().unwrap_or(""))

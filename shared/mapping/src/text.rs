@@ -16,12 +16,16 @@ pub fn html_to_text(html: &str) -> String {
     }
 }
 
-/// RULES.md normalisation: `\r\n`/`\r` → `\n`, trailing white space removed
-/// from every line, runs of 3+ newlines → 2, whole text trimmed.
+/// RULES.md normalisation: NUL characters dropped, `\r\n`/`\r` and the
+/// Unicode line and paragraph separators → `\n`, trailing white space
+/// removed from every line, runs of 3+ newlines → 2, whole text trimmed.
 pub fn normalize(text: &str) -> String {
     let unified;
-    let text = if text.contains('\r') {
-        unified = text.replace("\r\n", "\n").replace('\r', "\n");
+    let text = if text.contains(['\r', '\0', '\u{2028}', '\u{2029}']) {
+        unified = text
+            .replace("\r\n", "\n")
+            .replace(['\r', '\u{2028}', '\u{2029}'], "\n")
+            .replace('\0', "");
         unified.as_str()
     } else {
         text
@@ -55,6 +59,14 @@ pub fn normalize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_and_unicode_separators_are_cleaned() {
+        assert_eq!(
+            normalize("a\0b\u{2028}c\u{2029}\u{2029}\u{2029}d"),
+            "ab\nc\n\nd"
+        );
+    }
 
     #[test]
     fn zendesk_comment_html_becomes_paragraphs_and_lines() {
