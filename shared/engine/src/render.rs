@@ -75,7 +75,9 @@ impl Renderer {
     }
 
     /// Stores users and organizations (sideloads or fetched), skipping those
-    /// whose stored hash is unchanged.
+    /// whose stored hash is unchanged. Of a user or organization deleted in
+    /// Zendesk only its id and the mark of deletion are kept
+    /// ([`zdsync_mapping::retained_user`]).
     pub async fn store_entities(
         &mut self,
         engine: &Engine,
@@ -84,13 +86,15 @@ impl Renderer {
     ) -> Result<()> {
         let users: Vec<(u64, String)> = users
             .iter()
-            .filter_map(|u| u.id.map(|id| (id, serde_json::to_string(u))))
+            .map(|u| zdsync_mapping::retained_user(u.clone()))
+            .filter_map(|u| u.id.map(|id| (id, serde_json::to_string(&u))))
             .map(|(id, r)| r.map(|s| (id, s)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| EngineError::Corrupt(format!("cannot encode a user: {e}")))?;
         let orgs: Vec<(u64, String)> = orgs
             .iter()
-            .map(|o| serde_json::to_string(o).map(|s| (o.id, s)))
+            .map(|o| zdsync_mapping::retained_org(o.clone()))
+            .map(|o| serde_json::to_string(&o).map(|s| (o.id, s)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| EngineError::Corrupt(format!("cannot encode an organization: {e}")))?;
         self.put_changed(engine, EntityKind::User, users).await?;
@@ -178,15 +182,14 @@ impl Renderer {
         user_ids.dedup();
         let users: HashMap<u64, User> = self.resolve_users(engine, client, &user_ids).await?;
 
-        // Organizations: the ticket's, else the requester's.
+        // Organizations: the requester's own, else the ticket's.
         let mut org_ids: Vec<u64> = renderable
             .iter()
             .filter_map(|(t, _)| {
-                t.organization_id.or_else(|| {
-                    t.requester_id
-                        .and_then(|r| users.get(&r))
-                        .and_then(|u| u.organization_id)
-                })
+                let requester = t
+                    .requester_id
+                    .and_then(|r| zdsync_mapping::readable_user(&users, r));
+                zdsync_mapping::requester_org_id(t, requester)
             })
             .collect();
         org_ids.sort_unstable();
@@ -308,7 +311,7 @@ impl Renderer {
                 .context(|| format!("fetching {} users", missing.len()))?;
             self.counters.users_fetched += fetched.len() as u64;
             self.store_entities(engine, &fetched, &[]).await?;
-            for u in fetched {
+            for u in fetched.into_iter().map(zdsync_mapping::retained_user) {
                 if let Some(id) = u.id {
                     out.insert(id, u);
                 }
@@ -352,7 +355,7 @@ impl Renderer {
                 .context(|| format!("fetching {} organizations", missing.len()))?;
             self.counters.orgs_fetched += fetched.len() as u64;
             self.store_entities(engine, &[], &fetched).await?;
-            for o in fetched {
+            for o in fetched.into_iter().map(zdsync_mapping::retained_org) {
                 out.insert(o.id, o);
             }
             for id in missing {

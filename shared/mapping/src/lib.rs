@@ -204,15 +204,68 @@ fn non_null(m: &Map<String, Value>) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// A user whose record can be read: known and not deleted in Zendesk (a
+/// deleted user's record says `active: false`, and nothing else of it is
+/// kept).
+pub fn readable_user(users: &HashMap<u64, User>, id: u64) -> Option<&User> {
+    users.get(&id).filter(|u| u.active != Some(false))
+}
+
+/// An organization that can be read: known and not deleted in Zendesk.
+pub fn readable_org(orgs: &HashMap<u64, Organization>, id: u64) -> Option<&Organization> {
+    orgs.get(&id).filter(|o| o.deleted_at.is_none())
+}
+
+/// What is kept of a user: the whole record, or for a user deleted in
+/// Zendesk (`active: false`) only `{id, active: false}`: no name, e-mail,
+/// phone or field of theirs stays anywhere.
+pub fn retained_user(u: User) -> User {
+    if u.active == Some(false) {
+        User {
+            id: u.id,
+            active: Some(false),
+            ..Default::default()
+        }
+    } else {
+        u
+    }
+}
+
+/// What is kept of an organization: the whole record, or for one deleted
+/// in Zendesk only `{id, deleted_at}`.
+pub fn retained_org(o: Organization) -> Organization {
+    if o.deleted_at.is_some() {
+        Organization {
+            id: o.id,
+            deleted_at: o.deleted_at,
+            ..Default::default()
+        }
+    } else {
+        o
+    }
+}
+
+/// The organization a document shows for its requester: the requester's
+/// own organization as Zendesk holds it now, the ticket's only when the
+/// requester has none.
+pub fn requester_org_id(ticket: &Ticket, requester: Option<&User>) -> Option<u64> {
+    requester
+        .and_then(|u| u.organization_id)
+        .or(ticket.organization_id)
+}
+
 fn doc_user(ctx: &RenderContext<'_>, ticket: &Ticket) -> DocUser {
-    let Some(user) = ticket.requester_id.and_then(|id| ctx.users.get(&id)) else {
+    let Some(user) = ticket
+        .requester_id
+        .and_then(|id| readable_user(ctx.users, id))
+    else {
         return DocUser::Missing(MissingRef {
             id: ticket.requester_id,
             missing: true,
         });
     };
-    let org = ticket.organization_id.or(user.organization_id).map(|id| {
-        match ctx.organizations.get(&id) {
+    let org =
+        requester_org_id(ticket, Some(user)).map(|id| match readable_org(ctx.organizations, id) {
             Some(o) => DocOrg::Present(OrgProps {
                 id: o.id,
                 name: o.name.clone(),
@@ -224,8 +277,7 @@ fn doc_user(ctx: &RenderContext<'_>, ticket: &Ticket) -> DocUser {
                 id: Some(id),
                 missing: true,
             }),
-        }
-    });
+        });
     DocUser::Present(UserProps {
         id: user.id.or(ticket.requester_id).unwrap_or_default(),
         missing: false,
@@ -275,7 +327,7 @@ fn message(
     let author = e
         .author_id
         .filter(|a| *a > 0)
-        .and_then(|a| ctx.users.get(&(a as u64)));
+        .and_then(|a| readable_user(ctx.users, a as u64));
     let role = e.role.unwrap_or(match author {
         Some(u) if u.role.is_staff() => MessageRole::Agent,
         _ => MessageRole::Customer,
@@ -305,7 +357,7 @@ pub fn render(
     }
     let requester_name = ticket
         .requester_id
-        .and_then(|id| ctx.users.get(&id))
+        .and_then(|id| readable_user(ctx.users, id))
         .and_then(|u| u.name.as_deref());
     let content: Vec<Message> = entries
         .iter()

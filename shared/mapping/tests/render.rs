@@ -270,12 +270,68 @@ fn missing_requester_organization_and_unknown_authors() {
         serde_json::to_value(&doc.user).unwrap(),
         json!({"id": null, "missing": true})
     );
-    t.requester_id = Some(3700);
-    let doc = render(&w.ctx(), &t, &es).unwrap();
+}
+
+fn organization_of(w: &World, t: &Ticket) -> Value {
+    let es = entries(&[comment(1, 3700, "hi", true, "2023-05-14T10:00:00Z")]);
+    let doc = render(&w.ctx(), t, &es).expect("a customer spoke");
+    serde_json::to_value(&doc.user).unwrap()["organization"].clone()
+}
+
+#[test]
+fn the_requesters_own_organization_wins_over_the_tickets() {
+    let w = World::new();
+    let mut t = ticket(6);
+    t.organization_id = Some(777); // filed under another organization
+    assert_eq!(organization_of(&w, &t)["id"], json!(55));
+    assert_eq!(organization_of(&w, &t)["name"], json!("Acme Corp"));
+}
+
+#[test]
+fn the_tickets_organization_serves_a_requester_without_one() {
+    let mut w = World::new();
+    w.users.get_mut(&3700).unwrap().organization_id = None;
+    let mut t = ticket(6);
+    t.organization_id = Some(55);
+    assert_eq!(organization_of(&w, &t)["id"], json!(55));
+    t.organization_id = Some(777);
     assert_eq!(
-        serde_json::to_value(&doc.user).unwrap()["organization"],
-        json!({"id": 777, "missing": true})
+        organization_of(&w, &t),
+        json!({"id": 777, "missing": true}),
+        "an organization nobody can read"
     );
+}
+
+#[test]
+fn a_deleted_organization_is_missing() {
+    let mut w = World::new();
+    w.orgs.get_mut(&55).unwrap().deleted_at = Some("2024-01-01T00:00:00Z".into());
+    assert_eq!(
+        organization_of(&w, &ticket(6)),
+        json!({"id": 55, "missing": true})
+    );
+}
+
+#[test]
+fn a_deleted_requester_is_missing_and_their_comments_anonymous() {
+    let mut w = World::new();
+    // What the store keeps of a user deleted in Zendesk.
+    w.users.insert(
+        3700,
+        User {
+            id: Some(3700),
+            active: Some(false),
+            ..Default::default()
+        },
+    );
+    let es = entries(&[comment(1, 3700, "hi", true, "2023-05-14T10:00:00Z")]);
+    let doc = render(&w.ctx(), &ticket(6), &es).expect("still feedback");
+    assert_eq!(
+        serde_json::to_value(&doc.user).unwrap(),
+        json!({"id": 3700, "missing": true})
+    );
+    assert_eq!(doc.content[0].author_name, None);
+    assert_eq!(doc.content[0].role, MessageRole::Customer);
 }
 
 #[test]
