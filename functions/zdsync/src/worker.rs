@@ -88,7 +88,7 @@ pub async fn drain(
         queue: Arc::new(queue.clone()),
         margin: Duration::from_secs(0),
         max_pages: None,
-        lease_ttl: Duration::from_secs(15 * 60),
+        lease_ttl: zdsync_engine::lease::DEFAULT_TTL,
         busy_delay_secs: 60,
     };
     let store_err = |e| EngineError::Store {

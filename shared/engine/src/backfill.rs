@@ -26,7 +26,8 @@ use zdsync_store::{Connection, CursorKind, Window, WorkItem, WorkKind, WorkQueue
 
 use crate::Engine;
 use crate::error::{Context, EngineError, Result};
-use crate::sync::{SyncOptions, TicketsCursor, epoch, reset_cursors, take_lease};
+use crate::lease::Lease;
+use crate::sync::{SyncOptions, TicketsCursor, epoch, reset_cursors};
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 24 * HOUR;
@@ -164,11 +165,15 @@ pub async fn plan_backfill(
     opts: &SyncOptions,
 ) -> Result<BackfillPlan> {
     let conn = engine.connection(name).await?;
-    take_lease(engine, &conn.name, opts).await?;
+    let lease = Lease::take(
+        engine.store.clone(),
+        &conn.name,
+        &opts.owner,
+        opts.lease_ttl,
+    )
+    .await?;
     let result = plan_locked(engine, &conn, queue, windows).await;
-    if let Err(e) = engine.store.release_lease(&conn.name, &opts.owner).await {
-        tracing::warn!(connection = %conn.name, error = %e, "could not release the lease; it expires by itself");
-    }
+    lease.release().await;
     result
 }
 

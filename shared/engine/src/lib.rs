@@ -7,6 +7,7 @@ pub mod backfill;
 pub mod connect;
 pub mod credentials;
 pub mod error;
+pub mod lease;
 pub mod refresh;
 pub mod render;
 pub mod state;

@@ -19,14 +19,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use zdsync_store::{Connection, CursorKind, LeaseOutcome, TicketWrite, Window};
+use zdsync_store::{Connection, CursorKind, TicketWrite, Window};
 use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
 use zdsync_zendesk::{Client, RequestStats, TicketCursor};
 
 use crate::error::{Context, EngineError, Result};
+use crate::lease::Lease;
 use crate::render::{Counters, Pending, Renderer};
 use crate::state::TicketState;
-use crate::{Engine, now_ms, now_rfc3339};
+use crate::{Engine, now_rfc3339};
 
 /// Gap fetches in flight at once (see [`Walk::fill_gaps`]).
 const GAP_FETCH_CONCURRENCY: usize = 8;
@@ -73,8 +74,8 @@ impl Default for SyncOptions {
             deadline: None,
             max_pages: None,
             progress: None,
-            owner: format!("zdsync-{}-{}", std::process::id(), now_ms()),
-            lease_ttl: Duration::from_secs(15 * 60),
+            owner: crate::lease::new_owner(),
+            lease_ttl: crate::lease::DEFAULT_TTL,
         }
     }
 }
@@ -230,29 +231,6 @@ pub async fn sync_window(
     sync_span(engine, name, Span(Some(window)), opts).await
 }
 
-/// Takes the connection's lease for `opts.owner`, or says who holds it.
-pub(crate) async fn take_lease(engine: &Engine, name: &str, opts: &SyncOptions) -> Result<()> {
-    let ttl_ms = opts.lease_ttl.as_millis() as i64;
-    match engine
-        .store
-        .acquire_lease(name, &opts.owner, now_ms(), ttl_ms)
-        .await
-        .context(|| format!("taking the lease of {name:?}"))?
-    {
-        LeaseOutcome::Acquired => Ok(()),
-        LeaseOutcome::Held {
-            owner,
-            expires_at_ms,
-        } => Err(EngineError::Busy {
-            name: name.to_string(),
-            owner,
-            until: jiff::Timestamp::from_millisecond(expires_at_ms)
-                .map(|t| t.to_string())
-                .unwrap_or_else(|_| expires_at_ms.to_string()),
-        }),
-    }
-}
-
 async fn sync_span(
     engine: &Engine,
     name: &str,
@@ -260,7 +238,13 @@ async fn sync_span(
     opts: &SyncOptions,
 ) -> Result<SyncReport> {
     let conn = engine.connection(name).await?;
-    take_lease(engine, &conn.name, opts).await?;
+    let lease = Lease::take(
+        engine.store.clone(),
+        &conn.name,
+        &opts.owner,
+        opts.lease_ttl,
+    )
+    .await?;
     let started = Instant::now();
     let mut report = SyncReport {
         connection: conn.name.clone(),
@@ -268,15 +252,13 @@ async fn sync_span(
         window: span.0,
         ..Default::default()
     };
-    let result = run(engine, &conn, span, opts, &mut report).await;
+    let result = run(engine, &conn, span, opts, &lease, &mut report).await;
     report.finished_at = now_rfc3339();
     report.duration_ms = started.elapsed().as_millis() as u64;
     if let Err(e) = &result {
         report.error = Some(e.to_string());
     }
-    if let Err(e) = engine.store.release_lease(&conn.name, &opts.owner).await {
-        tracing::warn!(connection = %conn.name, error = %e, "could not release the lease; it expires by itself");
-    }
+    lease.release().await;
     match serde_json::to_string(&report) {
         Ok(json) => {
             if let Err(e) = engine.store.put_run_record(&conn.name, &json).await {
@@ -317,6 +299,7 @@ struct Walk<'a> {
     client: Client,
     renderer: Renderer,
     opts: &'a SyncOptions,
+    lease: &'a Lease,
     pages: u64,
 }
 
@@ -344,24 +327,6 @@ impl Walk<'_> {
                 pages: self.pages,
                 documents_written: self.renderer.counters.documents_written,
             });
-        }
-    }
-
-    async fn renew_lease(&self) -> Result<()> {
-        let ttl_ms = self.opts.lease_ttl.as_millis() as i64;
-        match self
-            .engine
-            .store
-            .acquire_lease(&self.conn.name, &self.opts.owner, now_ms(), ttl_ms)
-            .await
-            .context(|| "renewing the lease".into())?
-        {
-            LeaseOutcome::Acquired => Ok(()),
-            LeaseOutcome::Held { owner, .. } => Err(EngineError::Busy {
-                name: self.conn.name.clone(),
-                owner,
-                until: "unknown".into(),
-            }),
         }
     }
 
@@ -493,7 +458,7 @@ impl Walk<'_> {
                 return Ok(true);
             }
             start = next;
-            self.renew_lease().await?;
+            self.lease.check()?;
         }
     }
 
@@ -675,7 +640,7 @@ impl Walk<'_> {
                 Some(next) => at = next,
                 None => return Ok(true),
             }
-            self.renew_lease().await?;
+            self.lease.check()?;
         }
     }
 }
@@ -685,6 +650,7 @@ async fn run(
     conn: &Connection,
     span: Span,
     opts: &SyncOptions,
+    lease: &Lease,
     report: &mut SyncReport,
 ) -> Result<()> {
     let client = engine.client(conn).await?;
@@ -703,6 +669,7 @@ async fn run(
         client,
         renderer,
         opts,
+        lease,
         pages: 0,
     };
     let result = async {

@@ -80,7 +80,7 @@ pub async fn deps_from_env() -> Result<Deps, EngineError> {
         queue: Arc::new(zdsync_store_dynamodb::SqsQueue::from_env(queue).await),
         margin: Duration::from_secs(margin),
         max_pages: None,
-        lease_ttl: Duration::from_secs(15 * 60),
+        lease_ttl: zdsync_engine::lease::DEFAULT_TTL,
         busy_delay_secs: 120,
     })
 }

@@ -123,6 +123,13 @@ pub enum CursorKind {
     Tickets,
     Events,
     Users,
+    /// The organizations export (a start time), read by the daily refresh.
+    Orgs,
+    /// Users and organizations the refresh saw change whose documents are
+    /// not rendered again yet (JSON), so a cut-off refresh loses none.
+    RefreshPending,
+    /// The last refresh's report (JSON), for status.
+    LastRefresh,
     WindowEvents {
         from: i64,
         until: i64,
@@ -137,7 +144,12 @@ pub enum CursorKind {
 
 impl CursorKind {
     /// The live cursors (status lists these).
-    pub const ALL: [CursorKind; 3] = [CursorKind::Tickets, CursorKind::Events, CursorKind::Users];
+    pub const ALL: [CursorKind; 4] = [
+        CursorKind::Tickets,
+        CursorKind::Events,
+        CursorKind::Users,
+        CursorKind::Orgs,
+    ];
 
     /// The cursor's key within its connection (`CURSOR#<key>`).
     pub fn as_str(self) -> std::borrow::Cow<'static, str> {
@@ -145,6 +157,9 @@ impl CursorKind {
             CursorKind::Tickets => "tickets".into(),
             CursorKind::Events => "events".into(),
             CursorKind::Users => "users".into(),
+            CursorKind::Orgs => "orgs".into(),
+            CursorKind::RefreshPending => "refresh-pending".into(),
+            CursorKind::LastRefresh => "last-refresh".into(),
             CursorKind::BackfillPlan => "backfill-plan".into(),
             CursorKind::WindowEvents { from, until } => {
                 format!("window-{from}-{until}-events").into()
