@@ -189,6 +189,28 @@ impl Out {
                 ),
                 None => say!("  never synced"),
             }
+            if let Some(r) = &c.last_refresh {
+                say!(
+                    "  last refresh {} → {}: {}, {} users and {} organizations updated, {} documents written, {} skipped records{}",
+                    r.started_at,
+                    r.finished_at,
+                    if r.error.is_some() {
+                        "failed"
+                    } else if r.complete {
+                        "complete"
+                    } else {
+                        "partial (the next one finishes it)"
+                    },
+                    r.users_updated,
+                    r.orgs_updated,
+                    r.documents_written,
+                    r.skipped_records,
+                    r.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                );
+            }
         }
     }
 

@@ -91,12 +91,16 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
     )?;
     let mut cfg =
         zdsync_zendesk::ClientConfig::new(base.clone(), req.secret.credentials(email.as_deref())?);
+    // A check that cannot reach Zendesk should say so in seconds, not after
+    // a sync's patience.
+    cfg.max_retries = cfg.max_retries.min(2);
+    cfg.max_backoff = cfg.max_backoff.min(std::time::Duration::from_secs(2));
     if let Some(tune) = &engine.settings.tune_client {
         tune(&mut cfg);
     }
     let client =
         zdsync_zendesk::Client::new(cfg).context(|| "configuring the Zendesk client".into())?;
-    let me = client.me().await.map_err(|e| refusal(&e, &conn, &base))?;
+    let me = client.me().await.map_err(|e| refusal(e, &conn, &base))?;
     let role = check_role(&me, &conn)?;
     conn.role = Some(role.clone());
     conn.user_id = me.id;
@@ -140,7 +144,9 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
 }
 
 /// Turns a failed credential check into an actionable message.
-fn refusal(e: &zdsync_zendesk::Error, conn: &Connection, base: &url::Url) -> EngineError {
+/// Anything else (Zendesk unreachable, failing) is a runtime error that
+/// names the host and the cause.
+fn refusal(e: zdsync_zendesk::Error, conn: &Connection, base: &url::Url) -> EngineError {
     use zdsync_zendesk::Error as Z;
     let who = conn.email.as_deref().unwrap_or("the OAuth client");
     match e {
@@ -160,14 +166,9 @@ fn refusal(e: &zdsync_zendesk::Error, conn: &Connection, base: &url::Url) -> Eng
         )),
         other => EngineError::Zendesk {
             context: format!("checking the credentials at {base}"),
-            source: clone_err(other),
+            source: other,
         },
     }
-}
-
-fn clone_err(e: &zdsync_zendesk::Error) -> zdsync_zendesk::Error {
-    // zendesk::Error is not Clone (it may hold a reqwest error); keep its text.
-    zdsync_zendesk::Error::Config(e.to_string())
 }
 
 /// Accepts admins only (see README: incremental exports are admin-only).

@@ -19,6 +19,8 @@ pub struct ConnectionStatus {
     pub cursors: std::collections::BTreeMap<String, Option<String>>,
     pub counts: StoreCounts,
     pub last_run: Option<SyncReport>,
+    /// The last daily refresh of users and organizations.
+    pub last_refresh: Option<crate::refresh::RefreshReport>,
     /// The last planned backfill and how far it has come.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backfill: Option<crate::backfill::BackfillProgress>,
@@ -50,6 +52,12 @@ pub async fn status(engine: &Engine, name: Option<&str>) -> Result<Vec<Connectio
             Some(json) => serde_json::from_str(&json).ok(),
             None => None,
         };
+        let last_refresh = engine
+            .store
+            .get_cursor(&conn.name, zdsync_store::CursorKind::LastRefresh)
+            .await
+            .context(|| "reading the last refresh".into())?
+            .and_then(|json| serde_json::from_str(&json).ok());
         let backfill = crate::backfill::progress(engine, &conn.name).await?;
         out.push(ConnectionStatus {
             backfill,
@@ -62,6 +70,7 @@ pub async fn status(engine: &Engine, name: Option<&str>) -> Result<Vec<Connectio
             cursors,
             counts,
             last_run,
+            last_refresh,
         });
     }
     Ok(out)

@@ -232,8 +232,9 @@ pub enum Error {
         detail: String,
         snippet: String,
     },
-    /// Network failure after retries.
-    #[error("could not reach Zendesk at {endpoint}: {source}")]
+    /// Network failure after retries: the endpoint and every cause (DNS,
+    /// refused connection, TLS, timeout...).
+    #[error("could not reach Zendesk at {endpoint}: {}", causes(.source))]
     Transport {
         endpoint: String,
         #[source]
@@ -244,6 +245,21 @@ pub enum Error {
         "OAuth token request failed ({status}): {message}. Check the OAuth client id/secret or sign in again."
     )]
     OAuth { status: u16, message: String },
+}
+
+/// An error and its causes, joined (`a: b: c`), each said once.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 impl ClientConfig {

@@ -258,6 +258,48 @@ async fn refused_credentials_and_roles_save_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_zendesk_at_connect_is_a_runtime_failure_naming_host_and_cause() {
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let data = tempfile::tempdir().unwrap();
+    let r = zdsync(
+        data.path(),
+        &[
+            "connect",
+            "acme",
+            "--subdomain",
+            "acme",
+            "--email",
+            "a@acme.example",
+        ],
+        &token_env(&url, "tok"),
+    )
+    .await;
+    assert_eq!(
+        r.code, 1,
+        "a network failure is not the user's input: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("could not reach Zendesk"), "{}", r.stderr);
+    assert!(
+        r.stderr.to_lowercase().contains("connect"),
+        "the cause (connection refused) is said: {}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("invalid configuration"), "{}", r.stderr);
+    no_connections(data.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_client_credentials_work_and_bad_oauth_is_refused() {
     let sim = sim(60).await;
     let c = sim.credentials();
