@@ -142,7 +142,10 @@ impl Lease {
             outcome = acquire(&*store, conn, owner, ttl_ms).await?;
         }
         match outcome {
-            LeaseOutcome::Acquired => Ok(Lease::start(store, conn, owner, ttl)),
+            LeaseOutcome::Acquired => {
+                tracing::info!(connection = conn, "holding the lease");
+                Ok(Lease::start(store, conn, owner, ttl))
+            }
             LeaseOutcome::Held {
                 owner,
                 expires_at_ms,

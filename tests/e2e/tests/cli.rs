@@ -1,66 +1,12 @@
 //! The `zdsync` command, as a user runs it, against the project's Zendesk
 //! simulator on loopback and an embedded store in a temporary data dir.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
+use common::{sim, token_env, zdsync};
 use serde_json::Value;
-use zendesk_sim::{SimConfig, SimHandle};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-/// Runs `zdsync` with only the given Zendesk variables set.
-async fn zdsync(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(zdsync_e2e::zdsync_bin());
-    cmd.arg("--data-dir").arg(data).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ZENDESK_") || k.starts_with("ZDSYNC_") || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("zdsync runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-async fn sim(tickets: usize) -> SimHandle {
-    SimHandle::start(SimConfig {
-        tickets,
-        rate_limits: false,
-        huge_ticket: false,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator")
-}
-
-fn token_env<'a>(sim_url: &'a str, token: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![("ZENDESK_API_URL", sim_url), ("ZENDESK_API_TOKEN", token)]
-}
 
 async fn no_connections(data: &Path) {
     let st = zdsync(data, &["--json", "status"], &[]).await;
