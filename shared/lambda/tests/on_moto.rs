@@ -349,6 +349,23 @@ async fn a_manual_backfill_fans_out_in_windows_and_survives_duplicates_and_a_kil
         matches!(held, zdsync_store::LeaseOutcome::Held { .. }),
         "the killed worker's lease is left behind: {held:?}"
     );
+    // The next delivery does not wait for that lease to expire: its holder
+    // (an invocation of this process that was cut off) is gone, so the
+    // worker takes the lease over at once, works the item and frees it.
+    let again = backfill_worker(&w.deps, sqs_event(std::slice::from_ref(&first)), later()).await;
+    assert!(again.batch_item_failures.is_empty());
+    let free = w
+        .deps
+        .engine
+        .store
+        .acquire_lease("acme", "probe", zdsync_engine::now_ms(), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        free,
+        zdsync_store::LeaseOutcome::Acquired,
+        "the redelivered item ran under the lease, not waiting for it"
+    );
 
     let mut handled = 0;
     let mut windows_done = std::collections::HashSet::new();
