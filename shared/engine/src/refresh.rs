@@ -58,6 +58,10 @@ pub struct RefreshReport {
     #[serde(default)]
     pub orgs_updated: u64,
     pub documents_written: u64,
+    /// Items written: users, organizations, documents, states, cursors and
+    /// the pending set (0 when nothing changed).
+    #[serde(default)]
+    pub data_writes: u64,
     /// Both exports read to their end and every document rendered again.
     pub complete: bool,
     pub requests: RequestStatsOut,
@@ -182,6 +186,7 @@ async fn run(
     report.requests = r.client.stats().into();
     report.skipped_records = r.client.stats().skipped_records;
     report.documents_written = r.renderer.counters.documents_written;
+    report.data_writes = r.renderer.counters.data_writes();
     result
 }
 

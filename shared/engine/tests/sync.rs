@@ -462,3 +462,70 @@ async fn a_second_sync_of_the_same_connection_waits_for_the_lease() {
         .expect_err("lease is held");
     assert!(err.to_string().contains("other-run"), "{err}");
 }
+
+#[tokio::test]
+async fn records_without_an_id_are_skipped_and_counted_and_the_rest_lands() {
+    let env = start(small(200)).await;
+    connect_admin(&env, "acme").await;
+    for path in [
+        "/api/v2/incremental/tickets/cursor",
+        "/api/v2/incremental/ticket_events",
+    ] {
+        env.sim.inject(Fault {
+            path_prefix: Some(path.into()),
+            kind: FaultKind::IdlessRecord,
+            count: 1,
+        });
+    }
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("sync with id-less records");
+    assert!(r.complete, "{r:?}");
+    assert_eq!(r.skipped_records, 2, "{r:?}");
+    assert_matches_oracle(&env, "acme").await;
+    let clean = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("next sync");
+    assert_eq!(clean.skipped_records, 0, "{clean:?}");
+}
+
+#[tokio::test]
+async fn a_comment_with_only_an_attachment_is_an_empty_message() {
+    let env = start(small(150)).await;
+    connect_admin(&env, "acme").await;
+    sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("backfill");
+    let ticket = env.sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    let id = ticket.ticket_ids[0];
+    env.sim.mutate(Mutation::AddComment {
+        ticket_id: id,
+        by_customer: true,
+        public: true,
+        text: String::new(),
+    });
+    env.sim.advance_clock(120);
+    sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("sync");
+    let doc: serde_json::Value = serde_json::from_str(
+        &env.engine
+            .store
+            .get_document("acme", id)
+            .await
+            .expect("read")
+            .expect("a document"),
+    )
+    .expect("json");
+    let texts: Vec<&str> = doc["content"]
+        .as_array()
+        .expect("content")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 2, "{doc}");
+    assert_eq!(texts[1], "", "{doc}");
+    assert_matches_oracle(&env, "acme").await;
+}

@@ -127,20 +127,22 @@ pub fn channel_of_display_name(name: &str) -> String {
 /// nothing (`"-"`, empty, null, anything else).
 pub fn as_via(v: &Value) -> Option<Via> {
     match v {
-        Value::Object(o) => Some(Via {
-            channel: o
+        Value::Object(o) => {
+            // `{}` or an object without a readable channel says nothing.
+            let channel = o
                 .get("channel")
                 .and_then(as_string)
-                .map(|c| {
-                    if c.contains(' ') || c.chars().any(char::is_uppercase) {
-                        channel_of_display_name(&c)
-                    } else {
-                        c
-                    }
-                })
-                .unwrap_or_default(),
-            source: o.get("source").cloned().unwrap_or(Value::Null),
-        }),
+                .filter(|c| !c.trim().is_empty())?;
+            let channel = if channel.contains(' ') || channel.chars().any(char::is_uppercase) {
+                channel_of_display_name(&channel)
+            } else {
+                channel
+            };
+            Some(Via {
+                channel,
+                source: o.get("source").cloned().unwrap_or(Value::Null),
+            })
+        }
         Value::String(s) if !s.trim().is_empty() && s.trim() != "-" => Some(Via {
             channel: channel_of_display_name(s),
             source: Value::Null,
@@ -305,7 +307,8 @@ mod tests {
             as_via(&json!({"channel": "Web form"})).unwrap().channel,
             "web"
         );
-        assert_eq!(as_via(&json!({"channel": null})).unwrap().channel, "");
+        assert_eq!(as_via(&json!({"channel": null})), None);
+        assert_eq!(as_via(&json!({})), None);
         assert_eq!(as_via(&json!("-")), None);
         assert_eq!(as_via(&json!("")), None);
         assert_eq!(as_via(&Value::Null), None);

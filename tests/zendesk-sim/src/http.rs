@@ -19,9 +19,24 @@ use serde_json::{Value, json};
 
 use crate::limits::Window;
 
+/// The record lists of the answers, main list first.
+const RECORD_LISTS: [&str; 7] = [
+    "tickets",
+    "ticket_events",
+    "comments",
+    "users",
+    "organizations",
+    "satisfaction_ratings",
+    "results",
+];
+
+/// Page size of the time-based organizations export.
+const ORGS_PER_PAGE: usize = 1000;
+
 /// Handlers return early with a ready response.
 type Early<T> = Result<T, Response>;
 use crate::model::{self, CLOCK_START, Csat, Model, SimTicket, iso};
+use crate::shapes;
 use crate::{
     Fault, FaultKind, Mutation, MutationResult, SimConfig, SimCredentials, SimFacts, SimStats, lock,
 };
@@ -232,11 +247,21 @@ impl Sim {
                 f.deleted_ticket_ids.push(t.id);
             } else if m.is_agent_only(t) {
                 f.agent_only_ticket_ids.push(t.id);
+            } else if let Some(u) = m.users.get(&t.requester_id).filter(|u| !u.deleted) {
+                f.requesters.push((u.id, u.organization_id));
             }
             if t.channel == "chat" {
                 f.chat_ticket_ids.push(t.id);
             }
         }
+        f.requesters.sort_unstable();
+        f.requesters.dedup();
+        f.org_ids = m
+            .orgs
+            .values()
+            .filter(|o| o.deleted_at.is_none())
+            .map(|o| o.id)
+            .collect();
         f
     }
 
@@ -265,19 +290,57 @@ impl Sim {
     }
 
     /// The first matching injected fault, if any (Delay faults only wait).
-    async fn fault_for(&self, path: &str) -> Option<Response> {
-        let kind = {
-            let mut faults = lock(&self.faults);
-            let pos = faults.iter().position(|f| {
-                f.count > 0 && f.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
-            })?;
-            faults[pos].count -= 1;
-            let kind = faults[pos].kind.clone();
-            if faults[pos].count == 0 {
-                faults.remove(pos);
-            }
-            kind
+    /// Takes one use of the first fault for `path` that `which` accepts.
+    fn take_fault(&self, path: &str, which: impl Fn(&FaultKind) -> bool) -> Option<FaultKind> {
+        let mut faults = lock(&self.faults);
+        let pos = faults.iter().position(|f| {
+            f.count > 0
+                && which(&f.kind)
+                && f.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+        })?;
+        faults[pos].count -= 1;
+        let kind = faults[pos].kind.clone();
+        if faults[pos].count == 0 {
+            faults.remove(pos);
+        }
+        Some(kind)
+    }
+
+    /// Adds a record without an id to the main list of a JSON answer, when
+    /// an `IdlessRecord` fault is set for `path`.
+    async fn idless_record(&self, path: &str, response: Response) -> Response {
+        if response.status() != StatusCode::OK
+            || self
+                .take_fault(path, |k| matches!(k, FaultKind::IdlessRecord))
+                .is_none()
+        {
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+            return error(500, "SimulatorError", "could not read the answer");
         };
+        let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+            return Response::from_parts(parts, AxBody::from(bytes));
+        };
+        let key = RECORD_LISTS
+            .iter()
+            .find(|k| v.get(**k).is_some_and(Value::is_array));
+        if let Some(list) = key
+            .and_then(|k| v.get_mut(*k))
+            .and_then(Value::as_array_mut)
+        {
+            let at = list.len().min(1);
+            list.insert(
+                at,
+                json!({"id": null, "subject": "a record without an id", "name": "no id"}),
+            );
+        }
+        Response::from_parts(parts, AxBody::from(v.to_string()))
+    }
+
+    async fn fault_for(&self, path: &str) -> Option<Response> {
+        let kind = self.take_fault(path, |k| !matches!(k, FaultKind::IdlessRecord))?;
         match kind {
             FaultKind::Delay { ms } => {
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -305,6 +368,8 @@ impl Sim {
                 }
                 Some(r)
             }
+            FaultKind::Rejected { code } => Some(error(400, &code, "Injected rejection")),
+            FaultKind::IdlessRecord => None,
             FaultKind::Html => Some(reply(
                 200,
                 "text/html",
@@ -524,7 +589,8 @@ impl Sim {
                     if *method != Method::GET {
                         error(405, "MethodNotAllowed", "Only GET is simulated")
                     } else {
-                        self.route(who, path, uri)
+                        let r = self.route(who, path, uri);
+                        self.idless_record(path, r).await
                     }
                 }
             }
@@ -579,7 +645,7 @@ impl Sim {
             ["incremental", "tickets", "cursor"] => self.tickets_export(&q),
             ["incremental", "ticket_events"] => self.ticket_events(&q, uri),
             ["incremental", "users", "cursor"] => self.users_export(&q),
-            ["incremental", "organizations"] => self.orgs_export(&q),
+            ["incremental", "organizations"] => self.orgs_export(&q, uri),
             ["tickets", "show_many"] => self.tickets_show_many(&q),
             ["tickets", id] => match id.parse::<u64>() {
                 Ok(id) => self.ticket(id),
@@ -720,7 +786,11 @@ impl Sim {
         let pos = page.last().map(|t| (t.generated, t.id)).unwrap_or(after);
         let cursor = encode_pos(pos.0, pos.1);
         let mut body = json!({
-            "tickets": page.iter().map(|t| t.json(include.contains("comment_count"))).collect::<Vec<_>>(),
+            "tickets": page.iter().map(|t| {
+                let mut v = t.json(include.contains("comment_count"));
+                shapes::ticket(&mut v, t.id);
+                v
+            }).collect::<Vec<_>>(),
             "after_cursor": cursor,
             "before_cursor": null,
             "after_url": format!("/api/v2/incremental/tickets/cursor.json?cursor={cursor}"),
@@ -739,7 +809,11 @@ impl Sim {
                 ids.iter()
                     .filter_map(|id| m.users.get(id))
                     .filter(|u| !u.deleted)
-                    .map(|u| u.json())
+                    .map(|u| {
+                        let mut v = u.json();
+                        shapes::user(&mut v, u.id);
+                        v
+                    })
                     .collect(),
             );
         }
@@ -750,7 +824,12 @@ impl Sim {
             body["organizations"] = Value::Array(
                 ids.iter()
                     .filter_map(|id| m.orgs.get(id))
-                    .map(|o| o.json())
+                    .filter(|o| o.deleted_at.is_none())
+                    .map(|o| {
+                        let mut v = o.json();
+                        shapes::org(&mut v, o.id);
+                        v
+                    })
                     .collect(),
             );
         }
@@ -790,17 +869,24 @@ impl Sim {
             .map(|e| {
                 let ticket = m.tickets.get(&e.ticket_id);
                 let mut children: Vec<Value> = Vec::new();
-                if with_comments && let Some(t) = ticket {
+                let mut channel = None;
+                if let Some(t) = ticket {
                     for cid in &e.comment_ids {
-                        if let Some(c) = t.comments.iter().find(|c| c.id == *cid) {
-                            let mut v = c.json(false);
-                            if let Some(o) = v.as_object_mut() {
-                                o.remove("created_at");
-                                o.insert("event_type".into(), "Comment".into());
-                                o.insert("audit_id".into(), e.id.into());
-                            }
-                            children.push(v);
+                        let Some(c) = t.comments.iter().find(|c| c.id == *cid) else {
+                            continue;
+                        };
+                        channel.get_or_insert(c.channel.clone());
+                        if !with_comments {
+                            continue;
                         }
+                        let mut v = c.json(false);
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("created_at");
+                            o.insert("event_type".into(), "Comment".into());
+                            o.insert("audit_id".into(), e.id.into());
+                        }
+                        shapes::comment_event(&mut v, c.id, &c.channel);
+                        children.push(v);
                     }
                 }
                 for (k, ch) in e.changes.iter().enumerate() {
@@ -808,11 +894,15 @@ impl Sim {
                     ch["id"] = json!(e.id * 100 + 50 + k as u64);
                     children.push(ch);
                 }
-                json!({
+                let mut v = json!({
                     "id": e.id, "ticket_id": e.ticket_id, "timestamp": e.timestamp,
                     "created_at": iso(e.timestamp), "updater_id": e.updater_id, "via": e.via,
                     "event_type": "Audit", "child_events": children,
-                })
+                });
+                if let Some(channel) = channel {
+                    shapes::event(&mut v, e.id, &channel);
+                }
+                v
             })
             .collect();
         let base = uri.path();
@@ -838,7 +928,7 @@ impl Sim {
         let mut eligible: Vec<_> = m
             .users
             .values()
-            .filter(|u| !u.deleted && u.updated_at <= horizon && (u.updated_at, u.id) > after)
+            .filter(|u| u.updated_at <= horizon && (u.updated_at, u.id) > after)
             .collect();
         eligible.sort_by_key(|u| (u.updated_at, u.id));
         let end = eligible.len() <= per_page;
@@ -847,30 +937,49 @@ impl Sim {
         json_reply(
             200,
             &json!({
-                "users": page.iter().map(|u| u.json()).collect::<Vec<_>>(),
+                "users": page.iter().map(|u| {
+                    let mut v = u.json();
+                    shapes::user(&mut v, u.id);
+                    v
+                }).collect::<Vec<_>>(),
                 "after_cursor": encode_pos(pos.0, pos.1),
                 "end_of_stream": end,
             }),
         )
     }
 
-    fn orgs_export(&self, q: &HashMap<String, String>) -> Response {
+    /// The time-based organizations export: 1,000 a page in `updated_at`
+    /// order, deleted organizations included (with `deleted_at`); the next
+    /// page starts at `end_time`, the time of the page's last record.
+    fn orgs_export(&self, q: &HashMap<String, String>, uri: &Uri) -> Response {
         let start = match self.start_time(q) {
             Ok(Some(s)) => s,
             Ok(None) => return error(400, "InvalidValue", "start_time is required"),
             Err(r) => return r,
         };
+        let horizon = self.now() - 60;
         let m = lock(&self.model);
-        let orgs: Vec<Value> = m
+        let mut eligible: Vec<_> = m
             .orgs
             .values()
-            .filter(|o| o.updated_at >= start)
-            .map(|o| o.json())
+            .filter(|o| o.updated_at >= start && o.updated_at <= horizon)
             .collect();
-        let end_time = m.orgs.values().map(|o| o.updated_at).max().unwrap_or(start);
+        eligible.sort_by_key(|o| (o.updated_at, o.id));
+        let end = eligible.len() < ORGS_PER_PAGE;
+        let page: Vec<_> = eligible.into_iter().take(ORGS_PER_PAGE).collect();
+        let end_time = page.last().map_or(start, |o| o.updated_at);
+        let orgs: Vec<Value> = page
+            .iter()
+            .map(|o| {
+                let mut v = o.json();
+                shapes::org(&mut v, o.id);
+                v
+            })
+            .collect();
+        let next = format!("{}?start_time={end_time}", uri.path());
         json_reply(
             200,
-            &json!({"organizations": orgs, "end_time": end_time, "end_of_stream": true, "next_page": null, "count": orgs.len()}),
+            &json!({"organizations": orgs, "end_time": end_time, "end_of_stream": end, "next_page": if end { Value::Null } else { Value::String(next) }, "count": orgs.len()}),
         )
     }
 
@@ -897,7 +1006,11 @@ impl Sim {
             .iter()
             .filter_map(|id| m.users.get(id))
             .filter(|u| !u.deleted)
-            .map(|u| u.json())
+            .map(|u| {
+                let mut v = u.json();
+                shapes::user(&mut v, u.id);
+                v
+            })
             .collect();
         json_reply(
             200,
@@ -914,7 +1027,12 @@ impl Sim {
         let orgs: Vec<Value> = ids
             .iter()
             .filter_map(|id| m.orgs.get(id))
-            .map(|o| o.json())
+            .filter(|o| o.deleted_at.is_none())
+            .map(|o| {
+                let mut v = o.json();
+                shapes::org(&mut v, o.id);
+                v
+            })
             .collect();
         json_reply(
             200,
@@ -932,7 +1050,11 @@ impl Sim {
             .iter()
             .filter_map(|id| m.tickets.get(id))
             .filter(|t| !t.deleted)
-            .map(|t| t.json(false))
+            .map(|t| {
+                let mut v = t.json(false);
+                shapes::ticket(&mut v, t.id);
+                v
+            })
             .collect();
         json_reply(
             200,
@@ -972,7 +1094,11 @@ impl Sim {
             .iter()
             .skip(from)
             .take(size)
-            .map(|c| c.json(true))
+            .map(|c| {
+                let mut v = c.json(true);
+                shapes::comment(&mut v, c.id);
+                v
+            })
             .collect();
         let next = from + page.len();
         let has_more = next < t.comments.len();
@@ -1239,6 +1365,21 @@ fn apply(m: &mut Model, mu: Mutation, now: i64, out: &mut MutationResult) {
                 u.updated_at = now;
             }
         }
+        Mutation::MoveUser { user_id, org_id } => {
+            if let Some(u) = m.users.get_mut(&user_id) {
+                u.organization_id = org_id;
+                u.updated_at = now;
+            }
+        }
+        Mutation::DeleteUser { user_id } => {
+            if let Some(u) = m.users.get_mut(&user_id) {
+                u.deleted = true;
+                u.updated_at = now;
+            }
+        }
+        Mutation::RenameOrg { .. } | Mutation::UpdateOrg { .. } | Mutation::DeleteOrg { .. } => {
+            change_org(m, mu, now)
+        }
         Mutation::Random { n, seed } => {
             let mut r = rand::rngs::StdRng::seed_from_u64(seed);
             let ids: Vec<u64> = m
@@ -1285,19 +1426,76 @@ fn apply(m: &mut Model, mu: Mutation, now: i64, out: &mut MutationResult) {
                         reason_id: None,
                     },
                     8 if r.random_bool(0.3) => Mutation::DeleteTicket { ticket_id: t },
-                    _ => {
-                        let users: Vec<u64> = m.end_users.clone();
-                        Mutation::RenameUser {
-                            user_id: users[r.random_range(0..users.len())],
-                            name: format!("Renamed {}", r.random_range(0..1000)),
-                        }
-                    }
+                    _ => random_people_change(m, &mut r),
                 };
                 *by_kind.entry(kind_name(&mu)).or_default() += 1;
                 apply(m, mu, now, out);
             }
         }
     }
+}
+
+/// A change of a user or an organization, for `Mutation::Random`.
+fn random_people_change(m: &Model, r: &mut rand::rngs::StdRng) -> Mutation {
+    let user_id = m.end_users[r.random_range(0..m.end_users.len())];
+    let orgs: Vec<u64> = m.orgs.keys().copied().collect();
+    let org_id = orgs[r.random_range(0..orgs.len())];
+    match r.random_range(0..20) {
+        0..=7 => Mutation::RenameUser {
+            user_id,
+            name: format!("Renamed {}", r.random_range(0..1000)),
+        },
+        8..=11 => Mutation::RenameOrg {
+            org_id,
+            name: format!("Renamed Org {}", r.random_range(0..1000)),
+        },
+        12..=14 => Mutation::MoveUser {
+            user_id,
+            org_id: r.random_bool(0.8).then_some(org_id),
+        },
+        15 | 16 => Mutation::UpdateOrg {
+            org_id,
+            domain_names: Some(vec![format!("new{}.example", r.random_range(0..1000))]),
+            tags: Some(vec!["renewed".into()]),
+            fields: None,
+        },
+        17 | 18 => Mutation::DeleteUser { user_id },
+        _ => Mutation::DeleteOrg { org_id },
+    }
+}
+
+/// Renames, updates or deletes an organization.
+fn change_org(m: &mut Model, mu: Mutation, now: i64) {
+    let id = match &mu {
+        Mutation::RenameOrg { org_id, .. }
+        | Mutation::UpdateOrg { org_id, .. }
+        | Mutation::DeleteOrg { org_id } => *org_id,
+        _ => return,
+    };
+    let Some(o) = m.orgs.get_mut(&id) else {
+        return;
+    };
+    match mu {
+        Mutation::RenameOrg { name, .. } => o.name = name,
+        Mutation::UpdateOrg {
+            domain_names,
+            tags,
+            fields,
+            ..
+        } => {
+            if let Some(d) = domain_names {
+                o.domain_names = d;
+            }
+            if let Some(t) = tags {
+                o.tags = t;
+            }
+            for (k, v) in fields.unwrap_or_default() {
+                o.fields.insert(k, v);
+            }
+        }
+        _ => o.deleted_at = Some(now),
+    }
+    o.updated_at = now;
 }
 
 fn t_requester(m: &Model, ticket_id: u64) -> i64 {
@@ -1314,6 +1512,11 @@ fn kind_name(m: &Mutation) -> &'static str {
         Mutation::DeleteTicket { .. } => "delete_ticket",
         Mutation::AddCsat { .. } => "add_csat",
         Mutation::RenameUser { .. } => "rename_user",
+        Mutation::RenameOrg { .. } => "rename_org",
+        Mutation::UpdateOrg { .. } => "update_org",
+        Mutation::MoveUser { .. } => "move_user",
+        Mutation::DeleteUser { .. } => "delete_user",
+        Mutation::DeleteOrg { .. } => "delete_org",
         Mutation::Random { .. } => "random",
     }
 }

@@ -7,6 +7,7 @@ mod http;
 mod limits;
 pub mod model;
 mod oracle;
+mod shapes;
 
 use std::sync::{Arc, Mutex};
 
@@ -88,6 +89,12 @@ pub enum FaultKind {
     TruncatedJson,
     /// Delay the response by this many milliseconds.
     Delay { ms: u64 },
+    /// 400 with this error code (e.g. `InvalidPaginationParameter` for an
+    /// expired cursor).
+    Rejected { code: String },
+    /// The real answer with one more record, whose id is null, in its
+    /// first list (second place).
+    IdlessRecord,
 }
 
 /// A change to the account, applied through the mutate control.
@@ -125,6 +132,37 @@ pub enum Mutation {
         user_id: u64,
         name: String,
     },
+    /// Renames an organization.
+    RenameOrg {
+        org_id: u64,
+        name: String,
+    },
+    /// Changes an organization's domains, tags and fields (each when given;
+    /// a field set to null is cleared).
+    UpdateOrg {
+        org_id: u64,
+        #[serde(default)]
+        domain_names: Option<Vec<String>>,
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+        #[serde(default)]
+        fields: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    /// Moves a user to another organization (or none).
+    MoveUser {
+        user_id: u64,
+        org_id: Option<u64>,
+    },
+    /// Permanently deletes a user (a GDPR deletion): `show_many` leaves them
+    /// out, the users export shows them scrubbed.
+    DeleteUser {
+        user_id: u64,
+    },
+    /// Deletes an organization: `show_many` leaves it out, the export shows
+    /// it with `deleted_at`.
+    DeleteOrg {
+        org_id: u64,
+    },
     /// `n` random mutations of the kinds above, seeded.
     Random {
         n: usize,
@@ -161,6 +199,11 @@ pub struct SimFacts {
     /// A ticket whose requester cannot be read (deleted user).
     pub missing_requester_ticket_id: Option<u64>,
     pub chat_ticket_ids: Vec<u64>,
+    /// Organizations that exist (not deleted).
+    pub org_ids: Vec<u64>,
+    /// Requesters of the tickets that are documents, with their
+    /// organization (the user's own).
+    pub requesters: Vec<(u64, Option<u64>)>,
 }
 
 /// A running simulator.

@@ -13,6 +13,9 @@ pub const CLOCK_START: i64 = 1_767_225_600;
 const DAY: i64 = 86_400;
 /// The last second of generated history (an hour before the clock starts).
 const HISTORY_END: i64 = CLOCK_START - 3_600;
+/// Comment ids start above 2^53, as on large accounts: they do not fit an
+/// IEEE double, so a reader that goes through `f64` loses them.
+pub const COMMENT_ID_BASE: u64 = 1 << 53;
 
 pub fn iso(t: i64) -> String {
     jiff::Timestamp::from_second(t)
@@ -35,7 +38,8 @@ pub struct SimUser {
     pub external_id: Option<String>,
     pub tags: Vec<String>,
     pub user_fields: Map<String, Value>,
-    /// Deleted users are never returned by the API.
+    /// Permanently deleted (GDPR): `show_many` leaves them out, the users
+    /// export shows them scrubbed.
     pub deleted: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -43,6 +47,9 @@ pub struct SimUser {
 
 impl SimUser {
     pub fn json(&self) -> Value {
+        if self.deleted {
+            return self.scrubbed_json();
+        }
         json!({
             "id": self.id, "url": format!("/api/v2/users/{}.json", self.id),
             "name": self.name, "email": self.email, "phone": self.phone,
@@ -50,6 +57,20 @@ impl SimUser {
             "organization_id": self.organization_id, "role": self.role, "role_type": self.role_type,
             "external_id": self.external_id, "tags": self.tags, "user_fields": self.user_fields,
             "active": !self.deleted, "verified": true, "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        })
+    }
+
+    /// A permanently deleted user as the users export shows it: inactive,
+    /// renamed, with no e-mail, phone, fields or organization.
+    fn scrubbed_json(&self) -> Value {
+        json!({
+            "id": self.id, "url": format!("/api/v2/users/{}.json", self.id),
+            "name": "Permanently deleted user", "email": null, "phone": null,
+            "locale": "en-US", "time_zone": "UTC", "iana_time_zone": "Etc/UTC",
+            "organization_id": null, "role": "end-user", "role_type": null,
+            "external_id": null, "tags": [], "user_fields": {},
+            "active": false, "verified": false, "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         })
     }
@@ -63,13 +84,16 @@ pub struct SimOrg {
     pub tags: Vec<String>,
     pub fields: Map<String, Value>,
     pub updated_at: i64,
+    /// Deleted organizations: left out of `show_many`, kept in the export
+    /// with `deleted_at`.
+    pub deleted_at: Option<i64>,
 }
 
 impl SimOrg {
     pub fn json(&self) -> Value {
         json!({
             "id": self.id, "name": self.name, "domain_names": self.domain_names, "tags": self.tags,
-            "organization_fields": self.fields, "deleted_at": null,
+            "organization_fields": self.fields, "deleted_at": self.deleted_at.map(iso),
             "created_at": iso(self.updated_at - 400 * DAY), "updated_at": iso(self.updated_at),
         })
     }
@@ -204,17 +228,38 @@ pub struct SimComment {
 }
 
 impl SimComment {
+    /// `with_plain`: the comments endpoint adds `plain_body`; the events
+    /// stream does not. A comment with no text (an attachment alone) has null
+    /// bodies, as Zendesk sends them.
     pub fn json(&self, with_plain: bool) -> Value {
         let plain = self.body.plain();
+        let attachment_only = plain.is_empty();
+        let (body, html) = if attachment_only {
+            (Value::Null, Value::Null)
+        } else {
+            (
+                Value::String(plain.clone()),
+                Value::String(self.body.html(self.emphasis)),
+            )
+        };
+        let attachments = if attachment_only {
+            json!([{"id": self.id + 1, "file_name": "screenshot.png", "content_type": "image/png", "size": 48213, "inline": false}])
+        } else {
+            json!([])
+        };
         let mut v = json!({
             "id": self.id, "type": "Comment", "author_id": self.author_id,
-            "body": plain, "html_body": self.body.html(self.emphasis),
-            "public": self.public, "attachments": [],
+            "body": body, "html_body": html,
+            "public": self.public, "attachments": attachments,
             "via": {"channel": self.channel, "source": {"from": {}, "to": {}, "rel": null}},
             "created_at": iso(self.created_at),
         });
         if with_plain {
-            v["plain_body"] = Value::String(plain);
+            v["plain_body"] = if attachment_only {
+                Value::Null
+            } else {
+                Value::String(plain)
+            };
         }
         v
     }
@@ -462,6 +507,11 @@ impl Model {
         self.next_id
     }
 
+    /// A comment id (above [`COMMENT_ID_BASE`]).
+    pub fn comment_id(&mut self) -> u64 {
+        COMMENT_ID_BASE + self.id()
+    }
+
     pub fn agent(&mut self) -> u64 {
         let i = self.rng.random_range(0..self.specials.agents.len());
         self.specials.agents[i]
@@ -572,6 +622,7 @@ impl Model {
                     )
                     .unwrap_or_default(),
                     updated_at: CLOCK_START - 300 * DAY,
+                    deleted_at: None,
                 },
             );
             org_ids.push(id);
@@ -1015,7 +1066,7 @@ impl Model {
                     (assignee as i64, true, CommentKind::Normal, body, "web")
                 }
             };
-            let cid = self.id();
+            let cid = self.comment_id();
             let emphasis = self.rng.random_bool(0.3);
             comments.push(SimComment {
                 id: cid,
@@ -1129,7 +1180,7 @@ impl Model {
         public: bool,
         at: i64,
     ) -> Option<u64> {
-        let cid = self.id();
+        let cid = self.comment_id();
         let t = self.tickets.get_mut(&ticket_id)?;
         let paragraphs: Vec<Vec<String>> = text
             .split("\n\n")

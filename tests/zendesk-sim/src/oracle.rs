@@ -118,9 +118,9 @@ fn user(m: &Model, t: &SimTicket) -> Value {
     let Some(u) = readable(m, t.requester_id as i64) else {
         return json!({"id": t.requester_id, "missing": true});
     };
-    let org = match t.organization_id.or(u.organization_id) {
+    let org = match u.organization_id.or(t.organization_id) {
         None => Value::Null,
-        Some(id) => match m.orgs.get(&id) {
+        Some(id) => match m.orgs.get(&id).filter(|o| o.deleted_at.is_none()) {
             Some(o) => {
                 json!({"id": o.id, "name": o.name, "domain_names": o.domain_names, "tags": o.tags, "fields": non_null(&o.fields)})
             }

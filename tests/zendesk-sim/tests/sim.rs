@@ -188,3 +188,118 @@ async fn budgets_are_announced_and_enforced() {
     assert_eq!(s3, 200, "the account budget is separate");
     assert_eq!(sim.stats().responses_429, 1);
 }
+
+#[tokio::test]
+async fn the_events_stream_serves_via_in_every_shape_zendesk_sends() {
+    let sim = SimHandle::start(config(200)).await.unwrap();
+    let (_, _, page) = get(
+        &sim,
+        "/api/v2/incremental/ticket_events?start_time=0&include=comment_events",
+    )
+    .await;
+    let events = page["ticket_events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["via"] == "Web form"),
+        "event via as a display name"
+    );
+    let child_vias: std::collections::HashSet<String> = events
+        .iter()
+        .flat_map(|e| e["child_events"].as_array().unwrap().iter())
+        .filter(|c| c["event_type"] == "Comment")
+        .map(|c| match &c["via"] {
+            Value::Object(o) if o.is_empty() => "{}".to_string(),
+            Value::Object(_) => "object".to_string(),
+            Value::String(s) if s == "-" => "-".to_string(),
+            Value::String(_) => "name".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    for shape in ["{}", "object", "-", "name", "null"] {
+        assert!(
+            child_vias.contains(shape),
+            "no child via {shape}: {child_vias:?}"
+        );
+    }
+    assert!(
+        events.iter().any(|e| e["ticket_id"].is_string()),
+        "some ticket ids as strings"
+    );
+    let big = events
+        .iter()
+        .flat_map(|e| e["child_events"].as_array().unwrap().iter())
+        .filter_map(|c| c["id"].as_u64())
+        .any(|id| id > 1 << 53);
+    assert!(big, "comment ids above 2^53");
+}
+
+#[tokio::test]
+async fn a_deleted_user_is_scrubbed_in_the_export_and_gone_from_show_many() {
+    let sim = SimHandle::start(config(60)).await.unwrap();
+    let (user, _) = sim.facts().requesters[0];
+    sim.mutate(Mutation::DeleteUser { user_id: user });
+    sim.advance_clock(120);
+    let (_, _, export) = get(&sim, "/api/v2/incremental/users/cursor?start_time=0").await;
+    let scrubbed = export["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == user)
+        .expect("the deleted user is in the export");
+    assert_eq!(scrubbed["active"], false);
+    assert_eq!(scrubbed["name"], "Permanently deleted user");
+    assert!(scrubbed["email"].is_null());
+    let (_, _, many) = get(&sim, &format!("/api/v2/users/show_many?ids={user}")).await;
+    assert_eq!(many["users"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn the_organizations_export_pages_by_time_and_shows_deletions() {
+    let sim = SimHandle::start(config(60)).await.unwrap();
+    let org = sim.facts().org_ids[0];
+    sim.mutate(Mutation::DeleteOrg { org_id: org });
+    sim.advance_clock(120);
+    let (_, _, all) = get(&sim, "/api/v2/incremental/organizations?start_time=0").await;
+    assert_eq!(all["end_of_stream"], true);
+    let orgs = all["organizations"].as_array().unwrap();
+    assert_eq!(orgs.len(), 50, "every organization, the deleted one too");
+    let last = orgs.last().unwrap();
+    let id_of = |v: &Value| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    };
+    assert_eq!(
+        id_of(&last["id"]),
+        Some(org),
+        "the deleted one changed last"
+    );
+    assert!(last["deleted_at"].is_string(), "{last}");
+    let end = all["end_time"].as_i64().unwrap();
+    let (status, _, err) = get(
+        &sim,
+        &format!(
+            "/api/v2/incremental/organizations?start_time={}",
+            end + 3600
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("StartTimeTooRecent"))
+    );
+    let (_, _, many) = get(&sim, &format!("/api/v2/organizations/show_many?ids={org}")).await;
+    assert_eq!(many["organizations"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn an_idless_record_fault_adds_one_record_without_an_id() {
+    let sim = SimHandle::start(config(60)).await.unwrap();
+    sim.inject(zendesk_sim::Fault {
+        path_prefix: Some("/api/v2/incremental/tickets".into()),
+        kind: zendesk_sim::FaultKind::IdlessRecord,
+        count: 1,
+    });
+    let (_, _, page) = get(&sim, "/api/v2/incremental/tickets/cursor?start_time=0").await;
+    let tickets = page["tickets"].as_array().unwrap();
+    assert_eq!(tickets.iter().filter(|t| t["id"].is_null()).count(), 1);
+    assert_eq!(tickets.len(), 61);
+}
