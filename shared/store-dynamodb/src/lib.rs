@@ -15,30 +15,35 @@
 //! for bodies over one item, the version and count of the other parts
 //! (`STATE#v#i` / `PART#v#i`, i from 1). A reader takes the head and then
 //! exactly the parts it names, so the head is the commit point of a body.
+//! Document and state heads also carry `gsi1pk`/`gsi1sk` (`DOCS#name` /
+//! `STATES#name`, zero-padded ticket id) for listing by connection.
 //!
-//! Writing a body (`write_tickets`), in this order:
+//! Writing or deleting a body (`write_tickets`), in this order:
 //! 1. one Query of the body's items (`begins_with(sk, "STATE")` /
-//!    `"PART#"`, keys only plus the head's version and count; the one read
-//!    a put or delete costs, as the head's GetItem did before) finds the
-//!    head and every part item, of the current version or of abandoned
-//!    writes;
+//!    `"PART#"`, projected to the key and the head's version and count)
+//!    finds the head and every part item, of the current version or left by
+//!    an interrupted write. It is the one read a put or delete costs, as the
+//!    head's GetItem was; its read capacity is the size of the items found,
+//!    so a one-item body costs what the GetItem did;
 //! 2. a split body writes its parts under a version above every version
 //!    found (head or part), so it never writes over, or partly reuses, the
 //!    parts of an abandoned write;
-//! 3. the head: a split body's at once, one-item heads and deletions of
+//! 3. the head: a split body's at once; one-item heads and the deletions of
 //!    heads in one batch after every body of the call;
-//! 4. only after that batch, the parts the new head does not name (the
-//!    previous version's and any abandoned ones) are deleted.
+//! 4. only after that batch, the parts found that the head now stored does
+//!    not name (the previous version's, abandoned ones, all of a deleted
+//!    body's) are deleted.
 //!
 //! A crash before 3 leaves the old head naming its intact parts (new parts
 //! are unnamed leftovers); a crash between 3 and 4 leaves the new head,
-//! whose parts were all written before it; so every crash leaves the old or
-//! the new version readable, never a head naming a missing part. Leftover
-//! parts are harmless and are swept by the next put or delete of the same
-//! body (step 1 finds them); a ticket never written again keeps them. The
-//! lease makes one writer per connection, so no two writes of a body race.
-//! Document and state heads also carry `gsi1pk`/`gsi1sk` (`DOCS#name` /
-//! `STATES#name`, zero-padded ticket id) for listing by connection.
+//! whose parts were all written before it, or no head; so every crash leaves
+//! the old or the new version readable, never a head naming a missing part.
+//! Leftover parts are harmless and are swept by the next put or delete of
+//! the same body (step 1 finds them); a ticket never written again keeps
+//! them. The lease makes one writer per connection, so no two writes of a
+//! body race; a reader running alongside a write can still find a part gone
+//! between reading the head and the parts (an error that the next read does
+//! not meet).
 
 mod items;
 mod queue;
@@ -764,6 +769,58 @@ fn delete_request(pk: &str, sk: &str) -> Result<WriteRequest> {
         .build())
 }
 
+/// The final effect of `writes` on each (ticket, item), the items in order
+/// of first appearance.
+fn final_effects(writes: &[TicketWrite]) -> Vec<(u64, Body, Effect<'_>)> {
+    let mut order: Vec<(u64, Body)> = Vec::new();
+    let mut effects: HashMap<(u64, Body), Effect<'_>> = HashMap::new();
+    for w in writes {
+        match w {
+            TicketWrite::PutState { ticket_id, blob } => set(
+                &mut effects,
+                &mut order,
+                *ticket_id,
+                Body::State,
+                Effect::Put(blob),
+            ),
+            TicketWrite::PutDocument { ticket_id, blob } => set(
+                &mut effects,
+                &mut order,
+                *ticket_id,
+                Body::Doc,
+                Effect::Put(blob),
+            ),
+            TicketWrite::DeleteDocument { ticket_id } => set(
+                &mut effects,
+                &mut order,
+                *ticket_id,
+                Body::Doc,
+                Effect::Delete,
+            ),
+            TicketWrite::DeleteTicket { ticket_id } => {
+                set(
+                    &mut effects,
+                    &mut order,
+                    *ticket_id,
+                    Body::State,
+                    Effect::Delete,
+                );
+                set(
+                    &mut effects,
+                    &mut order,
+                    *ticket_id,
+                    Body::Doc,
+                    Effect::Delete,
+                );
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|(id, which)| Some((id, which, effects.remove(&(id, which))?)))
+        .collect()
+}
+
 /// Records the latest effect on an item, remembering first appearances.
 fn set<'a>(
     effects: &mut HashMap<(u64, Body), Effect<'a>>,
@@ -1085,64 +1142,20 @@ impl Store for DynamoStore {
     }
 
     async fn write_tickets(&self, conn: &str, writes: &[TicketWrite]) -> Result<()> {
-        // The final effect per (ticket, item), in order of first appearance.
-        let mut order: Vec<(u64, Body)> = Vec::new();
-        let mut effects: HashMap<(u64, Body), Effect<'_>> = HashMap::new();
-        for w in writes {
-            match w {
-                TicketWrite::PutState { ticket_id, blob } => set(
-                    &mut effects,
-                    &mut order,
-                    *ticket_id,
-                    Body::State,
-                    Effect::Put(blob),
-                ),
-                TicketWrite::PutDocument { ticket_id, blob } => set(
-                    &mut effects,
-                    &mut order,
-                    *ticket_id,
-                    Body::Doc,
-                    Effect::Put(blob),
-                ),
-                TicketWrite::DeleteDocument { ticket_id } => set(
-                    &mut effects,
-                    &mut order,
-                    *ticket_id,
-                    Body::Doc,
-                    Effect::Delete,
-                ),
-                TicketWrite::DeleteTicket { ticket_id } => {
-                    set(
-                        &mut effects,
-                        &mut order,
-                        *ticket_id,
-                        Body::State,
-                        Effect::Delete,
-                    );
-                    set(
-                        &mut effects,
-                        &mut order,
-                        *ticket_id,
-                        Body::Doc,
-                        Effect::Delete,
-                    );
-                }
-            }
-        }
-        // Heads of one-item bodies and deletions of heads, sent together;
-        // then the parts no head names any more, once no head names them.
+        // One-item heads and deletions of heads go in one batch at the end;
+        // the parts no stored head names go only after it (see the module
+        // doc: the write order).
         let (mut heads, mut sweep) = (Vec::new(), Vec::new());
-        for (id, which) in order {
-            match effects.get(&(id, which)) {
-                Some(Effect::Put(blob)) => {
+        for (id, which, effect) in final_effects(writes) {
+            match effect {
+                Effect::Put(blob) => {
                     self.put_body(conn, id, which, blob, &mut heads, &mut sweep)
                         .await?
                 }
-                Some(Effect::Delete) => {
+                Effect::Delete => {
                     self.delete_body(conn, id, which, &mut heads, &mut sweep)
                         .await?
                 }
-                None => {}
             }
         }
         self.batch_write(heads).await?;
@@ -1216,6 +1229,33 @@ mod tests {
 
     fn sks(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn each_item_gets_its_last_effect_in_order_of_first_appearance() {
+        let b = Blob {
+            hash: "h".into(),
+            body: "{}".into(),
+        };
+        let writes = [
+            TicketWrite::PutDocument {
+                ticket_id: 2,
+                blob: b.clone(),
+            },
+            TicketWrite::PutState {
+                ticket_id: 1,
+                blob: b.clone(),
+            },
+            TicketWrite::DeleteTicket { ticket_id: 2 },
+        ];
+        assert_eq!(
+            final_effects(&writes),
+            vec![
+                (2, Body::Doc, Effect::Delete),
+                (1, Body::State, Effect::Put(&b)),
+                (2, Body::State, Effect::Delete),
+            ]
+        );
     }
 
     #[test]
