@@ -46,7 +46,7 @@ pub fn get_n(item: &Item, name: &str) -> Result<i64> {
     }
 }
 
-fn key_of(item: &Item) -> String {
+pub fn key_of(item: &Item) -> String {
     let s = |k: &str| match item.get(k) {
         Some(AttributeValue::S(s)) => s.clone(),
         _ => "?".into(),

@@ -12,11 +12,38 @@
 //! | document | `DOC#name#id` | `PART#0` (+ `PART#v#i` parts) |
 //!
 //! Heads (`STATE`, `PART#0`) carry the hash, the first chunk of the body and,
-//! for bodies over one item, the version and count of the other parts. Parts
-//! are written first and the head last, so a reader never sees a body half
-//! written; the parts of the previous version are deleted afterwards.
+//! for bodies over one item, the version and count of the other parts
+//! (`STATE#v#i` / `PART#v#i`, i from 1). A reader takes the head and then
+//! exactly the parts it names, so the head is the commit point of a body.
 //! Document and state heads also carry `gsi1pk`/`gsi1sk` (`DOCS#name` /
 //! `STATES#name`, zero-padded ticket id) for listing by connection.
+//!
+//! Writing or deleting a body (`write_tickets`), in this order:
+//! 1. one Query of the body's items (`begins_with(sk, "STATE")` /
+//!    `"PART#"`, projected to the key and the head's version and count)
+//!    finds the head and every part item, of the current version or left by
+//!    an interrupted write. It is the one read a put or delete costs, as the
+//!    head's GetItem was; its read capacity is the size of the items found,
+//!    so a one-item body costs what the GetItem did;
+//! 2. a split body writes its parts under a version above every version
+//!    found (head or part), so it never writes over, or partly reuses, the
+//!    parts of an abandoned write;
+//! 3. the head: a split body's at once; one-item heads and the deletions of
+//!    heads in one batch after every body of the call;
+//! 4. only after that batch, the parts found that the head now stored does
+//!    not name (the previous version's, abandoned ones, all of a deleted
+//!    body's) are deleted.
+//!
+//! A crash before 3 leaves the old head naming its intact parts (new parts
+//! are unnamed leftovers); a crash between 3 and 4 leaves the new head,
+//! whose parts were all written before it, or no head; so every crash leaves
+//! the old or the new version readable, never a head naming a missing part.
+//! Leftover parts are harmless and are swept by the next put or delete of
+//! the same body (step 1 finds them); a ticket never written again keeps
+//! them. The lease makes one writer per connection, so no two writes of a
+//! body race; a reader running alongside a write can still find a part gone
+//! between reading the head and the parts (an error that the next read does
+//! not meet).
 
 mod items;
 mod queue;
@@ -36,7 +63,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest,
 };
-use items::{Item, attr_n, attr_s, get_n, get_s};
+use items::{Item, attr_n, attr_s, get_n, get_s, key_of};
 use zdsync_store::{
     Blob, Connection, CursorKind, DocumentRow, EntityKind, LeaseOutcome, Result, Store,
     StoreCounts, StoreError, TicketWrite,
@@ -104,6 +131,108 @@ impl Body {
             Body::Doc => format!("DOCS#{conn}"),
         }
     }
+    /// What the sort keys of the head and of every part begin with.
+    fn prefix(self) -> &'static str {
+        match self {
+            Body::State => "STATE",
+            Body::Doc => "PART#",
+        }
+    }
+    /// The version and index of a part's sort key; `None` for the head or
+    /// a key of another shape.
+    fn parse_part(self, sk: &str) -> Option<(i64, usize)> {
+        let rest = match self {
+            Body::State => sk.strip_prefix("STATE#")?,
+            Body::Doc => sk.strip_prefix("PART#")?,
+        };
+        let (v, i) = rest.split_once('#')?;
+        Some((v.parse().ok()?, i.parse().ok()?))
+    }
+}
+
+/// The stored items of one body: the head's (version, parts), if any, and
+/// the sort keys of all its part items, whichever version they belong to.
+#[derive(Debug, Default)]
+struct Existing {
+    head: Option<(i64, i64)>,
+    parts: Vec<String>,
+}
+
+/// A head's body joined with the parts it names, taken from `parts_by_key`.
+fn assemble(
+    which: Body,
+    head: &Item,
+    parts_by_key: &mut HashMap<(String, String), String>,
+) -> Result<Blob> {
+    let pk = get_s(head, "pk")?;
+    let (version, parts) = shape(head)?;
+    let mut body = get_s(head, "body")?;
+    for i in 1..parts as usize {
+        let key = (pk.clone(), which.part_sk(version, i));
+        match parts_by_key.remove(&key) {
+            Some(chunk) => body.push_str(&chunk),
+            None => {
+                return Err(StoreError::Corrupt {
+                    key: format!("{}/{}", key.0, key.1),
+                    detail: "a part of a split body is missing".into(),
+                });
+            }
+        }
+    }
+    Ok(Blob {
+        hash: get_s(head, "hash")?,
+        body,
+    })
+}
+
+/// A head's version and item count (0 and 1 for a one-item body).
+fn shape(head: &Item) -> Result<(i64, i64)> {
+    let version = head
+        .get("version")
+        .map(|_| get_n(head, "version"))
+        .transpose()?
+        .unwrap_or(0);
+    let parts = head
+        .get("parts")
+        .map(|_| get_n(head, "parts"))
+        .transpose()?
+        .unwrap_or(1);
+    if version < 0 || parts < 1 {
+        return Err(StoreError::Corrupt {
+            key: key_of(head),
+            detail: format!("a head names version {version} with {parts} items"),
+        });
+    }
+    Ok((version, parts))
+}
+
+/// The version of a new split body: above the head's and above every
+/// stored part's, so its parts never land on the keys of a version the
+/// head names or of an abandoned write (parts written, head not).
+fn next_version(which: Body, found: &Existing) -> i64 {
+    found
+        .parts
+        .iter()
+        .filter_map(|sk| which.parse_part(sk).map(|(v, _)| v))
+        .chain(found.head.map(|(v, _)| v))
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// The stored part keys the head being written does not name (`named`:
+/// its version and item count; `None` for a one-item head or a deletion):
+/// the previous version's parts and those of abandoned writes.
+fn stale_parts(which: Body, named: Option<(i64, i64)>, found: &[String]) -> Vec<String> {
+    found
+        .iter()
+        .filter(|sk| sk.as_str() != which.head_sk())
+        .filter(|sk| match (named, which.parse_part(sk)) {
+            (Some((version, parts)), Some((v, i))) => v != version || i == 0 || i as i64 >= parts,
+            _ => true,
+        })
+        .cloned()
+        .collect()
 }
 
 /// Maps an SDK error to the port's taxonomy, naming the table.
@@ -348,7 +477,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Reads a (possibly split) body: head + its parts.
+    /// Reads (possibly split) bodies: the heads, then the parts they name.
     async fn read_bodies(
         &self,
         conn: &str,
@@ -362,26 +491,13 @@ impl DynamoStore {
                     .collect(),
             )
             .await?;
-        let mut out = HashMap::with_capacity(heads.len());
         let mut part_keys = Vec::new();
-        let mut heads_by_pk: HashMap<String, (u64, Item)> = HashMap::new();
-        for h in heads {
-            let pk = get_s(&h, "pk")?;
-            let id = get_n(&h, "ticket_id")? as u64;
-            let parts = h
-                .get("parts")
-                .map(|_| get_n(&h, "parts"))
-                .transpose()?
-                .unwrap_or(1);
-            let version = h
-                .get("version")
-                .map(|_| get_n(&h, "version"))
-                .transpose()?
-                .unwrap_or(0);
+        for h in &heads {
+            let pk = get_s(h, "pk")?;
+            let (version, parts) = shape(h)?;
             for i in 1..parts as usize {
                 part_keys.push((pk.clone(), which.part_sk(version, i)));
             }
-            heads_by_pk.insert(pk, (id, h));
         }
         let mut parts_by_key: HashMap<(String, String), String> = HashMap::new();
         if !part_keys.is_empty() {
@@ -389,70 +505,65 @@ impl DynamoStore {
                 parts_by_key.insert((get_s(&p, "pk")?, get_s(&p, "sk")?), get_s(&p, "body")?);
             }
         }
-        for (pk, (id, h)) in heads_by_pk {
-            let parts = h
-                .get("parts")
-                .map(|_| get_n(&h, "parts"))
-                .transpose()?
-                .unwrap_or(1);
-            let version = h
-                .get("version")
-                .map(|_| get_n(&h, "version"))
-                .transpose()?
-                .unwrap_or(0);
-            let mut body = get_s(&h, "body")?;
-            for i in 1..parts as usize {
-                let key = (pk.clone(), which.part_sk(version, i));
-                match parts_by_key.remove(&key) {
-                    Some(chunk) => body.push_str(&chunk),
-                    None => {
-                        return Err(StoreError::Corrupt {
-                            key: format!("{}/{}", key.0, key.1),
-                            detail: "a part of a split body is missing".into(),
-                        });
-                    }
-                }
-            }
-            out.insert(
-                id,
-                Blob {
-                    hash: get_s(&h, "hash")?,
-                    body,
-                },
-            );
+        let mut out = HashMap::with_capacity(heads.len());
+        for h in heads {
+            let id = get_n(&h, "ticket_id")? as u64;
+            out.insert(id, assemble(which, &h, &mut parts_by_key)?);
         }
         Ok(out)
     }
 
-    /// The head of a body, for its version and parts.
-    async fn head(&self, conn: &str, id: u64, which: Body) -> Result<Option<(i64, i64)>> {
-        self.get_item(&doc_pk(conn, id), which.head_sk(), "reading a head")
-            .await?
-            .map(|h| {
-                let parts = h
-                    .get("parts")
-                    .map(|_| get_n(&h, "parts"))
-                    .transpose()?
-                    .unwrap_or(1);
-                let version = h
-                    .get("version")
-                    .map(|_| get_n(&h, "version"))
-                    .transpose()?
-                    .unwrap_or(0);
-                Ok::<_, StoreError>((version, parts))
-            })
-            .transpose()
+    /// What is stored of a body, from one Query of its items (the head and
+    /// every part, current or abandoned), projected to keys and the head's
+    /// version and count: one request, like the head's GetItem it replaces.
+    async fn existing(&self, pk: &str, which: Body) -> Result<Existing> {
+        let mut found = Existing::default();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", attr_s(pk))
+                .expression_attribute_values(":s", attr_s(which.prefix()))
+                .projection_expression("#sk, #v, #n")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_names("#n", "parts")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map_err(&self.table, "reading a body's items", e))?;
+            for it in resp.items.unwrap_or_default() {
+                let sk = get_s(&it, "sk")?;
+                if sk == which.head_sk() {
+                    found.head = Some(shape(&it)?);
+                } else {
+                    found.parts.push(sk);
+                }
+            }
+            start = resp.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
     }
 
-    /// Writes a body: parts first (new version), head last, then the old
-    /// version's parts go.
+    /// Writes a body. A split body's parts go first, under a version no
+    /// stored part uses, then its head; a one-item head goes into `heads`
+    /// (the batch `write_tickets` sends at the end). Every part the new head
+    /// does not name goes into `sweep`, deleted only after `heads` is
+    /// written.
     async fn put_body(
         &self,
         conn: &str,
         id: u64,
         which: Body,
         blob: &Blob,
-        small: &mut Vec<WriteRequest>,
+        heads: &mut Vec<WriteRequest>,
+        sweep: &mut Vec<WriteRequest>,
     ) -> Result<()> {
         let chunks = chunk_body(&blob.body);
         let pk = doc_pk(conn, id);
@@ -464,50 +575,49 @@ impl DynamoStore {
         head.insert("body".into(), attr_s(chunks[0]));
         head.insert("gsi1pk".into(), attr_s(&which.index(conn)));
         head.insert("gsi1sk".into(), attr_s(&pad(id)));
-        if chunks.len() == 1 {
-            // One item: goes with the batch; any older split version's
-            // parts are swept below.
-            let old = self.head(conn, id, which).await?;
-            small.push(put_request(head)?);
-            if let Some((v, n)) = old.filter(|(_, n)| *n > 1) {
-                self.delete_parts(&pk, which, v, n).await?;
+        let found = self.existing(&pk, which).await?;
+        let named = if chunks.len() == 1 {
+            heads.push(put_request(head)?);
+            None
+        } else {
+            let version = next_version(which, &found);
+            let mut parts = Vec::new();
+            for (i, c) in chunks.iter().enumerate().skip(1) {
+                let mut p = Item::new();
+                p.insert("pk".into(), attr_s(&pk));
+                p.insert("sk".into(), attr_s(&which.part_sk(version, i)));
+                p.insert("body".into(), attr_s(c));
+                parts.push(put_request(p)?);
             }
-            return Ok(());
-        }
-        let old = self.head(conn, id, which).await?;
-        let version = old.map_or(1, |(v, _)| v + 1);
-        let mut parts = Vec::new();
-        for (i, c) in chunks.iter().enumerate().skip(1) {
-            let mut p = Item::new();
-            p.insert("pk".into(), attr_s(&pk));
-            p.insert("sk".into(), attr_s(&which.part_sk(version, i)));
-            p.insert("body".into(), attr_s(c));
-            parts.push(put_request(p)?);
-        }
-        self.batch_write(parts).await?;
-        head.insert("version".into(), attr_n(version));
-        head.insert("parts".into(), attr_n(chunks.len() as i64));
-        self.put_item(head, "writing a split body's head").await?;
-        if let Some((v, n)) = old.filter(|(_, n)| *n > 1) {
-            self.delete_parts(&pk, which, v, n).await?;
+            self.batch_write(parts).await?;
+            head.insert("version".into(), attr_n(version));
+            head.insert("parts".into(), attr_n(chunks.len() as i64));
+            self.put_item(head, "writing a split body's head").await?;
+            Some((version, chunks.len() as i64))
+        };
+        for sk in stale_parts(which, named, &found.parts) {
+            sweep.push(delete_request(&pk, &sk)?);
         }
         Ok(())
     }
 
-    async fn delete_parts(&self, pk: &str, which: Body, version: i64, parts: i64) -> Result<()> {
-        let dels = (1..parts as usize)
-            .map(|i| delete_request(pk, &which.part_sk(version, i)))
-            .collect::<Result<Vec<_>>>()?;
-        self.batch_write(dels).await
-    }
-
-    async fn delete_body(&self, conn: &str, id: u64, which: Body) -> Result<()> {
+    /// Deletes a body: its head goes into `heads`, every part found into
+    /// `sweep` (after the head, so no head ever names a missing part).
+    async fn delete_body(
+        &self,
+        conn: &str,
+        id: u64,
+        which: Body,
+        heads: &mut Vec<WriteRequest>,
+        sweep: &mut Vec<WriteRequest>,
+    ) -> Result<()> {
         let pk = doc_pk(conn, id);
-        let old = self.head(conn, id, which).await?;
-        self.batch_write(vec![delete_request(&pk, which.head_sk())?])
-            .await?;
-        if let Some((v, n)) = old.filter(|(_, n)| *n > 1) {
-            self.delete_parts(&pk, which, v, n).await?;
+        let found = self.existing(&pk, which).await?;
+        if found.head.is_some() {
+            heads.push(delete_request(&pk, which.head_sk())?);
+        }
+        for sk in stale_parts(which, None, &found.parts) {
+            sweep.push(delete_request(&pk, &sk)?);
         }
         Ok(())
     }
@@ -657,6 +767,58 @@ fn delete_request(pk: &str, sk: &str) -> Result<WriteRequest> {
                 .map_err(|e| StoreError::backend("delete request", e))?,
         )
         .build())
+}
+
+/// The final effect of `writes` on each (ticket, item), the items in order
+/// of first appearance.
+fn final_effects(writes: &[TicketWrite]) -> Vec<(u64, Body, Effect<'_>)> {
+    let mut order: Vec<(u64, Body)> = Vec::new();
+    let mut effects: HashMap<(u64, Body), Effect<'_>> = HashMap::new();
+    for w in writes {
+        match w {
+            TicketWrite::PutState { ticket_id, blob } => set(
+                &mut effects,
+                &mut order,
+                *ticket_id,
+                Body::State,
+                Effect::Put(blob),
+            ),
+            TicketWrite::PutDocument { ticket_id, blob } => set(
+                &mut effects,
+                &mut order,
+                *ticket_id,
+                Body::Doc,
+                Effect::Put(blob),
+            ),
+            TicketWrite::DeleteDocument { ticket_id } => set(
+                &mut effects,
+                &mut order,
+                *ticket_id,
+                Body::Doc,
+                Effect::Delete,
+            ),
+            TicketWrite::DeleteTicket { ticket_id } => {
+                set(
+                    &mut effects,
+                    &mut order,
+                    *ticket_id,
+                    Body::State,
+                    Effect::Delete,
+                );
+                set(
+                    &mut effects,
+                    &mut order,
+                    *ticket_id,
+                    Body::Doc,
+                    Effect::Delete,
+                );
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|(id, which)| Some((id, which, effects.remove(&(id, which))?)))
+        .collect()
 }
 
 /// Records the latest effect on an item, remembering first appearances.
@@ -980,61 +1142,24 @@ impl Store for DynamoStore {
     }
 
     async fn write_tickets(&self, conn: &str, writes: &[TicketWrite]) -> Result<()> {
-        // The final effect per (ticket, item), in order of first appearance.
-        let mut order: Vec<(u64, Body)> = Vec::new();
-        let mut effects: HashMap<(u64, Body), Effect<'_>> = HashMap::new();
-        for w in writes {
-            match w {
-                TicketWrite::PutState { ticket_id, blob } => set(
-                    &mut effects,
-                    &mut order,
-                    *ticket_id,
-                    Body::State,
-                    Effect::Put(blob),
-                ),
-                TicketWrite::PutDocument { ticket_id, blob } => set(
-                    &mut effects,
-                    &mut order,
-                    *ticket_id,
-                    Body::Doc,
-                    Effect::Put(blob),
-                ),
-                TicketWrite::DeleteDocument { ticket_id } => set(
-                    &mut effects,
-                    &mut order,
-                    *ticket_id,
-                    Body::Doc,
-                    Effect::Delete,
-                ),
-                TicketWrite::DeleteTicket { ticket_id } => {
-                    set(
-                        &mut effects,
-                        &mut order,
-                        *ticket_id,
-                        Body::State,
-                        Effect::Delete,
-                    );
-                    set(
-                        &mut effects,
-                        &mut order,
-                        *ticket_id,
-                        Body::Doc,
-                        Effect::Delete,
-                    );
+        // One-item heads and deletions of heads go in one batch at the end;
+        // the parts no stored head names go only after it (see the module
+        // doc: the write order).
+        let (mut heads, mut sweep) = (Vec::new(), Vec::new());
+        for (id, which, effect) in final_effects(writes) {
+            match effect {
+                Effect::Put(blob) => {
+                    self.put_body(conn, id, which, blob, &mut heads, &mut sweep)
+                        .await?
+                }
+                Effect::Delete => {
+                    self.delete_body(conn, id, which, &mut heads, &mut sweep)
+                        .await?
                 }
             }
         }
-        let mut small = Vec::new();
-        for key in order {
-            let Some(effect) = effects.get(&key) else {
-                continue;
-            };
-            match effect {
-                Effect::Put(blob) => self.put_body(conn, key.0, key.1, blob, &mut small).await?,
-                Effect::Delete => self.delete_body(conn, key.0, key.1).await?,
-            }
-        }
-        self.batch_write(small).await
+        self.batch_write(heads).await?;
+        self.batch_write(sweep).await
     }
 
     async fn list_documents(
@@ -1095,5 +1220,94 @@ impl Store for DynamoStore {
             users: self.count_prefix(&conn_pk(conn), "USER#").await?,
             orgs: self.count_prefix(&conn_pk(conn), "ORG#").await?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sks(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn each_item_gets_its_last_effect_in_order_of_first_appearance() {
+        let b = Blob {
+            hash: "h".into(),
+            body: "{}".into(),
+        };
+        let writes = [
+            TicketWrite::PutDocument {
+                ticket_id: 2,
+                blob: b.clone(),
+            },
+            TicketWrite::PutState {
+                ticket_id: 1,
+                blob: b.clone(),
+            },
+            TicketWrite::DeleteTicket { ticket_id: 2 },
+        ];
+        assert_eq!(
+            final_effects(&writes),
+            vec![
+                (2, Body::Doc, Effect::Delete),
+                (1, Body::State, Effect::Put(&b)),
+                (2, Body::State, Effect::Delete),
+            ]
+        );
+    }
+
+    #[test]
+    fn part_keys_parse_and_heads_do_not() {
+        assert_eq!(Body::Doc.parse_part("PART#3#2"), Some((3, 2)));
+        assert_eq!(Body::State.parse_part("STATE#12#1"), Some((12, 1)));
+        assert_eq!(Body::Doc.parse_part("PART#0"), None);
+        assert_eq!(Body::State.parse_part("STATE"), None);
+        assert_eq!(Body::Doc.parse_part("STATE#1#1"), None);
+        assert_eq!(Body::Doc.parse_part("PART#x#1"), None);
+    }
+
+    #[test]
+    fn a_new_version_is_above_the_head_and_every_part_found() {
+        let none = Existing::default();
+        assert_eq!(next_version(Body::Doc, &none), 1);
+        let one_item = Existing {
+            head: Some((0, 1)),
+            parts: vec![],
+        };
+        assert_eq!(next_version(Body::Doc, &one_item), 1);
+        // Version 2 was abandoned (parts written, head not): never reused.
+        let abandoned = Existing {
+            head: Some((1, 3)),
+            parts: sks(&["PART#1#1", "PART#1#2", "PART#2#1", "PART#2#2"]),
+        };
+        assert_eq!(next_version(Body::Doc, &abandoned), 3);
+        // Parts without a head (a deletion cut short).
+        let headless = Existing {
+            head: None,
+            parts: sks(&["STATE#4#1"]),
+        };
+        assert_eq!(next_version(Body::State, &headless), 5);
+    }
+
+    #[test]
+    fn stale_parts_are_those_the_new_head_does_not_name() {
+        let found = sks(&["PART#0", "PART#1#1", "PART#1#2", "PART#2#1", "PART#2#5"]);
+        assert_eq!(
+            stale_parts(Body::Doc, Some((2, 3)), &found),
+            sks(&["PART#1#1", "PART#1#2", "PART#2#5"]),
+            "the head, and version 2's parts 1 and 2, stay"
+        );
+        assert_eq!(
+            stale_parts(Body::Doc, None, &found),
+            sks(&["PART#1#1", "PART#1#2", "PART#2#1", "PART#2#5"]),
+            "a one-item head or a deletion names no part"
+        );
+        let states = sks(&["STATE", "STATE#1#1", "STATE#junk"]);
+        assert_eq!(
+            stale_parts(Body::State, Some((1, 2)), &states),
+            sks(&["STATE#junk"])
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! DynamoDB faults that moto never produces, injected by a small HTTP proxy
 //! in front of the moto server (the real DynamoDB JSON protocol both ways):
 //! throttling (`ProvisionedThroughputExceededException`), `UnprocessedItems`
-//! in a batch write, and a record of every batch's size (moto accepts a
-//! 26-item `BatchWriteItem` that DynamoDB rejects).
+//! in a batch write, a record of every batch's size (moto accepts a
+//! 26-item `BatchWriteItem` that DynamoDB rejects), and a write that fails
+//! for good (a process dying between two writes of a split body).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use zdsync_store::{Blob, Store, StoreError, TicketWrite};
-use zdsync_store_dynamodb::{BATCH_WRITE_MAX, DynamoStore};
+use zdsync_store_dynamodb::{BATCH_WRITE_MAX, CHUNK_BYTES, DynamoStore};
 
 #[derive(Default)]
 struct Faults {
@@ -31,8 +32,39 @@ struct Faults {
     /// Entries per SendMessageBatch request.
     sqs_batch_sizes: Mutex<Vec<usize>>,
     /// Sort keys of every item written or deleted (PutItem, DeleteItem,
-    /// BatchWriteItem), in order.
+    /// BatchWriteItem), in order; writes failed by `fail_writes_of` are not
+    /// recorded (they did not happen).
     written: Mutex<Vec<String>>,
+    /// Answer every write request (PutItem, DeleteItem, BatchWriteItem)
+    /// that puts or deletes an item with this sort key with a 500
+    /// `InternalServerError`, the SDK's retries included, until cleared: a
+    /// process that dies at that write.
+    fail_writes_of: Mutex<Option<String>>,
+    /// Write requests answered with the injected failure.
+    failed_writes: AtomicU32,
+}
+
+impl Faults {
+    fn fail_writes_of(&self, sk: &str) {
+        *self.fail_writes_of.lock().unwrap() = Some(sk.to_string());
+    }
+
+    fn clear(&self) {
+        *self.fail_writes_of.lock().unwrap() = None;
+    }
+}
+
+fn injected_failure() -> Response {
+    let body = json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        "message": "injected"
+    });
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [("content-type", "application/x-amz-json-1.0")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 struct Proxy {
@@ -103,6 +135,11 @@ async fn handle(
                     }
                 }
             }
+        }
+        let failing = p.faults.fail_writes_of.lock().unwrap().clone();
+        if failing.is_some_and(|sk| keys.contains(&sk)) {
+            p.faults.failed_writes.fetch_add(1, Ordering::SeqCst);
+            return injected_failure();
         }
         p.faults.written.lock().unwrap().extend(keys);
     }
@@ -431,4 +468,276 @@ async fn queued_work_goes_10_a_message_batch_and_failed_entries_are_sent_again()
         }
     }
     assert_eq!(got.len(), 23, "every item arrived exactly once: {got:?}");
+}
+
+// ---- a process dying between the writes of a split body ----------------
+
+/// A store through a new fault proxy whose client gives up after two
+/// attempts: an injected failure persists until cleared, so more retries
+/// would only make the test slower.
+async fn store_that_gives_up(name: &str) -> Option<(DynamoStore, Arc<Proxy>)> {
+    let (conf, proxy) = via_proxy().await?;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&conf)
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(std::time::Duration::from_millis(10)),
+            )
+            .build(),
+    );
+    let store = DynamoStore::new(
+        client,
+        format!("zdsync-faults-{name}-{}", std::process::id()),
+    );
+    store.create_table().await.expect("create table on moto");
+    Some((store, proxy))
+}
+
+const TICKET: u64 = 7;
+
+/// A body of `items` items (all but the last full) made of `fill`.
+fn blob(items: usize, fill: char) -> Blob {
+    Blob {
+        hash: format!("{fill}{items}"),
+        body: fill.to_string().repeat(CHUNK_BYTES * (items - 1) + 100),
+    }
+}
+
+fn put_doc(b: &Blob) -> Vec<TicketWrite> {
+    vec![TicketWrite::PutDocument {
+        ticket_id: TICKET,
+        blob: b.clone(),
+    }]
+}
+
+/// The sort keys stored under the ticket, ascending, asked of moto directly.
+async fn stored_keys(s: &DynamoStore) -> Vec<String> {
+    let endpoint = std::env::var("ZDSYNC_TEST_AWS_ENDPOINT").expect("endpoint is set");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&conf);
+    let (mut out, mut start) = (Vec::new(), None);
+    loop {
+        // Pages end at 1 MB of items read: about three full parts.
+        let resp = client
+            .query()
+            .table_name(s.table())
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(
+                ":p",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("DOC#acme#{TICKET}")),
+            )
+            .projection_expression("sk")
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("query the ticket's items");
+        for it in resp.items.unwrap_or_default() {
+            out.push(it["sk"].as_s().expect("sk is a string").clone());
+        }
+        start = resp.last_evaluated_key;
+        if start.is_none() {
+            return out;
+        }
+    }
+}
+
+/// The stored document is `b` (compared without printing megabytes).
+async fn assert_document(s: &DynamoStore, b: &Blob, what: &str) {
+    let got = s
+        .get_document("acme", TICKET)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: the document must read: {e}"));
+    let got = got.unwrap_or_else(|| panic!("{what}: the document is missing"));
+    assert!(
+        got == b.body,
+        "{what}: read {} bytes of {:?}, expected {} bytes of {:?}",
+        got.len(),
+        got.chars().next(),
+        b.body.len(),
+        b.body.chars().next()
+    );
+}
+
+/// Writes `b` with the fault on `sk` in place: the write must fail there.
+async fn write_dying_at(s: &DynamoStore, p: &Proxy, b: &Blob, sk: &str) {
+    p.faults.fail_writes_of(sk);
+    let r = s.write_tickets("acme", &put_doc(b)).await;
+    p.faults.clear();
+    assert!(r.is_err(), "the write stopped at {sk}");
+    assert!(p.faults.failed_writes.load(Ordering::SeqCst) > 0);
+}
+
+fn keys(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_split_body_shrinking_to_one_item_keeps_the_old_body_until_the_head_lands() {
+    let Some((s, p)) = store_that_gives_up("shrink-before-head").await else {
+        return;
+    };
+    let (old, new) = (blob(3, 'o'), blob(1, 'n'));
+    s.write_tickets("acme", &put_doc(&old)).await.expect("old");
+    assert_eq!(
+        stored_keys(&s).await,
+        keys(&["PART#0", "PART#1#1", "PART#1#2"])
+    );
+    p.faults.written.lock().unwrap().clear();
+    write_dying_at(&s, &p, &new, "PART#0").await;
+    assert_eq!(
+        p.faults.written.lock().unwrap().clone(),
+        Vec::<String>::new(),
+        "no part was deleted before the head"
+    );
+    assert_document(&s, &old, "after the crash").await;
+
+    s.write_tickets("acme", &put_doc(&new))
+        .await
+        .expect("rerun");
+    assert_document(&s, &new, "after the rerun").await;
+    assert_eq!(stored_keys(&s).await, keys(&["PART#0"]), "no part remains");
+}
+
+#[tokio::test]
+async fn a_split_body_shrunk_to_one_item_reads_when_its_old_parts_stayed() {
+    let Some((s, p)) = store_that_gives_up("shrink-after-head").await else {
+        return;
+    };
+    let (old, new) = (blob(3, 'o'), blob(1, 'n'));
+    s.write_tickets("acme", &put_doc(&old)).await.expect("old");
+    write_dying_at(&s, &p, &new, "PART#1#1").await;
+    assert_document(&s, &new, "after the crash").await;
+    assert_eq!(
+        stored_keys(&s).await,
+        keys(&["PART#0", "PART#1#1", "PART#1#2"]),
+        "the old parts stayed"
+    );
+
+    let later = blob(1, 'l');
+    s.write_tickets("acme", &put_doc(&later))
+        .await
+        .expect("a later write");
+    assert_document(&s, &later, "after a later write").await;
+    assert_eq!(
+        stored_keys(&s).await,
+        keys(&["PART#0"]),
+        "the later write swept the leftover parts"
+    );
+}
+
+#[tokio::test]
+async fn a_split_body_growing_keeps_the_old_version_until_the_head_lands() {
+    let Some((s, p)) = store_that_gives_up("grow-before-head").await else {
+        return;
+    };
+    let (old, new) = (blob(2, 'o'), blob(4, 'n'));
+    s.write_tickets("acme", &put_doc(&old)).await.expect("old");
+    write_dying_at(&s, &p, &new, "PART#0").await;
+    assert_document(&s, &old, "after the crash").await;
+    assert_eq!(
+        stored_keys(&s).await,
+        keys(&["PART#0", "PART#1#1", "PART#2#1", "PART#2#2", "PART#2#3"]),
+        "version 2's parts were written, its head not"
+    );
+
+    s.write_tickets("acme", &put_doc(&new))
+        .await
+        .expect("rerun");
+    assert_document(&s, &new, "after the rerun").await;
+    assert_eq!(
+        stored_keys(&s).await,
+        keys(&["PART#0", "PART#3#1", "PART#3#2", "PART#3#3"]),
+        "the rerun took a version no abandoned part uses and swept the rest"
+    );
+}
+
+#[tokio::test]
+async fn a_one_item_body_growing_into_parts_keeps_the_old_body_until_the_head_lands() {
+    let Some((s, p)) = store_that_gives_up("split-before-head").await else {
+        return;
+    };
+    let (old, new) = (blob(1, 'o'), blob(3, 'n'));
+    s.write_tickets("acme", &put_doc(&old)).await.expect("old");
+    write_dying_at(&s, &p, &new, "PART#0").await;
+    assert_document(&s, &old, "after the crash").await;
+
+    s.write_tickets("acme", &put_doc(&new))
+        .await
+        .expect("rerun");
+    assert_document(&s, &new, "after the rerun").await;
+    assert_eq!(
+        stored_keys(&s).await,
+        keys(&["PART#0", "PART#2#1", "PART#2#2"]),
+        "the abandoned version 1 was swept"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_ticket_sweeps_every_part_of_its_bodies() {
+    let Some((s, p)) = store_that_gives_up("delete-sweeps").await else {
+        return;
+    };
+    s.write_tickets(
+        "acme",
+        &[TicketWrite::PutState {
+            ticket_id: TICKET,
+            blob: blob(2, 's'),
+        }],
+    )
+    .await
+    .expect("state");
+    s.write_tickets("acme", &put_doc(&blob(3, 'o')))
+        .await
+        .expect("document");
+    // An abandoned version besides the current one.
+    write_dying_at(&s, &p, &blob(2, 'n'), "PART#0").await;
+    assert_eq!(stored_keys(&s).await.len(), 2 + 3 + 1);
+
+    s.write_tickets("acme", &[TicketWrite::DeleteTicket { ticket_id: TICKET }])
+        .await
+        .expect("delete");
+    assert_eq!(
+        stored_keys(&s).await,
+        Vec::<String>::new(),
+        "nothing remains"
+    );
+    assert_eq!(s.get_document("acme", TICKET).await.unwrap(), None);
+    assert!(s.get_states("acme", &[TICKET]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_deletion_cut_after_the_head_leaves_no_document_and_its_parts_are_swept_later() {
+    let Some((s, p)) = store_that_gives_up("delete-cut").await else {
+        return;
+    };
+    s.write_tickets("acme", &put_doc(&blob(3, 'o')))
+        .await
+        .expect("document");
+    p.faults.fail_writes_of("PART#1#1");
+    let r = s
+        .write_tickets("acme", &[TicketWrite::DeleteDocument { ticket_id: TICKET }])
+        .await;
+    p.faults.clear();
+    assert!(r.is_err(), "the deletion stopped at the parts");
+    assert_eq!(
+        s.get_document("acme", TICKET).await.expect("reads"),
+        None,
+        "the head went first"
+    );
+
+    let again = blob(1, 'a');
+    s.write_tickets("acme", &put_doc(&again))
+        .await
+        .expect("put");
+    assert_document(&s, &again, "written again").await;
+    assert_eq!(stored_keys(&s).await, keys(&["PART#0"]));
 }
