@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{sim, token_env, zdsync};
+use common::{connect, export, sim, token_env, zdsync};
 use serde_json::Value;
 
 async fn no_connections(data: &Path) {
@@ -345,5 +345,44 @@ async fn demo_runs_end_to_end() {
     assert_eq!(
         r.stdout.lines().count() as u64,
         v["documents"].as_u64().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn status_shows_the_records_a_sync_skipped() {
+    let sim = sim(120).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    connect(dir.path(), &sim).await;
+    sim.inject(zendesk_sim::Fault {
+        path_prefix: Some("/api/v2/incremental/tickets/cursor".into()),
+        kind: zendesk_sim::FaultKind::IdlessRecord,
+        count: 1,
+    });
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let env = token_env(&url, &c.api_token);
+    let run = zdsync(dir.path(), &["--json", "-v", "sync", "acme"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["reports"][0]["skipped_records"], 1);
+    assert!(
+        run.stderr.contains("position=1"),
+        "the skipped record is logged by position: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("a record without an id"),
+        "the skipped record's content is never logged: {}",
+        run.stderr
+    );
+    let status = zdsync(dir.path(), &["--json", "status", "acme"], &[]).await;
+    assert_eq!(
+        status.json()["connections"][0]["last_run"]["skipped_records"],
+        1
+    );
+    let text = zdsync(dir.path(), &["status", "acme"], &[]).await;
+    assert!(text.stdout.contains("1 skipped records"), "{}", text.stdout);
+    assert_eq!(
+        export(dir.path()).await.len(),
+        sim.expected_documents("acme").len()
     );
 }
