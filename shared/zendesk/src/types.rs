@@ -85,7 +85,10 @@ impl<'de> Deserialize<'de> for TicketStatus {
 pub struct Via {
     #[serde(default, deserialize_with = "lenient::de::string")]
     pub channel: String,
-    #[serde(default)]
+    /// Read, never written: `source.from` of an e-mail or a call holds the
+    /// sender's address, name or phone, which must not outlive a deletion
+    /// of that person in Zendesk inside a stored ticket state.
+    #[serde(default, skip_serializing)]
     pub source: Value,
 }
 
@@ -463,6 +466,22 @@ mod tests {
         assert_eq!(t.status, TicketStatus::Unknown("weird".into()));
         assert!(t.custom_fields.is_empty());
         assert_eq!(t.via.map(|v| v.channel), Some("web".to_string()));
+    }
+
+    #[test]
+    fn a_stored_ticket_keeps_no_sender_details_of_its_via() {
+        let t: Ticket = serde_json::from_str(
+            r#"{"id": 5, "via": {"channel": "email", "source": {"from": {"address": "ana@customer.example", "name": "Ana"}}}}"#,
+        )
+        .expect("ticket parses");
+        assert_eq!(
+            t.via.as_ref().map(|v| v.source["from"]["name"].clone()),
+            Some("Ana".into())
+        );
+        let stored = serde_json::to_string(&t).expect("serializes");
+        assert!(!stored.contains("ana@customer.example"), "{stored}");
+        let back: Ticket = serde_json::from_str(&stored).expect("reads back");
+        assert_eq!(back.via.map(|v| v.channel), Some("email".to_string()));
     }
 
     #[test]
