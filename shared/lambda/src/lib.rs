@@ -49,7 +49,9 @@ pub struct Deps {
 pub const MAX_HOPS: u32 = 5_000;
 
 /// Reads the environment the SAM template sets: `ZDSYNC_TABLE`,
-/// `ZDSYNC_QUEUE_URL`, `ZDSYNC_SECRETS_PREFIX` (default `zdsync/`),
+/// `ZDSYNC_QUEUE_URL`, `ZDSYNC_SECRETS_PREFIX` (default `zdsync/`; the
+/// template sets the stack's own, `zdsync/<stack name>/`; the functions read
+/// each connection's recorded secret and may read no other prefix's),
 /// `ZDSYNC_DEADLINE_MARGIN_SECS` (default 90), `ZENDESK_API_URL` (tests).
 pub async fn deps_from_env() -> Result<Deps, EngineError> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
