@@ -85,6 +85,31 @@ fn http_date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
         .map(|z| z.timestamp().as_second())
 }
 
+/// The error of a 3xx answer: names the host of its `Location`.
+fn redirected(endpoint: &str, status: u16, headers: &reqwest::header::HeaderMap) -> Error {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok());
+    Error::Redirected {
+        endpoint: endpoint.into(),
+        status,
+        location: location_host(location),
+    }
+}
+
+/// The host a `Location` header names, without path, query or user info.
+fn location_host(location: Option<&str>) -> String {
+    match location.map(url::Url::parse) {
+        None => "no location".into(),
+        Some(Ok(u)) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            (None, _) => "a location without a host".into(),
+        },
+        Some(Err(_)) => "another path of the same host".into(),
+    }
+}
+
 fn snippet(body: &str) -> String {
     body.chars().take(120).collect()
 }
@@ -144,6 +169,9 @@ impl Client {
             .timeout(config.request_timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("zdsync/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the Authorization header or an OAuth
+            // body to whatever host it names: a 3xx is an error instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         let (bearer, refresh) = match &config.credentials {
@@ -351,6 +379,9 @@ impl Client {
                 source: e,
             })?;
         let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(redirected("/oauth/tokens", status, resp.headers()));
+        }
         let bytes = resp.bytes().await.map_err(|e| Error::Transport {
             endpoint: "/oauth/tokens".into(),
             source: e,
@@ -431,6 +462,9 @@ impl Client {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    if (300..400).contains(&status) {
+                        return Err(redirected(endpoint, status, resp.headers()));
+                    }
                     self.inner
                         .limiter
                         .observe(bucket, resp.headers(), tokio::time::Instant::now());
@@ -925,6 +959,23 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redirect_names_only_the_host_of_its_location() {
+        assert_eq!(
+            location_host(Some("http://evil.example:8080/oauth/tokens?secret=x")),
+            "http://evil.example:8080"
+        );
+        assert_eq!(
+            location_host(Some("https://user:pw@other.example/x")),
+            "https://other.example"
+        );
+        assert_eq!(
+            location_host(Some("/api/v2/elsewhere")),
+            "another path of the same host"
+        );
+        assert_eq!(location_host(None), "no location");
+    }
 
     #[test]
     fn plain_http_only_on_loopback() {

@@ -240,6 +240,17 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// A 3xx answer. The client follows no redirect: credentials and
+    /// OAuth secrets go only to the configured host.
+    #[error(
+        "Zendesk answered {endpoint} with a redirect ({status}) to {location}; zdsync follows no redirect, so nothing was sent there. Check the subdomain (a custom or moved account answers at https://<subdomain>.zendesk.com)"
+    )]
+    Redirected {
+        endpoint: String,
+        status: u16,
+        /// The host the redirect named (never its path or query).
+        location: String,
+    },
     /// OAuth token endpoint failure.
     #[error(
         "OAuth token request failed ({status}): {message}. Check the OAuth client id/secret or sign in again."
