@@ -579,6 +579,12 @@ impl Client {
                     self.sleep(d).await;
                     attempt += 1;
                 }
+                Decision::WaitTooLong(secs) => {
+                    return Err(Error::WaitTooLong {
+                        endpoint: endpoint.into(),
+                        secs,
+                    });
+                }
                 Decision::GiveUp => {
                     let status = match outcome {
                         Outcome::TooManyRequests { .. } => 429,

@@ -222,6 +222,12 @@ pub enum Error {
         status: u16,
         attempts: u32,
     },
+    /// The server asked for a wait longer than the client honours.
+    #[error(
+        "Zendesk asked to wait {secs} s before retrying {endpoint}, longer than the {} s zdsync waits; the run stops here and the next run continues from the same point",
+        crate::retry::MAX_SERVER_WAIT.as_secs()
+    )]
+    WaitTooLong { endpoint: String, secs: u64 },
     /// The body was not the JSON expected (HTML page, truncated JSON...).
     #[error(
         "unexpected response from {endpoint} (status {status}): {detail}; body starts with {snippet:?}"

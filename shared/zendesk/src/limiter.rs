@@ -155,7 +155,12 @@ impl Limiter {
 fn set(cell: &Mutex<State>, remaining: u64, reset_secs: Option<u64>, now: Instant) {
     if let Ok(mut st) = cell.lock() {
         st.remaining = Some(remaining.min(u32::MAX as u64) as u32);
-        st.reset_at = Some(now + reset_secs.map_or(WINDOW, Duration::from_secs));
+        // A reset beyond the longest honoured wait (or absurd, like 1e19)
+        // is read as that wait: no overflow, no sleep without bound.
+        let reset = reset_secs.map_or(WINDOW, |s| {
+            Duration::from_secs(s.min(crate::retry::MAX_SERVER_WAIT.as_secs()))
+        });
+        st.reset_at = Some(now + reset);
     }
 }
 
@@ -181,6 +186,18 @@ pub fn parse_export_header(v: &str) -> Option<(u64, Option<u64>)> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn an_absurd_reset_is_read_as_the_longest_wait_without_overflow() {
+        let l = Limiter::default();
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("ratelimit-reset", HeaderValue::from_static("1e19"));
+        let now = Instant::now();
+        l.observe(Bucket::Account, &h, now);
+        let reset = l.account.lock().expect("lock").reset_at.expect("a reset");
+        assert_eq!(reset, now + crate::retry::MAX_SERVER_WAIT);
+    }
 
     #[test]
     fn export_header_parses() {

@@ -23,7 +23,14 @@ pub enum Outcome {
 pub enum Decision {
     RetryAfter(Duration),
     GiveUp,
+    /// The server asked for a wait longer than [`MAX_SERVER_WAIT`]: the run
+    /// stops (and resumes next time) instead of sleeping that long.
+    WaitTooLong(u64),
 }
+
+/// The longest wait a server's `Retry-After` (or rate-limit reset) may
+/// impose: Zendesk's windows are a minute; five minutes is generous.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(300);
 
 /// Backoff for attempt `n` (0-based): exponential from 1 s, capped, with full
 /// jitter (`jitter` in 0..=1 picks the point in the window).
@@ -60,9 +67,8 @@ pub fn decide(
     match server_said {
         // Zendesk's number (at most 5 minutes), plus a little so the window
         // has surely turned.
-        Some(s) => {
-            Decision::RetryAfter(Duration::from_secs(s.min(300)) + Duration::from_millis(250))
-        }
+        Some(s) if s > MAX_SERVER_WAIT.as_secs() => Decision::WaitTooLong(s),
+        Some(s) => Decision::RetryAfter(Duration::from_secs(s) + Duration::from_millis(250)),
         None => Decision::RetryAfter(backoff(attempt, cap, jitter)),
     }
 }
@@ -103,6 +109,36 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_after_past_five_minutes_stops_the_run_instead_of_sleeping() {
+        for secs in [301, 86_400, u64::MAX] {
+            assert_eq!(
+                decide(
+                    &Outcome::TooManyRequests {
+                        retry_after: Some(secs)
+                    },
+                    0,
+                    6,
+                    CAP,
+                    0.5
+                ),
+                Decision::WaitTooLong(secs)
+            );
+        }
+        assert_eq!(
+            decide(
+                &Outcome::TooManyRequests {
+                    retry_after: Some(300)
+                },
+                0,
+                6,
+                CAP,
+                0.5
+            ),
+            Decision::RetryAfter(Duration::from_millis(300_250))
+        );
+    }
+
+    #[test]
     fn missing_retry_after_backs_off_exponentially_with_jitter_and_a_cap() {
         let d = |a| match decide(
             &Outcome::TooManyRequests { retry_after: None },
@@ -112,7 +148,7 @@ mod tests {
             1.0,
         ) {
             Decision::RetryAfter(d) => d,
-            Decision::GiveUp => panic!("gave up"),
+            other => panic!("{other:?}"),
         };
         assert_eq!(d(0), Duration::from_secs(1));
         assert_eq!(d(3), Duration::from_secs(8));
