@@ -85,6 +85,44 @@ fn http_date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
         .map(|z| z.timestamp().as_second())
 }
 
+/// The largest answer read: Zendesk's biggest pages (1,000 tickets or
+/// events with comments) stay far below it.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads a body up to [`MAX_BODY_BYTES`]. The outer error (not retried) is
+/// a body past the cap; the inner one a transport failure (retried).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    endpoint: &str,
+) -> Result<Result<Vec<u8>, reqwest::Error>, Error> {
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if out.len() + c.len() > MAX_BODY_BYTES {
+                    return Err(Error::Decode {
+                        endpoint: endpoint.into(),
+                        status: resp.status().as_u16(),
+                        detail: format!(
+                            "the answer is larger than {} MiB, far above any Zendesk page; not read",
+                            MAX_BODY_BYTES / (1024 * 1024)
+                        ),
+                        snippet: String::new(),
+                    });
+                }
+                out.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(Ok(out)),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+}
+
+/// Pages a cursor-paginated list (comments of a ticket, field definitions)
+/// may take: 100,000 records, far above what Zendesk holds (5,000 comments a
+/// ticket), so a server that keeps sending new cursors cannot stall a run.
+const MAX_LIST_PAGES: usize = 1000;
+
 /// The error of a 3xx answer: names the host of its `Location`.
 fn redirected(endpoint: &str, status: u16, headers: &reqwest::header::HeaderMap) -> Error {
     let location = headers
@@ -382,10 +420,12 @@ impl Client {
         if (300..400).contains(&status) {
             return Err(redirected("/oauth/tokens", status, resp.headers()));
         }
-        let bytes = resp.bytes().await.map_err(|e| Error::Transport {
-            endpoint: "/oauth/tokens".into(),
-            source: e,
-        })?;
+        let bytes = read_capped(resp, "/oauth/tokens")
+            .await?
+            .map_err(|e| Error::Transport {
+                endpoint: "/oauth/tokens".into(),
+                source: e,
+            })?;
         let text = self.text_of("/oauth/tokens", &bytes);
         if !(200..300).contains(&status) {
             let (_, message) = error_parts(&text);
@@ -472,17 +512,22 @@ impl Client {
                     if let Some(t) = http_date(resp.headers()) {
                         self.inner.counters.server_date.store(t, Ordering::Relaxed);
                     }
-                    let body = match resp.bytes().await {
+                    let body = match read_capped(resp, endpoint).await? {
                         Ok(b) => self.text_of(endpoint, &b),
                         Err(e) => {
+                            tracing::debug!(endpoint, attempt, error = %e, "body read failed");
                             if attempt >= cfg.max_retries {
                                 return Err(Error::Transport {
                                     endpoint: endpoint.into(),
                                     source: e,
                                 });
                             }
-                            attempt += 1;
+                            // Retried with the same backoff as any failure.
                             self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                            let jitter: f64 = rand::random();
+                            self.sleep(crate::retry::backoff(attempt, cfg.max_backoff, jitter))
+                                .await;
+                            attempt += 1;
                             continue;
                         }
                     };
@@ -626,7 +671,7 @@ impl Client {
     ) -> Result<Vec<T>, Error> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
-        loop {
+        for _ in 0..MAX_LIST_PAGES {
             let url = match &after {
                 None => format!("{path}?page[size]=100"),
                 Some(c) => format!("{path}?page[size]=100&page[after]={}", enc(c)),
@@ -649,6 +694,14 @@ impl Client {
                 None => return Ok(out),
             }
         }
+        Err(Error::Decode {
+            endpoint: path.to_string(),
+            status: 200,
+            detail: format!(
+                "more than {MAX_LIST_PAGES} pages (a ticket holds at most 5,000 comments); stopping to avoid a loop"
+            ),
+            snippet: String::new(),
+        })
     }
 
     /// `GET /api/v2/ticket_fields` (all pages).
