@@ -51,13 +51,21 @@ fn id_out(id: i64) -> u64 {
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the store file at `path`.
+    /// The file holds customers' personal data: a folder it creates is
+    /// `0700`, and the file (created or found) is `0600`.
     pub fn open(path: &Path) -> Result<EmbeddedStore> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Missing {
+            private_dir(parent).map_err(|e| StoreError::Missing {
                 what: format!("store folder {}", parent.display()),
                 hint: format!("it cannot be created ({e}); pass a writable --data-dir"),
             })?;
         }
+        private_file(path).map_err(|e| StoreError::Missing {
+            what: format!("store file {}", path.display()),
+            hint: format!(
+                "it cannot be made private to its owner ({e}); pass a writable --data-dir"
+            ),
+        })?;
         let db = Db::open(path).map_err(|e| StoreError::Missing {
             what: format!("store file {}", path.display()),
             hint: format!("it cannot be opened ({e}); pass a writable --data-dir"),
@@ -628,6 +636,86 @@ impl Store for EmbeddedStore {
     }
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only; an
+/// existing folder is left as it is (it may be the user's own).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Creates `path` if missing, and makes it readable by its owner only
+/// (SQLite gives its WAL and shared-memory files the same permissions).
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let f = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    drop(f);
+    Ok(())
+}
+
+/// Writes `value` to a new file in `dir` (create-new: never through a
+/// symlink or over a file already there), syncs it, renames it to `path`
+/// (replacing a symlink there, never following it) and syncs the folder.
+fn write_private_atomically(
+    dir: &Path,
+    path: &Path,
+    name: &str,
+    value: &str,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{:016x}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let written = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(value.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// A value unlikely to repeat, for temporary file names.
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 /// Secrets as files with 0600 permissions in a 0700 directory.
 pub struct FileSecretStore {
     dir: PathBuf,
@@ -671,26 +759,9 @@ impl FileSecretStore {
 #[async_trait]
 impl SecretStore for FileSecretStore {
     async fn put_secret(&self, name: &str, value: &str) -> Result<()> {
-        use std::io::Write;
         let path = self.file(name)?;
-        let tmp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(&tmp)?;
-            f.write_all(value.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            backend(&format!("writing secret {name:?}"), e)
-        })
+        write_private_atomically(&self.dir, &path, name, value)
+            .map_err(|e| backend(&format!("writing secret {name:?}"), e))
     }
 
     async fn get_secret(&self, name: &str) -> Result<Option<String>> {

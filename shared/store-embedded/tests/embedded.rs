@@ -172,3 +172,44 @@ fn an_unwritable_path_is_a_clear_missing_error() {
     let msg = err.to_string();
     assert!(msg.contains("--data-dir"), "{msg}");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_store_folder_and_file_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = data.join("zdsync.sqlite");
+    let store = EmbeddedStore::open(&file).unwrap();
+    store.put_run_record("acme", "{}").await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&file), 0o600);
+    drop(store);
+    // A file left readable by an earlier version is made private on open.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _again = EmbeddedStore::open(&file).unwrap();
+    assert_eq!(mode(&file), 0o600);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_secret_is_never_written_through_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let sdir = dir.path().join("secrets");
+    let s = FileSecretStore::new(&sdir).unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::write(&outside, "untouched").unwrap();
+    std::os::unix::fs::symlink(&outside, sdir.join("zdsync-acme")).unwrap();
+    s.put_secret("zdsync-acme", "t0ken").await.unwrap();
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
+    let meta = std::fs::symlink_metadata(sdir.join("zdsync-acme")).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the symlink was replaced by a file"
+    );
+    assert_eq!(
+        s.get_secret("zdsync-acme").await.unwrap().as_deref(),
+        Some("t0ken")
+    );
+}
