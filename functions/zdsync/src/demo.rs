@@ -35,7 +35,7 @@ pub async fn run(data_dir: &Path, tickets: usize, seed: u64, out: &Out) -> Resul
             ))
         })?;
     }
-    std::fs::create_dir_all(&dir)
+    zdsync_store_embedded::private_dir(&dir)
         .and_then(|()| std::fs::write(dir.join(MARKER), b"made by zdsync demo\n"))
         .map_err(|e| EngineError::Usage(format!("cannot create {}: {e}", dir.display())))?;
 

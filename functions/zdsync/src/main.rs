@@ -221,7 +221,7 @@ pub fn open_engine(
     data_dir: &Path,
     api_url_override: Option<String>,
 ) -> Result<Engine, EngineError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| {
+    zdsync_store_embedded::private_dir(data_dir).map_err(|e| {
         EngineError::Usage(format!(
             "cannot create the data dir {}: {e}; pass a writable `--data-dir`",
             data_dir.display()

@@ -19,7 +19,36 @@ macro_rules! say {
     }};
 }
 
+/// Control characters other than newline and tab written as `\uXXXX`, so
+/// text from Zendesk (titles, names, error descriptions) cannot drive the
+/// terminal with escape sequences. Inside JSON strings the escape is the
+/// JSON escape of the same character, so JSON output keeps its meaning.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// One line of a table: newlines and tabs of a value become spaces.
+fn cell(text: &str) -> String {
+    text.replace(['\n', '\r', '\t'], " ")
+}
+
 pub fn write_line(line: &str) {
+    let line = terminal_safe(line);
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{line}")
         && e.kind() == std::io::ErrorKind::BrokenPipe
@@ -49,12 +78,12 @@ impl Out {
         if self.json {
             self.print_json(&json!({ "ok": false, "error": msg }));
         } else {
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", terminal_safe(msg));
         }
     }
 
     pub fn notice(&self, msg: &str) {
-        eprintln!("note: {msg}");
+        eprintln!("note: {}", terminal_safe(msg));
     }
 
     pub fn connected(&self, o: &ConnectOutcome) {
@@ -226,7 +255,7 @@ impl Out {
                 r.status,
                 r.created_at.as_deref().unwrap_or("-"),
                 r.messages,
-                r.title
+                cell(&r.title)
             );
         }
         eprintln!("{} documents", rows.len());
@@ -341,4 +370,34 @@ pub fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_from_zendesk_cannot_reach_the_terminal() {
+        let title = "Refund \u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m please";
+        let safe = terminal_safe(title);
+        assert!(!safe.chars().any(|c| c.is_control()), "{safe}");
+        assert_eq!(
+            safe,
+            "Refund \\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m please"
+        );
+        assert_eq!(terminal_safe("plain\ttext\n"), "plain\ttext\n");
+    }
+
+    #[test]
+    fn an_escaped_json_line_means_the_same_json() {
+        let v = json!({"title": "a\u{9b}b"});
+        let line = terminal_safe(&v.to_string()).into_owned();
+        let back: Value = serde_json::from_str(&line).expect("still JSON");
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn table_cells_stay_on_one_line() {
+        assert_eq!(cell("two\nlines\tand\rtab"), "two lines and tab");
+    }
 }

@@ -638,7 +638,7 @@ impl Store for EmbeddedStore {
 
 /// Creates `dir` (and missing parents) readable by its owner only; an
 /// existing folder is left as it is (it may be the user's own).
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]

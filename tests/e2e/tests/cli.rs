@@ -386,3 +386,16 @@ async fn status_shows_the_records_a_sync_skipped() {
         sim.expected_documents("acme").len()
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_folder_and_store_file_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = sim(30).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    connect(&data, &sim).await;
+    let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("zdsync.sqlite")), 0o600);
+}
