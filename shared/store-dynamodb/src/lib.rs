@@ -19,28 +19,33 @@
 //! `STATES#name`, zero-padded ticket id) for listing by connection.
 //!
 //! Writing or deleting a body (`write_tickets`), in this order:
-//! 1. one Query of the body's items (`begins_with(sk, "STATE")` /
-//!    `"PART#"`, projected to the key and the head's version and count)
-//!    finds the head and every part item, of the current version or left by
-//!    an interrupted write. It is the one read a put or delete costs, as the
-//!    head's GetItem was; its read capacity is the size of the items found,
-//!    so a one-item body costs what the GetItem did;
-//! 2. a split body writes its parts under a version above every version
-//!    found (head or part), so it never writes over, or partly reuses, the
-//!    parts of an abandoned write;
+//! 1. one BatchGetItem of the head and of the body's pending marker
+//!    (`PENDING#STATE` / `PENDING#PART`), projected to their shapes: the
+//!    one read a put or delete costs, as the head's GetItem was. The head
+//!    names its parts; the marker lists the versions of split writes begun
+//!    and not yet swept (a write cut off before its head, or a deletion cut
+//!    off before its parts went);
+//! 2. when the current head or the new body is split, the marker first
+//!    records both versions (the old one's parts outlive its head until
+//!    step 4); a split body then writes its parts under a version above
+//!    every one found (head or marker), so it never writes over, or partly
+//!    reuses, the parts of an abandoned write;
 //! 3. the head: a split body's at once; one-item heads and the deletions of
 //!    heads in one batch after every body of the call;
-//! 4. only after that batch, the parts found that the head now stored does
-//!    not name (the previous version's, abandoned ones, all of a deleted
-//!    body's) are deleted.
+//! 4. only after that batch, the parts the head now stored does not name
+//!    (the previous version's, abandoned ones, all of a deleted body's) and
+//!    the marker are deleted.
 //!
 //! A crash before 3 leaves the old head naming its intact parts (new parts
 //! are unnamed leftovers); a crash between 3 and 4 leaves the new head,
 //! whose parts were all written before it, or no head; so every crash leaves
 //! the old or the new version readable, never a head naming a missing part.
 //! Leftover parts are harmless and are swept by the next put or delete of
-//! the same body (step 1 finds them); a ticket never written again keeps
-//! them. The lease makes one writer per connection, so no two writes of a
+//! the same body (step 1 finds them through the marker); a ticket never
+//! written again keeps them. (A Query of the partition would find parts
+//! without a marker, but costs the whole table on the emulator the tests
+//! run on; the marker costs one PutItem per write that involves a split
+//! body, and split bodies are rare.) The lease makes one writer per connection, so no two writes of a
 //! body race; a reader running alongside a write can still find a part gone
 //! between reading the head and the parts (an error that the next read does
 //! not meet).
@@ -131,11 +136,11 @@ impl Body {
             Body::Doc => format!("DOCS#{conn}"),
         }
     }
-    /// What the sort keys of the head and of every part begin with.
-    fn prefix(self) -> &'static str {
+    /// The marker of split writes that may have been interrupted.
+    fn marker_sk(self) -> &'static str {
         match self {
-            Body::State => "STATE",
-            Body::Doc => "PART#",
+            Body::State => "PENDING#STATE",
+            Body::Doc => "PENDING#PART",
         }
     }
     /// The version and index of a part's sort key; `None` for the head or
@@ -155,7 +160,43 @@ impl Body {
 #[derive(Debug, Default)]
 struct Existing {
     head: Option<(i64, i64)>,
+    /// Versions (and item counts) of split writes begun, from the marker.
+    pending: Vec<(i64, i64)>,
+    /// Keys of every stored part item and of the marker.
     parts: Vec<String>,
+}
+
+/// Attribute names a projection of [`DynamoStore::existing`] uses.
+const PROJECTION_NAMES: [(&str, &str); 4] = [
+    ("#sk", "sk"),
+    ("#v", "version"),
+    ("#n", "parts"),
+    ("#pending", "pending"),
+];
+
+/// The part keys of a version with `parts` items (none for one item).
+fn part_keys(which: Body, version: i64, parts: i64) -> Vec<String> {
+    (1..parts.max(1) as usize)
+        .map(|i| which.part_sk(version, i))
+        .collect()
+}
+
+/// `"3:4,5:2"` → `[(3, 4), (5, 2)]`.
+fn parse_pending(s: &str) -> Option<Vec<(i64, i64)>> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            let (v, n) = x.split_once(':')?;
+            Some((v.parse().ok()?, n.parse().ok()?))
+        })
+        .collect()
+}
+
+fn format_pending(p: &[(i64, i64)]) -> String {
+    p.iter()
+        .map(|(v, n)| format!("{v}:{n}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A head's body joined with the parts it names, taken from `parts_by_key`.
@@ -215,6 +256,7 @@ fn next_version(which: Body, found: &Existing) -> i64 {
         .iter()
         .filter_map(|sk| which.parse_part(sk).map(|(v, _)| v))
         .chain(found.head.map(|(v, _)| v))
+        .chain(found.pending.iter().map(|(v, _)| *v))
         .max()
         .unwrap_or(0)
         + 1
@@ -423,9 +465,25 @@ impl DynamoStore {
 
     /// BatchGetItem in chunks of 100 keys, retrying unprocessed keys.
     async fn batch_get(&self, keys: Vec<(String, String)>) -> Result<Vec<Item>> {
+        self.batch_get_projected(keys, None).await
+    }
+
+    /// BatchGetItem (consistent), optionally projected to a few attributes
+    /// (`#sk`-style names are those of [`PROJECTION_NAMES`]).
+    async fn batch_get_projected(
+        &self,
+        keys: Vec<(String, String)>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_MAX) {
             let mut ks = KeysAndAttributes::builder().consistent_read(true);
+            if let Some(p) = projection {
+                ks = ks.projection_expression(p);
+                for (alias, name) in PROJECTION_NAMES {
+                    ks = ks.expression_attribute_names(alias, name);
+                }
+            }
             for (pk, sk) in chunk {
                 ks = ks.keys(HashMap::from([
                     ("pk".to_string(), attr_s(pk)),
@@ -513,42 +571,75 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// What is stored of a body, from one Query of its items (the head and
-    /// every part, current or abandoned), projected to keys and the head's
-    /// version and count: one request, like the head's GetItem it replaces.
+    /// What is stored of a body: its head's shape and the part keys it
+    /// names, plus the parts of interrupted writes that its pending marker
+    /// records (and the marker itself). One BatchGetItem of two keys,
+    /// projected: one request, like the head's GetItem it replaces, and
+    /// cheap on any store (a Query would do on DynamoDB, but not on every
+    /// emulator).
     async fn existing(&self, pk: &str, which: Body) -> Result<Existing> {
+        let items = self
+            .batch_get_projected(
+                vec![
+                    (pk.to_string(), which.head_sk().to_string()),
+                    (pk.to_string(), which.marker_sk().to_string()),
+                ],
+                Some("#sk, #v, #n, #pending"),
+            )
+            .await?;
         let mut found = Existing::default();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-                .expression_attribute_values(":p", attr_s(pk))
-                .expression_attribute_values(":s", attr_s(which.prefix()))
-                .projection_expression("#sk, #v, #n")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_names("#n", "parts")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| map_err(&self.table, "reading a body's items", e))?;
-            for it in resp.items.unwrap_or_default() {
-                let sk = get_s(&it, "sk")?;
-                if sk == which.head_sk() {
-                    found.head = Some(shape(&it)?);
-                } else {
-                    found.parts.push(sk);
+        for it in items {
+            let sk = get_s(&it, "sk")?;
+            if sk == which.head_sk() {
+                let (version, parts) = shape(&it)?;
+                found.head = Some((version, parts));
+                found.parts.extend(part_keys(which, version, parts));
+            } else if sk == which.marker_sk() {
+                let pending = get_s(&it, "pending")?;
+                found.pending = parse_pending(&pending).ok_or_else(|| StoreError::Corrupt {
+                    key: format!("{pk}/{sk}"),
+                    detail: format!("a pending marker reads {pending:?}"),
+                })?;
+                for (v, n) in &found.pending {
+                    found.parts.extend(part_keys(which, *v, *n));
                 }
-            }
-            start = resp.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
+                found.parts.push(sk);
             }
         }
+        found.parts.sort();
+        found.parts.dedup();
+        Ok(found)
+    }
+
+    /// Records, before anything changes, every split version this write
+    /// may leave behind: the current head's (its parts go after the new
+    /// head) and the new one's (`new`, written before its head), with those
+    /// an earlier interrupted write left. No write when nothing is split.
+    async fn mark_pending(
+        &self,
+        pk: &str,
+        which: Body,
+        found: &mut Existing,
+        new: Option<(i64, i64)>,
+    ) -> Result<()> {
+        let mut pending = found.pending.clone();
+        pending.extend(found.head.filter(|(_, n)| *n > 1));
+        pending.extend(new);
+        pending.sort_unstable();
+        pending.dedup();
+        if pending == found.pending {
+            return Ok(());
+        }
+        // The marker goes with the sweep once the head has landed.
+        if !found.parts.iter().any(|sk| sk == which.marker_sk()) {
+            found.parts.push(which.marker_sk().to_string());
+        }
+        let mut marker = Item::new();
+        marker.insert("pk".into(), attr_s(pk));
+        marker.insert("sk".into(), attr_s(which.marker_sk()));
+        marker.insert("pending".into(), attr_s(&format_pending(&pending)));
+        self.put_item(marker, "recording a split body's pending version")
+            .await
     }
 
     /// Writes a body. A split body's parts go first, under a version no
@@ -575,12 +666,14 @@ impl DynamoStore {
         head.insert("body".into(), attr_s(chunks[0]));
         head.insert("gsi1pk".into(), attr_s(&which.index(conn)));
         head.insert("gsi1sk".into(), attr_s(&pad(id)));
-        let found = self.existing(&pk, which).await?;
+        let mut found = self.existing(&pk, which).await?;
+        let version = next_version(which, &found);
+        let new = (chunks.len() > 1).then_some((version, chunks.len() as i64));
+        self.mark_pending(&pk, which, &mut found, new).await?;
         let named = if chunks.len() == 1 {
             heads.push(put_request(head)?);
             None
         } else {
-            let version = next_version(which, &found);
             let mut parts = Vec::new();
             for (i, c) in chunks.iter().enumerate().skip(1) {
                 let mut p = Item::new();
@@ -612,8 +705,11 @@ impl DynamoStore {
         sweep: &mut Vec<WriteRequest>,
     ) -> Result<()> {
         let pk = doc_pk(conn, id);
-        let found = self.existing(&pk, which).await?;
+        let mut found = self.existing(&pk, which).await?;
         if found.head.is_some() {
+            // The head goes before its parts: record them, so a deletion
+            // cut off in between still knows what to remove.
+            self.mark_pending(&pk, which, &mut found, None).await?;
             heads.push(delete_request(&pk, which.head_sk())?);
         }
         for sk in stale_parts(which, None, &found.parts) {
@@ -1274,21 +1370,40 @@ mod tests {
         assert_eq!(next_version(Body::Doc, &none), 1);
         let one_item = Existing {
             head: Some((0, 1)),
+            pending: vec![],
             parts: vec![],
         };
         assert_eq!(next_version(Body::Doc, &one_item), 1);
         // Version 2 was abandoned (parts written, head not): never reused.
         let abandoned = Existing {
             head: Some((1, 3)),
-            parts: sks(&["PART#1#1", "PART#1#2", "PART#2#1", "PART#2#2"]),
+            pending: vec![(2, 3)],
+            parts: sks(&[
+                "PART#1#1",
+                "PART#1#2",
+                "PART#2#1",
+                "PART#2#2",
+                "PENDING#PART",
+            ]),
         };
         assert_eq!(next_version(Body::Doc, &abandoned), 3);
-        // Parts without a head (a deletion cut short).
+        // Parts without a head (a deletion cut short), known by the marker.
         let headless = Existing {
             head: None,
-            parts: sks(&["STATE#4#1"]),
+            pending: vec![(4, 2)],
+            parts: sks(&["PENDING#STATE", "STATE#4#1"]),
         };
         assert_eq!(next_version(Body::State, &headless), 5);
+    }
+
+    #[test]
+    fn pending_markers_round_trip_and_refuse_garbage() {
+        assert_eq!(parse_pending("3:4,5:2"), Some(vec![(3, 4), (5, 2)]));
+        assert_eq!(format_pending(&[(3, 4), (5, 2)]), "3:4,5:2");
+        assert_eq!(parse_pending(""), Some(vec![]));
+        assert_eq!(parse_pending("3-4"), None);
+        assert_eq!(part_keys(Body::Doc, 2, 3), sks(&["PART#2#1", "PART#2#2"]));
+        assert!(part_keys(Body::Doc, 0, 1).is_empty());
     }
 
     #[test]

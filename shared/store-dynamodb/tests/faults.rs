@@ -595,8 +595,8 @@ async fn a_split_body_shrinking_to_one_item_keeps_the_old_body_until_the_head_la
     write_dying_at(&s, &p, &new, "PART#0").await;
     assert_eq!(
         p.faults.written.lock().unwrap().clone(),
-        Vec::<String>::new(),
-        "no part was deleted before the head"
+        keys(&["PENDING#PART"]),
+        "only the marker was written: no part was deleted before the head"
     );
     assert_document(&s, &old, "after the crash").await;
 
@@ -618,8 +618,8 @@ async fn a_split_body_shrunk_to_one_item_reads_when_its_old_parts_stayed() {
     assert_document(&s, &new, "after the crash").await;
     assert_eq!(
         stored_keys(&s).await,
-        keys(&["PART#0", "PART#1#1", "PART#1#2"]),
-        "the old parts stayed"
+        keys(&["PART#0", "PART#1#1", "PART#1#2", "PENDING#PART"]),
+        "the old parts stayed, recorded by the marker"
     );
 
     let later = blob(1, 'l');
@@ -645,8 +645,15 @@ async fn a_split_body_growing_keeps_the_old_version_until_the_head_lands() {
     assert_document(&s, &old, "after the crash").await;
     assert_eq!(
         stored_keys(&s).await,
-        keys(&["PART#0", "PART#1#1", "PART#2#1", "PART#2#2", "PART#2#3"]),
-        "version 2's parts were written, its head not"
+        keys(&[
+            "PART#0",
+            "PART#1#1",
+            "PART#2#1",
+            "PART#2#2",
+            "PART#2#3",
+            "PENDING#PART"
+        ]),
+        "version 2's parts were written (and recorded), its head not"
     );
 
     s.write_tickets("acme", &put_doc(&new))
@@ -700,7 +707,9 @@ async fn deleting_a_ticket_sweeps_every_part_of_its_bodies() {
         .expect("document");
     // An abandoned version besides the current one.
     write_dying_at(&s, &p, &blob(2, 'n'), "PART#0").await;
-    assert_eq!(stored_keys(&s).await.len(), 2 + 3 + 1);
+    // state: head + 1 part; document: head + 2 parts + 1 abandoned part
+    // + the marker recording it.
+    assert_eq!(stored_keys(&s).await.len(), 2 + 3 + 1 + 1);
 
     s.write_tickets("acme", &[TicketWrite::DeleteTicket { ticket_id: TICKET }])
         .await
