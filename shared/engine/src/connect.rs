@@ -6,7 +6,7 @@ use serde::Serialize;
 use zdsync_store::{Connection, Plan, StoreError};
 use zdsync_zendesk::types::{Role, User, role_type};
 
-use crate::credentials::{StoredSecret, secret_name};
+use crate::credentials::{LatestToken, StoredSecret, secret_name};
 use crate::error::{Context, EngineError, Result};
 use crate::subdomain::{parse_subdomain, validate_connection_name};
 use crate::{Engine, now_rfc3339};
@@ -98,6 +98,8 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
     if let Some(tune) = &engine.settings.tune_client {
         tune(&mut cfg);
     }
+    let latest = std::sync::Arc::new(LatestToken::default());
+    cfg.token_sink = Some(latest.clone());
     let client =
         zdsync_zendesk::Client::new(cfg).context(|| "configuring the Zendesk client".into())?;
     let me = client.me().await.map_err(|e| refusal(e, &conn, &base))?;
@@ -108,7 +110,13 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
         conn.email = me.email.clone();
     }
 
-    let secret_json = req.secret.to_json()?;
+    // A refresh during the check spent the given refresh token: save the
+    // pair the check ended with.
+    let secret = match latest.take() {
+        Some(token) => req.secret.refreshed(&token),
+        None => req.secret.clone(),
+    };
+    let secret_json = secret.to_json()?;
     engine
         .secrets
         .put_secret(&secret_ref, &secret_json)

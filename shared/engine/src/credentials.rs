@@ -137,6 +137,51 @@ pub fn secret_name(prefix: &str, connection: &str) -> String {
     format!("{prefix}{connection}")
 }
 
+impl StoredSecret {
+    /// This secret after a token refresh handed out `token`: the new pair,
+    /// the client that may refresh it kept. Other kinds are unchanged.
+    pub fn refreshed(&self, token: &OAuthToken) -> StoredSecret {
+        match self {
+            StoredSecret::OauthToken {
+                refresh_token,
+                client_id,
+                client_secret,
+                ..
+            } => StoredSecret::OauthToken {
+                access_token: token.access_token.clone(),
+                refresh_token: token.refresh_token.clone().or(refresh_token.clone()),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// Keeps in memory the last pair a token refresh handed out (during
+/// `connect`'s check, before anything is stored): the refresh token it
+/// replaced is spent, so the new pair is the one to save.
+#[derive(Default)]
+pub struct LatestToken(std::sync::Mutex<Option<OAuthToken>>);
+
+impl LatestToken {
+    pub fn take(&self) -> Option<OAuthToken> {
+        self.0.lock().ok().and_then(|mut t| t.take())
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSink for LatestToken {
+    async fn token_refreshed(&self, token: &OAuthToken) -> std::result::Result<(), String> {
+        let mut slot = self
+            .0
+            .lock()
+            .map_err(|_| "the refreshed token could not be kept".to_string())?;
+        *slot = Some(token.clone());
+        Ok(())
+    }
+}
+
 /// Stores a refreshed OAuth pair before the client uses it.
 pub struct SecretTokenSink {
     pub secrets: Arc<dyn SecretStore>,

@@ -1,0 +1,76 @@
+//! `connect` against the project's Zendesk simulator: what it saves.
+
+mod common;
+
+use common::*;
+use zdsync_engine::connect::{ConnectRequest, connect};
+use zdsync_engine::credentials::StoredSecret;
+use zdsync_engine::sync::{SyncOptions, sync_connection};
+use zdsync_store::Plan;
+
+/// A pair issued by the simulator for its OAuth client.
+async fn issued_pair(env: &Env) -> (String, String) {
+    let c = env.sim.credentials();
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/oauth/tokens", env.sim.base_url()))
+        .json(&serde_json::json!({
+            "grant_type": "client_credentials",
+            "client_id": c.oauth_client_id,
+            "client_secret": c.oauth_client_secret,
+        }))
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token JSON");
+    (
+        v["access_token"].as_str().expect("access").to_string(),
+        v["refresh_token"].as_str().expect("refresh").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_token_refreshed_during_the_check_is_the_pair_connect_saves() {
+    let env = start(small(40)).await;
+    let (access, refresh) = issued_pair(&env).await;
+    env.sim.expire_tokens(); // the check must refresh, spending `refresh`
+    let c = env.sim.credentials();
+    connect(
+        &env.engine,
+        ConnectRequest {
+            name: "acme".into(),
+            subdomain: "acme".into(),
+            email: None,
+            plan: Plan::Paid,
+            secret: StoredSecret::OauthToken {
+                access_token: access.clone(),
+                refresh_token: Some(refresh.clone()),
+                client_id: Some(c.oauth_client_id.clone()),
+                client_secret: Some(c.oauth_client_secret.clone()),
+            },
+        },
+    )
+    .await
+    .expect("connect refreshes the expired token");
+    let conn = env.engine.connection("acme").await.expect("saved");
+    let saved = env
+        .engine
+        .secrets
+        .get_secret(&conn.secret_ref)
+        .await
+        .expect("read")
+        .expect("a secret");
+    assert!(
+        !saved.contains(&access),
+        "the expired access token was saved"
+    );
+    assert!(
+        !saved.contains(&refresh),
+        "the spent refresh token was saved"
+    );
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("the first sync works with the saved pair");
+    assert!(r.complete);
+}
