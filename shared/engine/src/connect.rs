@@ -6,7 +6,7 @@ use serde::Serialize;
 use zdsync_store::{Connection, Plan, StoreError};
 use zdsync_zendesk::types::{Role, User, role_type};
 
-use crate::credentials::{LatestToken, StoredSecret, secret_name};
+use crate::credentials::{LatestToken, StoredSecret, new_secret_name};
 use crate::error::{Context, EngineError, Result};
 use crate::subdomain::{parse_subdomain, validate_connection_name};
 use crate::{Engine, now_rfc3339};
@@ -66,7 +66,7 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
         )));
     }
 
-    let secret_ref = secret_name(&engine.settings.secret_prefix, &req.name);
+    let secret_ref = new_secret_name(&engine.settings.secret_prefix, &req.name);
     let now = now_rfc3339();
     let mut conn = Connection {
         name: req.name.clone(),

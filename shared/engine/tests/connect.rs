@@ -74,3 +74,48 @@ async fn a_token_refreshed_during_the_check_is_the_pair_connect_saves() {
         .expect("the first sync works with the saved pair");
     assert!(r.complete);
 }
+
+#[tokio::test]
+async fn two_connects_of_one_name_at_once_leave_the_winner_its_secret() {
+    let env = start(small(20)).await;
+    let attempt = || {
+        let (email, secret) = admin_token(&env.sim);
+        connect(
+            &env.engine,
+            ConnectRequest {
+                name: "acme".into(),
+                subdomain: "acme".into(),
+                email,
+                plan: Plan::Paid,
+                secret,
+            },
+        )
+    };
+    let (a, b) = tokio::join!(attempt(), attempt());
+    assert!(
+        a.is_ok() != b.is_ok(),
+        "exactly one connect wins: {a:?} / {b:?}"
+    );
+    let conn = env
+        .engine
+        .connection("acme")
+        .await
+        .expect("the winner's record");
+    assert!(
+        env.engine
+            .secrets
+            .get_secret(&conn.secret_ref)
+            .await
+            .expect("read")
+            .is_some(),
+        "the winner's secret is still there"
+    );
+    let files = std::fs::read_dir(env.dir.path().join("secrets"))
+        .expect("secrets folder")
+        .count();
+    assert_eq!(files, 1, "the loser removed its own secret, and only that");
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("the winner syncs");
+    assert!(r.complete);
+}
