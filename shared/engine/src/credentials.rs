@@ -229,19 +229,30 @@ impl TokenSink for SecretTokenSink {
 
 /// Resolves the API base URL: the `ZENDESK_API_URL` override when given,
 /// else the one recorded on the connection, else `https://{subdomain}.zendesk.com`.
+/// Checked every time (a record edited in the table cannot send the token
+/// elsewhere): only `https://{subdomain}.zendesk.com` or a loopback address.
 pub fn base_url(
     subdomain: &str,
     recorded: Option<&str>,
     override_url: Option<&str>,
 ) -> Result<url::Url> {
-    match override_url.or(recorded) {
+    let url = match override_url.or(recorded) {
         Some(u) => url::Url::parse(u).map_err(|e| {
             EngineError::Usage(format!(
                 "ZENDESK_API_URL {u:?} is not a valid URL ({e}); use e.g. https://acme.zendesk.com"
             ))
-        }),
-        None => zdsync_zendesk::default_base_url(subdomain).context(|| "subdomain".into()),
-    }
+        })?,
+        None => zdsync_zendesk::default_base_url(subdomain).context(|| "subdomain".into())?,
+    };
+    zdsync_zendesk::check_api_url(subdomain, &url).map_err(|why| {
+        let source = if override_url.is_some() {
+            "ZENDESK_API_URL"
+        } else {
+            "the connection's recorded API address"
+        };
+        EngineError::Usage(format!("{source}: {why}"))
+    })?;
+    Ok(url)
 }
 
 /// Builds the client configuration of a stored connection.
@@ -282,6 +293,28 @@ pub async fn client_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_only_to_the_account_or_to_loopback() {
+        let ok = |rec: Option<&str>, ov: Option<&str>| base_url("acme", rec, ov).is_ok();
+        assert!(ok(None, None));
+        assert!(ok(Some("https://acme.zendesk.com"), None));
+        assert!(ok(Some("http://127.0.0.1:9"), None));
+        assert!(ok(None, Some("http://localhost:8080")));
+        assert!(!ok(Some("https://evil.example"), None), "an edited record");
+        assert!(!ok(Some("http://acme.zendesk.com"), None), "plain http");
+        assert!(
+            !ok(None, Some("https://other.zendesk.com")),
+            "another account"
+        );
+        assert!(!ok(Some("https://u:p@acme.zendesk.com"), None), "user info");
+        let err = base_url("acme", Some("https://evil.example"), None).expect_err("refused");
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string().contains("https://acme.zendesk.com"),
+            "{err}"
+        );
+    }
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {

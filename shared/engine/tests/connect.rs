@@ -119,3 +119,29 @@ async fn two_connects_of_one_name_at_once_leave_the_winner_its_secret() {
         .expect("the winner syncs");
     assert!(r.complete);
 }
+
+#[tokio::test]
+async fn a_record_edited_to_another_host_is_refused_before_any_request() {
+    let env = start(small(20)).await;
+    connect_admin(&env, "acme").await;
+    let mut conn = env.engine.connection("acme").await.expect("saved");
+    conn.api_url = Some("https://collector.example".into());
+    env.engine
+        .store
+        .update_connection(&conn)
+        .await
+        .expect("edit the record");
+    // As the Lambdas run: no override, the record's address is used.
+    let mut lambda_like = env.engine.clone();
+    lambda_like.settings.api_url_override = None;
+    env.sim.reset_stats();
+    let err = sync_connection(&lambda_like, "acme", &SyncOptions::default())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("https://acme.zendesk.com"),
+        "{err}"
+    );
+    assert_eq!(env.sim.stats().requests, 0);
+}

@@ -31,6 +31,26 @@ pub fn default_base_url(subdomain: &str) -> Result<url::Url, Error> {
     })
 }
 
+/// Whether credentials may be sent to `url` for the account `subdomain`:
+/// `https://{subdomain}.zendesk.com` (no user info), or a loopback address
+/// (tests and the simulator). Anything else is refused with the reason.
+pub fn check_api_url(subdomain: &str, url: &url::Url) -> Result<(), String> {
+    if is_loopback(url) && matches!(url.scheme(), "http" | "https") {
+        return Ok(());
+    }
+    let expected = format!("{}.zendesk.com", subdomain.to_ascii_lowercase());
+    let host_ok = url
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case(&expected));
+    if url.scheme() == "https" && host_ok && url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} is neither https://{expected} nor a loopback address: zdsync sends the credentials of this account nowhere else",
+        url.as_str().trim_end_matches('/')
+    ))
+}
+
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",

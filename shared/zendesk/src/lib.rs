@@ -13,7 +13,7 @@ mod limiter;
 mod retry;
 pub mod types;
 
-pub use client::{Client, default_base_url};
+pub use client::{Client, check_api_url, default_base_url};
 pub use limiter::Bucket;
 pub use retry::{Decision, Outcome, decide};
 
