@@ -142,18 +142,10 @@ pub fn secret_name(prefix: &str, connection: &str) -> String {
 /// over or delete each other's credentials (the connection record names
 /// the secret its connect wrote).
 pub fn new_secret_name(prefix: &str, connection: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
     format!(
         "{}-{:08x}",
         secret_name(prefix, connection),
-        h.finish() as u32
+        rand::random::<u32>()
     )
 }
 

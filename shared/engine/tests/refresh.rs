@@ -53,14 +53,11 @@ async fn documents_of(env: &Env, user_id: u64) -> Vec<Value> {
 
 /// A requester of documents who belongs to an organization.
 fn requester_with_org(env: &Env) -> (u64, u64) {
-    env.sim
-        .facts()
+    let facts = env.sim.facts();
+    facts
         .requesters
-        .into_iter()
-        .find_map(|(u, o)| {
-            o.filter(|o| env.sim.facts().org_ids.contains(o))
-                .map(|o| (u, o))
-        })
+        .iter()
+        .find_map(|(u, o)| o.filter(|o| facts.org_ids.contains(o)).map(|o| (*u, o)))
         .expect("a requester with an organization")
 }
 

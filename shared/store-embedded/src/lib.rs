@@ -682,7 +682,7 @@ fn write_private_atomically(
     let tmp = dir.join(format!(
         ".{name}.tmp-{}-{:016x}",
         std::process::id(),
-        rand_suffix()
+        rand::random::<u64>()
     ));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -702,18 +702,6 @@ fn write_private_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     written
-}
-
-/// A value unlikely to repeat, for temporary file names.
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 /// Secrets as files with 0600 permissions in a 0700 directory.
