@@ -98,8 +98,12 @@ async fn demo_steps(dir: &Path, sim: &SimHandle, out: &Out) -> Result<(), Engine
     let expected: Vec<Value> = sim.expected_documents("demo");
     let mut stored: Vec<Value> = Vec::new();
     zdsync_engine::status::for_each_document(&engine, Some("demo"), |row| {
-        let v = serde_json::from_str(&row.body)
-            .map_err(|e| EngineError::Corrupt(format!("stored document unreadable: {e}")))?;
+        let v = serde_json::from_str(&row.body).map_err(|e| {
+            EngineError::Corrupt(format!(
+                "stored document unreadable: {}",
+                zdsync_zendesk::redact::json_error(&e)
+            ))
+        })?;
         stored.push(v);
         Ok(())
     })

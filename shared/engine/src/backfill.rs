@@ -82,7 +82,8 @@ pub async fn progress(engine: &Engine, name: &str) -> Result<Option<BackfillProg
     };
     let record: PlanRecord = serde_json::from_str(&raw).map_err(|e| {
         EngineError::Corrupt(format!(
-            "the backfill plan of {name:?} cannot be read ({e})"
+            "the backfill plan of {name:?} cannot be read ({})",
+            zdsync_zendesk::redact::json_error(&e)
         ))
     })?;
     let mut pending = Vec::new();

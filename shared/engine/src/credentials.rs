@@ -92,7 +92,8 @@ impl StoredSecret {
     pub fn from_json(s: &str, secret_ref: &str) -> Result<StoredSecret> {
         serde_json::from_str(s).map_err(|e| {
             EngineError::Corrupt(format!(
-                "the stored credentials {secret_ref:?} cannot be read ({e}); run `zdsync connect` again"
+                "the stored credentials {secret_ref:?} cannot be read ({}); run `zdsync connect` again",
+                zdsync_zendesk::redact::json_error(&e)
             ))
         })
     }

@@ -555,7 +555,10 @@ impl Refresh<'_> {
         let mut out = HashMap::with_capacity(stored.len());
         for (id, blob) in stored {
             let u: User = serde_json::from_str(&blob.body).map_err(|e| {
-                EngineError::Corrupt(format!("stored user {id} cannot be read: {e}"))
+                EngineError::Corrupt(format!(
+                    "stored user {id} cannot be read: {}",
+                    zdsync_zendesk::redact::json_error(&e)
+                ))
             })?;
             out.insert(id, u.organization_id);
         }

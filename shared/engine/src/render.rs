@@ -295,7 +295,10 @@ impl Renderer {
             .context(|| "reading stored users".into())?;
         for (id, blob) in stored {
             let u: User = serde_json::from_str(&blob.body).map_err(|e| {
-                EngineError::Corrupt(format!("stored user {id} cannot be read: {e}"))
+                EngineError::Corrupt(format!(
+                    "stored user {id} cannot be read: {}",
+                    zdsync_zendesk::redact::json_error(&e)
+                ))
             })?;
             out.insert(id, u);
         }
@@ -339,7 +342,10 @@ impl Renderer {
             .context(|| "reading stored organizations".into())?;
         for (id, blob) in stored {
             let o: Organization = serde_json::from_str(&blob.body).map_err(|e| {
-                EngineError::Corrupt(format!("stored organization {id} cannot be read: {e}"))
+                EngineError::Corrupt(format!(
+                    "stored organization {id} cannot be read: {}",
+                    zdsync_zendesk::redact::json_error(&e)
+                ))
             })?;
             out.insert(id, o);
         }

@@ -30,7 +30,8 @@ impl TicketState {
     pub fn decode(body: &str, key: &str) -> Result<TicketState> {
         serde_json::from_str(body).map_err(|e| {
             EngineError::Corrupt(format!(
-                "stored ticket state {key} cannot be read ({e}); reset the connection's cursors with a new backfill"
+                "stored ticket state {key} cannot be read ({}); reset the connection's cursors with a new backfill",
+                zdsync_zendesk::redact::json_error(&e)
             ))
         })
     }

@@ -287,7 +287,8 @@ impl TicketsCursor {
     pub fn decode(s: &str) -> Result<TicketsCursor> {
         serde_json::from_str(s).map_err(|e| {
             EngineError::Corrupt(format!(
-                "the saved tickets cursor {s:?} cannot be read ({e}); run `zdsync backfill` to start over"
+                "the saved tickets cursor cannot be read ({}); run `zdsync backfill` to start over",
+                zdsync_zendesk::redact::json_error(&e)
             ))
         })
     }

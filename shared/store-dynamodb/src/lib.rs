@@ -959,10 +959,7 @@ impl Store for DynamoStore {
                 let body = get_s(&it, "body")?;
                 serde_json::from_str(&body)
                     .map(Some)
-                    .map_err(|e| StoreError::Corrupt {
-                        key: conn_pk(name),
-                        detail: e.to_string(),
-                    })
+                    .map_err(|e| StoreError::corrupt_json(conn_pk(name), &e))
             }
         }
     }
@@ -985,10 +982,7 @@ impl Store for DynamoStore {
             for it in resp.items.unwrap_or_default() {
                 let body = get_s(&it, "body")?;
                 out.push(serde_json::from_str::<Connection>(&body).map_err(|e| {
-                    StoreError::Corrupt {
-                        key: get_s(&it, "pk").unwrap_or_default(),
-                        detail: e.to_string(),
-                    }
+                    StoreError::corrupt_json(get_s(&it, "pk").unwrap_or_default(), &e)
                 })?);
             }
             start = resp.last_evaluated_key;

@@ -180,10 +180,7 @@ fn get_blobs(
 }
 
 fn decode_connection(body: &str, name: &str) -> Result<Connection> {
-    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
-        key: format!("CONN#{name}"),
-        detail: e.to_string(),
-    })
+    serde_json::from_str(body).map_err(|e| StoreError::corrupt_json(format!("CONN#{name}"), &e))
 }
 
 #[async_trait]

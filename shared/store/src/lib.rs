@@ -52,6 +52,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A stored record that is not the JSON expected: says where, never
+    /// what (serde's own message quotes the value it could not read).
+    pub fn corrupt_json(key: impl Into<String>, e: &serde_json::Error) -> StoreError {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => "not valid JSON",
+            Category::Data => "JSON of the wrong shape",
+        };
+        StoreError::Corrupt {
+            key: key.into(),
+            detail: format!("{what} at line {}, column {}", e.line(), e.column()),
+        }
+    }
+}
+
+impl StoreError {
     pub fn backend(
         context: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,

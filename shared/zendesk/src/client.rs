@@ -127,7 +127,6 @@ async fn read_capped(
                             "the answer is larger than {} MiB, far above any Zendesk page; not read",
                             MAX_BODY_BYTES / (1024 * 1024)
                         ),
-                        snippet: String::new(),
                     });
                 }
                 out.extend_from_slice(&c);
@@ -168,14 +167,10 @@ fn location_host(location: Option<&str>) -> String {
     }
 }
 
-fn snippet(body: &str) -> String {
-    body.chars().take(120).collect()
-}
-
 /// `{"error": "...", "description": "..."}` or `{"error": {"title", "message"}}`.
 fn error_parts(body: &str) -> (Option<String>, String) {
     let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return (None, snippet(body.trim()));
+        return (None, crate::redact::body_kind(body));
     };
     let code = match &v["error"] {
         Value::String(s) => Some(s.clone()),
@@ -191,7 +186,7 @@ fn error_parts(body: &str) -> (Option<String>, String) {
         })
         .or_else(|| v["error"]["message"].as_str().map(str::to_string))
         .or_else(|| code.clone())
-        .unwrap_or_else(|| snippet(body));
+        .unwrap_or_else(|| crate::redact::body_kind(body));
     (code, message)
 }
 
@@ -454,17 +449,13 @@ impl Client {
         let token: OAuthToken = serde_json::from_str(&text).map_err(|e| Error::Decode {
             endpoint: "/oauth/tokens".into(),
             status,
-            detail: e.to_string(),
-            snippet: "<token response withheld>".into(),
+            detail: crate::redact::json_error(&e),
         })?;
         if refresh {
             if let Some(sink) = &self.inner.cfg.token_sink {
                 sink.token_refreshed(&token)
                     .await
-                    .map_err(|e| Error::OAuth {
-                        status,
-                        message: format!("the refreshed token could not be stored: {e}"),
-                    })?;
+                    .map_err(|reason| Error::TokenNotSaved { reason })?;
             }
             auth.refresh = token.refresh_token.clone().or(auth.refresh.take());
         }
@@ -560,8 +551,11 @@ impl Client {
                                     return Err(Error::Decode {
                                         endpoint: endpoint.into(),
                                         status,
-                                        detail: e.to_string(),
-                                        snippet: snippet(&body),
+                                        detail: format!(
+                                            "{}; {}",
+                                            crate::redact::json_error(&e),
+                                            crate::redact::body_kind(&body)
+                                        ),
                                     });
                                 }
                                 Outcome::Garbled
@@ -707,7 +701,6 @@ impl Client {
                         status: 200,
                         detail: "the same page cursor came back twice; stopping to avoid a loop"
                             .into(),
-                        snippet: String::new(),
                     });
                 }
                 Some(c) => after = Some(c),
@@ -720,7 +713,6 @@ impl Client {
             detail: format!(
                 "more than {MAX_LIST_PAGES} pages (a ticket holds at most 5,000 comments); stopping to avoid a loop"
             ),
-            snippet: String::new(),
         })
     }
 

@@ -10,6 +10,7 @@
 mod client;
 pub mod lenient;
 mod limiter;
+pub mod redact;
 mod retry;
 pub mod types;
 
@@ -120,7 +121,6 @@ impl TicketPage {
                 endpoint: "/api/v2/incremental/tickets/cursor".into(),
                 status: 200,
                 detail: "the export returned no new cursor before its end; stopping to avoid a loop (retry later)".into(),
-                snippet: String::new(),
             }),
         }
     }
@@ -229,14 +229,13 @@ pub enum Error {
     )]
     WaitTooLong { endpoint: String, secs: u64 },
     /// The body was not the JSON expected (HTML page, truncated JSON...).
-    #[error(
-        "unexpected response from {endpoint} (status {status}): {detail}; body starts with {snippet:?}"
-    )]
+    #[error("unexpected response from {endpoint} (status {status}): {detail}")]
     Decode {
         endpoint: String,
         status: u16,
+        /// What was wrong and where; never a value of the body, which may
+        /// hold a secret or a customer's words (see [`redact`]).
         detail: String,
-        snippet: String,
     },
     /// Network failure after retries: the endpoint and every cause (DNS,
     /// refused connection, TLS, timeout...).
@@ -262,6 +261,13 @@ pub enum Error {
         "OAuth token request failed ({status}): {message}. Check the OAuth client id/secret or sign in again."
     )]
     OAuth { status: u16, message: String },
+    /// Zendesk issued a new OAuth pair that could not be saved. The old
+    /// refresh token is spent, so the run stops rather than go on with a
+    /// pair that no later run will have.
+    #[error(
+        "Zendesk issued a new OAuth token, but it could not be saved ({reason}); the previous refresh token is spent: once the secret store is writable again, run `zdsync connect` again for this connection"
+    )]
+    TokenNotSaved { reason: String },
 }
 
 /// An error and its causes, joined (`a: b: c`), each said once.

@@ -433,8 +433,8 @@ pub struct TicketEvent {
 /// The authenticated user, from `/api/v2/users/me`.
 pub type Me = User;
 
-/// Result of an OAuth token request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Result of an OAuth token request. Its `Debug` shows no token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct OAuthToken {
     pub access_token: String,
     #[serde(default, deserialize_with = "lenient::de::string_opt")]
@@ -447,6 +447,21 @@ pub struct OAuthToken {
     pub scope: Option<String>,
 }
 
+impl std::fmt::Debug for OAuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthToken")
+            .field("access_token", &"<redacted>")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -454,6 +469,23 @@ fn default_true() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oauth_tokens_debug_without_their_secrets() {
+        let t = OAuthToken {
+            access_token: "s3cr3t-access".into(),
+            token_type: Some("bearer".into()),
+            expires_in: Some(7200),
+            refresh_token: Some("s3cr3t-refresh".into()),
+            scope: Some("read".into()),
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            shown.contains("7200") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn ticket_parses_sparse_and_null_heavy_payloads() {

@@ -173,6 +173,47 @@ async fn oauth_client_credentials_and_refresh() {
     }
 }
 
+struct BrokenSink;
+
+#[async_trait::async_trait]
+impl TokenSink for BrokenSink {
+    async fn token_refreshed(&self, _: &OAuthToken) -> Result<(), String> {
+        Err("the secret store refused the write".into())
+    }
+}
+
+#[tokio::test]
+async fn a_refreshed_pair_that_cannot_be_saved_stops_the_run_saying_so() {
+    let sim = SimHandle::start(small(20)).await.unwrap();
+    let c = sim.credentials();
+    let t: OAuthToken = reqwest::Client::new()
+        .post(format!("{}/oauth/tokens", sim.base_url()))
+        .json(&serde_json::json!({"grant_type": "client_credentials", "client_id": c.oauth_client_id, "client_secret": c.oauth_client_secret, "scope": "read"}))
+        .send().await.unwrap().json().await.unwrap();
+    let mut cfg = ClientConfig::new(
+        url::Url::parse(&sim.base_url()).unwrap(),
+        Credentials::OAuthToken {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            client_id: Some(c.oauth_client_id.clone()),
+            client_secret: Some(c.oauth_client_secret.clone()),
+        },
+    );
+    cfg.token_sink = Some(Arc::new(BrokenSink));
+    let given = Client::new(cfg).unwrap();
+    sim.expire_tokens();
+    let e = given.me().await.unwrap_err();
+    assert!(matches!(e, Error::TokenNotSaved { .. }), "{e:?}");
+    let said = e.to_string();
+    assert!(said.contains("could not be saved"), "{said}");
+    assert!(
+        said.contains("the secret store refused the write"),
+        "{said}"
+    );
+    assert!(said.contains("zdsync connect"), "{said}");
+    assert!(!said.contains("client id"), "not a client problem: {said}");
+}
+
 #[tokio::test]
 async fn both_incremental_streams_walk_to_their_end() {
     let sim = SimHandle::start(small(600)).await.unwrap();
@@ -270,8 +311,10 @@ async fn transient_failures_are_retried_and_garbage_is_reported() {
         count: 10,
     });
     match c.ticket_fields().await {
-        Err(Error::Decode { snippet, .. }) => {
-            assert!(snippet.contains("<!DOCTYPE html>"), "{snippet}")
+        Err(e @ Error::Decode { .. }) => {
+            let said = e.to_string();
+            assert!(said.contains("an HTML or XML page"), "{said}");
+            assert!(!said.contains("DOCTYPE"), "no part of the body: {said}");
         }
         other => panic!("{other:?}"),
     }

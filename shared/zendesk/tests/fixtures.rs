@@ -8,15 +8,14 @@
 //! the page readers (record-by-record reading, skipping, child comments) are
 //! what is tested.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
 
+use std::collections::HashMap;
+
+use common::{Answer, Server};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use zdsync_zendesk::types::{Role, TicketStatus, role_type};
-use zdsync_zendesk::{Client, ClientConfig, Credentials, TicketCursor};
+use zdsync_zendesk::{Client, TicketCursor};
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -24,65 +23,20 @@ fn fixture(name: &str) -> String {
 }
 
 /// Serves `body` (with `status`) for every request whose path starts with
-/// one of `routes`' keys; counts the requests.
-struct Server {
-    base: String,
-    requests: Arc<AtomicU64>,
-}
-
+/// one of `routes`' keys; 404 for any other.
 async fn serve(routes: Vec<(&'static str, u16, Vec<u8>)>) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let routes = Arc::new(routes);
-    let requests = Arc::new(AtomicU64::new(0));
-    let count = requests.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let routes = routes.clone();
-            count.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let (status, body) = routes
-                    .iter()
-                    .find(|(p, _, _)| path.starts_with(p))
-                    .map(|(_, s, b)| (*s, b.clone()))
-                    .unwrap_or((404, b"{\"error\":\"InvalidEndpoint\"}".to_vec()));
-                let mut out = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                )
-                .into_bytes();
-                out.extend_from_slice(&body);
-                let _ = sock.write_all(&out).await;
-            });
-        }
-    });
-    Server { base, requests }
+    common::serve(move |_, path| {
+        routes
+            .iter()
+            .find(|(p, _, _)| path.starts_with(p))
+            .map(|(_, s, b)| Answer::json(*s, b.clone()))
+            .unwrap_or_else(|| Answer::json(404, "{\"error\":\"InvalidEndpoint\"}"))
+    })
+    .await
 }
 
 fn client(server: &Server) -> Client {
-    let mut cfg = ClientConfig::new(
-        url::Url::parse(&server.base).unwrap(),
-        Credentials::ApiToken {
-            email: "admin@example.com".into(),
-            token: "fixture-token".into(),
-        },
-    );
-    cfg.max_retries = 1;
-    cfg.max_backoff = std::time::Duration::from_millis(10);
-    Client::new(cfg).unwrap()
+    common::client(&server.base, common::token())
 }
 
 async fn serving(path: &'static str, file: &str) -> Client {
@@ -619,5 +573,5 @@ async fn a_page_that_is_not_json_is_retried_then_an_error() {
     let c = client(&server);
     let err = c.tickets_page(&TicketCursor::Start(0)).await.unwrap_err();
     assert!(matches!(err, zdsync_zendesk::Error::Decode { .. }), "{err}");
-    assert_eq!(server.requests.load(Ordering::Relaxed), 2, "one retry");
+    assert_eq!(server.requests(), 2, "one retry");
 }
