@@ -1,12 +1,12 @@
 //! Lambda: the hourly ticket sync (EventBridge), or a manual run of one
 //! connection: `{"connection": "acme", "backfill": true}`.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    zdsync_lambda::init_logging();
     let deps = zdsync_lambda::deps_from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deps = deps.clone();

@@ -1,11 +1,11 @@
 //! Lambda: the daily refresh of stored customers (EventBridge).
 
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    zdsync_lambda::init_logging();
     let deps = zdsync_lambda::deps_from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deps = deps.clone();

@@ -196,20 +196,19 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
         1 => "info,zdsync=info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_string());
     use std::io::IsTerminal;
     // Colours only on a terminal: a log file or a pipe gets plain text.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    let format = zdsync_engine::logging::Format {
+        ansi: std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    zdsync_engine::logging::init(&directives, format, std::io::stderr);
 }
 
 fn env_var(k: &str) -> Option<String> {
@@ -396,8 +395,10 @@ async fn documents(engine: &Engine, action: DocAction, out: &Out) -> Result<(), 
             zdsync_engine::status::for_each_document(engine, connection.as_deref(), |row| {
                 let v: serde_json::Value = serde_json::from_str(&row.body).map_err(|e| {
                     EngineError::Corrupt(format!(
-                        "stored document {}:{} cannot be read: {e}",
-                        row.connection, row.ticket_id
+                        "stored document {}:{} cannot be read: {}",
+                        row.connection,
+                        row.ticket_id,
+                        zdsync_zendesk::redact::json_error(&e)
                     ))
                 })?;
                 rows.push(output::DocSummary::from_doc(

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod credentials;
 pub mod error;
 pub mod lease;
+pub mod logging;
 pub mod refresh;
 pub mod render;
 pub mod state;

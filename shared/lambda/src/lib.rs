@@ -48,6 +48,22 @@ pub struct Deps {
 /// then reaches the dead-letter queue): a guard against endless loops.
 pub const MAX_HOPS: u32 = 5_000;
 
+/// Logging as Lambda's advanced logging controls ask
+/// (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`; JSON lines when
+/// `AWS_LAMBDA_LOG_FORMAT` is `JSON`), with the AWS SDK and HTTP stack
+/// capped so no level logs a secret ([`zdsync_engine::logging`]).
+pub fn init_logging() {
+    let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let format = zdsync_engine::logging::Format {
+        json: std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")),
+        ansi: false,
+        compact: true,
+    };
+    zdsync_engine::logging::init(&directives.to_lowercase(), format, std::io::stdout);
+}
+
 /// Reads the environment the SAM template sets: `ZDSYNC_TABLE`,
 /// `ZDSYNC_QUEUE_URL`, `ZDSYNC_SECRETS_PREFIX` (default `zdsync/`; the
 /// template sets the stack's own, `zdsync/<stack name>/`; the functions read
@@ -175,7 +191,8 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
     } else {
         Some(serde_json::from_value::<Manual>(payload.clone()).map_err(|e| {
             EngineError::Usage(format!(
-                "unexpected invoke payload ({e}): send {{\"connection\": \"acme\"}} to sync one connection, {{\"connection\": \"acme\", \"backfill\": true}} (optionally \"windows\": N) to backfill it, or nothing to sync them all"
+                "unexpected invoke payload ({}): send {{\"connection\": \"acme\"}} to sync one connection, {{\"connection\": \"acme\", \"backfill\": true}} (optionally \"windows\": N) to backfill it, or nothing to sync them all",
+                zdsync_zendesk::redact::json_error(&e)
             ))
         })?)
     };
@@ -350,7 +367,8 @@ pub async fn backfill_worker(deps: &Deps, event: SqsEvent, stop: Instant) -> Sqs
         let item: WorkItem = match serde_json::from_str(body) {
             Ok(i) => i,
             Err(e) => {
-                tracing::error!(message_id = %id, error = %e, body_len = body.len(), "malformed work item: not retried successfully, it will reach the dead-letter queue");
+                let error = zdsync_zendesk::redact::json_error(&e);
+                tracing::error!(message_id = %id, %error, body_len = body.len(), "malformed work item: not retried successfully, it will reach the dead-letter queue");
                 failures.push(failure(id));
                 continue;
             }
