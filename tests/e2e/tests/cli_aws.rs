@@ -274,3 +274,76 @@ async fn a_backfill_planned_into_sqs_and_drained_by_zdsync_worker_matches_the_em
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--store dynamodb"), "{err}");
 }
+
+/// Every item of the table, as text (attribute names and values).
+async fn table_text(endpoint: &str, table: &str) -> String {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&conf);
+    let mut out = String::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan on moto");
+        for item in page.items() {
+            out.push_str(&format!("{item:?}\n"));
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return out;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_trace_verbosity_the_sdk_prints_no_secret_and_the_table_holds_none() {
+    let table = format!("zdsync-e2e-canary-{}", std::process::id());
+    let Some(s) = Setup::start(table.clone(), 60).await else {
+        return;
+    };
+    let c = s.sim.credentials();
+    let trace = |extra: &[(&str, &str)]| {
+        let mut e = s.env(extra);
+        e.push(("RUST_LOG".into(), "trace".into()));
+        e
+    };
+    let oauth = [
+        ("ZENDESK_OAUTH_CLIENT_ID", c.oauth_client_id.as_str()),
+        (
+            "ZENDESK_OAUTH_CLIENT_SECRET",
+            c.oauth_client_secret.as_str(),
+        ),
+    ];
+    let connect = ["connect", "acme", "--subdomain", "acme", "--auth", "oauth"];
+    let (code, out, err) = run(aws(&connect), trace(&oauth)).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out2, err2) = run(aws(&["sync"]), trace(&[])).await;
+    assert_eq!(code, 0, "{err2}");
+    let printed = [out, err, out2, err2].concat();
+    assert!(printed.contains("DEBUG"), "ran at trace verbosity");
+    for canary in ["sim-oauth-secret-", "sim-access-", "sim-refresh-"] {
+        assert!(!printed.contains(canary), "printed {canary:?}:\n{printed}");
+    }
+    assert!(
+        !printed
+            .lines()
+            .any(|l| (l.contains("TRACE") || l.contains("DEBUG")) && l.contains(" aws_")),
+        "the AWS SDK logs at info at most:\n{printed}"
+    );
+    let stored = table_text(&s.endpoint, &table).await;
+    assert!(stored.contains("acme"), "the table was read");
+    for canary in ["sim-oauth-secret-", "sim-access-", "sim-refresh-"] {
+        assert!(!stored.contains(canary), "the table holds {canary:?}");
+    }
+}
