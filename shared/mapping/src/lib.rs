@@ -79,7 +79,6 @@ pub fn conversation_entries(comment: &Comment) -> Vec<ConversationEntry> {
         .map(|v| v.channel.as_str())
         .unwrap_or("");
     if channel == "chat"
-        && text.starts_with("Chat started: ")
         && let Some(lines) = chat::split_transcript(&text)
     {
         return lines

@@ -193,6 +193,43 @@ fn chat_transcript_crossing_midnight() {
 }
 
 #[test]
+fn chat_transcript_in_german_is_split() {
+    let mut c = comment(9, 3700, "", true, "2022-08-14T15:00:00Z");
+    c.html_body = None;
+    c.plain_body = Some("Chat gestartet: 14.08.2022 15:00 UTC\n\n(15:00:12) Visitor 81234567: Hallo\n(15:00:40) *** Dana ist dem Chat beigetreten ***\n(15:01:53) Dana: Guten Tag!\nWie kann ich helfen?".into());
+    c.via = Some(Via {
+        channel: "chat".into(),
+        source: Value::Null,
+    });
+    let es = entries(&[c]);
+    let got: Vec<(Option<&str>, Option<&str>, &str)> = es
+        .iter()
+        .map(|e| {
+            (
+                e.author_name.as_deref(),
+                e.created_at.as_deref(),
+                e.text.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some("Visitor 81234567"),
+                Some("2022-08-14T15:00:12Z"),
+                "Hallo"
+            ),
+            (
+                Some("Dana"),
+                Some("2022-08-14T15:01:53Z"),
+                "Guten Tag!\nWie kann ich helfen?"
+            ),
+        ]
+    );
+}
+
+#[test]
 fn csat_rules() {
     let w = World::new();
     let agent_only = entries(&[comment(1, 10, "FYI", true, "2023-05-14T10:00:00Z")]);

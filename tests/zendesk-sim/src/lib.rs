@@ -3,6 +3,7 @@
 //! with auth, both rate limits, injectable faults, a mutate control and an
 //! expected-documents oracle computed independently of `zdsync-mapping`.
 
+pub mod chat;
 mod http;
 mod limits;
 pub mod model;

@@ -8,6 +8,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
+use crate::chat::{self, ChatLine, ChatStyle};
+
 /// 2026-01-01T00:00:00Z: the simulator's clock starts here.
 pub const CLOCK_START: i64 = 1_767_225_600;
 const DAY: i64 = 86_400;
@@ -99,38 +101,16 @@ impl SimOrg {
     }
 }
 
-/// One chat line of a legacy chat transcript.
-#[derive(Debug, Clone)]
-pub struct ChatLine {
-    pub at: i64,
-    pub name: String,
-    /// None for `*** joined/left ***` lines.
-    pub lines: Option<Vec<String>>,
-    pub event: String,
-}
-
 #[derive(Debug, Clone)]
 pub enum Body {
     /// Paragraphs of lines.
     Text(Vec<Vec<String>>),
-    /// A Zendesk Chat transcript.
-    Chat { started: i64, lines: Vec<ChatLine> },
-}
-
-fn clock12(t: i64, with_seconds: bool) -> String {
-    let secs = t.rem_euclid(DAY);
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let (h12, ampm) = match h {
-        0 => (12, "AM"),
-        1..=11 => (h, "AM"),
-        12 => (12, "PM"),
-        _ => (h - 12, "PM"),
-    };
-    if with_seconds {
-        format!("{h12:02}:{m:02}:{s:02} {ampm}")
-    } else {
-        format!("{h12:02}:{m:02} {ampm}")
-    }
+    /// A Zendesk Chat transcript, written in `style`.
+    Chat {
+        started: i64,
+        style: &'static ChatStyle,
+        lines: Vec<ChatLine>,
+    },
 }
 
 impl Body {
@@ -138,25 +118,11 @@ impl Body {
     pub fn paragraphs(&self) -> Vec<Vec<String>> {
         match self {
             Body::Text(p) => p.clone(),
-            Body::Chat { started, lines } => {
-                let date = iso(*started)[..10].to_string();
-                let header = vec![format!(
-                    "Chat started: {date} {} UTC",
-                    clock12(*started, false)
-                )];
-                let mut body = Vec::new();
-                for l in lines {
-                    let stamp = clock12(l.at, true);
-                    match &l.lines {
-                        None => body.push(format!("({stamp}) *** {} {} ***", l.name, l.event)),
-                        Some(text) => {
-                            body.push(format!("({stamp}) {}: {}", l.name, text[0]));
-                            body.extend(text[1..].iter().cloned());
-                        }
-                    }
-                }
-                vec![header, body]
-            }
+            Body::Chat {
+                started,
+                style,
+                lines,
+            } => chat::paragraphs(*started, style, lines),
         }
     }
 
@@ -452,11 +418,11 @@ pub struct Model {
     pub rng: StdRng,
 }
 
-const FIRST: [&str; 16] = [
+pub(crate) const FIRST: [&str; 16] = [
     "Ana", "Bruno", "Chen", "Dana", "Elif", "Farah", "Goran", "Hana", "Ivo", "Júlia", "Kenji",
     "Léa", "Mateo", "Noor", "Olga", "Pavel",
 ];
-const LAST: [&str; 12] = [
+pub(crate) const LAST: [&str; 12] = [
     "Silva", "Novak", "Wang", "Yılmaz", "Haddad", "Kowalski", "Sato", "Dubois", "Rossi", "Cohen",
     "Müller", "Ivanova",
 ];
@@ -896,54 +862,17 @@ impl Model {
         })
     }
 
-    fn chat_body(&mut self, started: i64, customer_name: &str, agent_name: &str) -> Body {
-        let mut lines = Vec::new();
-        let mut t = started + self.rng.random_range(5..40);
-        lines.push(ChatLine {
-            at: t,
-            name: customer_name.to_string(),
-            lines: Some(vec!["Hello, is anyone there?".into()]),
-            event: String::new(),
-        });
-        t += self.rng.random_range(5..60);
-        lines.push(ChatLine {
-            at: t,
-            name: agent_name.to_string(),
-            lines: None,
-            event: "joined the chat".into(),
-        });
-        t += self.rng.random_range(5..60);
-        lines.push(ChatLine {
-            at: t,
-            name: agent_name.to_string(),
-            lines: Some(vec!["Hi! How can I help you today? 😊".into()]),
-            event: String::new(),
-        });
-        t += self.rng.random_range(5..600);
-        lines.push(ChatLine {
-            at: t,
-            name: customer_name.to_string(),
-            lines: Some(vec![
-                "The export is slow: it takes 10 minutes.".into(),
-                "Also the CSV has no header row.".into(),
-            ]),
-            event: String::new(),
-        });
-        t += self.rng.random_range(5..60);
-        lines.push(ChatLine {
-            at: t,
-            name: agent_name.to_string(),
-            lines: Some(vec!["Thanks, I've filed it with our engineers.".into()]),
-            event: String::new(),
-        });
-        t += self.rng.random_range(5..60);
-        lines.push(ChatLine {
-            at: t,
-            name: customer_name.to_string(),
-            lines: None,
-            event: "left the chat".into(),
-        });
-        Body::Chat { started, lines }
+    /// When a chat of ticket `id` created at `t` starts: for one ticket in
+    /// seven, in the two minutes before the next midnight (so the chat
+    /// crosses it, sometimes before its first line), unless that midnight
+    /// is the last of the history (a chat lasts under an hour).
+    fn chat_start(&mut self, id: u64, t: i64) -> i64 {
+        let midnight = t - t.rem_euclid(DAY) + DAY;
+        if id.is_multiple_of(7) && midnight + 3_600 <= HISTORY_END {
+            midnight - self.rng.random_range(1..=120)
+        } else {
+            t
+        }
     }
 
     /// Creates a ticket with its comments and audits; returns its id.
@@ -999,18 +928,13 @@ impl Model {
                     .get(&assignee)
                     .map(|u| u.name.clone())
                     .unwrap_or_default();
-                // One transcript crosses midnight.
-                let started = if id.is_multiple_of(7) {
-                    t - t.rem_euclid(DAY) + DAY - 90
-                } else {
-                    t
-                };
+                let started = self.chat_start(id, t);
                 t = started;
                 (
                     requester as i64,
                     true,
                     CommentKind::Normal,
-                    self.chat_body(started, &customer_name, &agent_name),
+                    chat::generate(&mut self.rng, started, &customer_name, &agent_name),
                     "chat",
                 )
             } else if special == Some("huge") {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::chat::ChatLineKind;
 use crate::model::{Body, CommentKind, Model, SimTicket, SimUser, field_defs, iso, reasons};
 
 fn readable(m: &Model, id: i64) -> Option<&SimUser> {
@@ -171,7 +172,9 @@ fn content(m: &Model, t: &SimTicket) -> Vec<Value> {
             Body::Chat { lines, .. } => {
                 let mut seq = 0;
                 for l in lines {
-                    let Some(text) = &l.lines else { continue };
+                    let ChatLineKind::Message(text) = &l.kind else {
+                        continue;
+                    };
                     let customer = l.name.starts_with("Visitor ")
                         || requester.is_some_and(|r| r.name == l.name);
                     let at = iso(l.at);

@@ -121,6 +121,20 @@ async fn the_account_has_every_kind_of_ticket_and_is_deterministic() {
 }
 
 #[tokio::test]
+async fn chat_tickets_are_written_in_several_languages() {
+    let sim = SimHandle::start(config(1000)).await.unwrap();
+    let mut headers = std::collections::BTreeSet::new();
+    for id in sim.facts().chat_ticket_ids {
+        let (_, _, page) = get(&sim, &format!("/api/v2/tickets/{id}/comments")).await;
+        let body = page["comments"][0]["plain_body"].as_str().unwrap_or("");
+        let words = body.split([':', '：']).next().unwrap_or("").trim();
+        headers.insert(words.to_string());
+    }
+    assert!(headers.contains("Chat started"), "{headers:?}");
+    assert!(headers.len() >= 4, "header words {headers:?}");
+}
+
+#[tokio::test]
 async fn changes_show_up_in_the_exports_only_once_a_minute_old() {
     let sim = SimHandle::start(config(50)).await.unwrap();
     let (_, _, first) = get(&sim, "/api/v2/incremental/tickets/cursor?start_time=0").await;
