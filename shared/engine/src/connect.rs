@@ -91,6 +91,7 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
     )?;
     let mut cfg =
         zdsync_zendesk::ClientConfig::new(base.clone(), req.secret.credentials(email.as_deref())?);
+    cfg.subdomain = Some(conn.subdomain.clone());
     // A check that cannot reach Zendesk should say so in seconds, not after
     // a sync's patience.
     cfg.max_retries = cfg.max_retries.min(2);

@@ -237,7 +237,7 @@ pub fn base_url(
         })?,
         None => zdsync_zendesk::default_base_url(subdomain).context(|| "subdomain".into())?,
     };
-    zdsync_zendesk::check_api_url(subdomain, &url).map_err(|why| {
+    zdsync_zendesk::check_api_url(Some(subdomain), &url).map_err(|why| {
         let source = if override_url.is_some() {
             "ZENDESK_API_URL"
         } else {
@@ -267,6 +267,7 @@ pub async fn client_config(
     let secret = StoredSecret::from_json(&raw, &conn.secret_ref)?;
     let base = base_url(&conn.subdomain, conn.api_url.as_deref(), override_url)?;
     let mut cfg = ClientConfig::new(base, secret.credentials(conn.email.as_deref())?);
+    cfg.subdomain = Some(conn.subdomain.clone());
     if let StoredSecret::OauthToken {
         client_id,
         client_secret,

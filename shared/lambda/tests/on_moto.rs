@@ -179,6 +179,16 @@ fn sqs_event(msgs: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
     e
 }
 
+/// Tries to take acme's lease for a millisecond: whether another holds it.
+async fn probe_lease(w: &World) -> zdsync_store::LeaseOutcome {
+    w.deps
+        .engine
+        .store
+        .acquire_lease("acme", "probe", zdsync_engine::now_ms(), 1)
+        .await
+        .expect("lease probe")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hourly_run_then_daily_refresh() {
     let Some(w) = world("hourly", 300).await else {
@@ -338,13 +348,7 @@ async fn a_manual_backfill_fans_out_in_windows_and_survives_duplicates_and_a_kil
     )
     .await;
     assert!(killed.is_err(), "the worker was cut off mid-item");
-    let held = w
-        .deps
-        .engine
-        .store
-        .acquire_lease("acme", "probe", zdsync_engine::now_ms(), 1)
-        .await
-        .unwrap();
+    let held = probe_lease(&w).await;
     assert!(
         matches!(held, zdsync_store::LeaseOutcome::Held { .. }),
         "the killed worker's lease is left behind: {held:?}"
@@ -354,13 +358,7 @@ async fn a_manual_backfill_fans_out_in_windows_and_survives_duplicates_and_a_kil
     // worker takes the lease over at once, works the item and frees it.
     let again = backfill_worker(&w.deps, sqs_event(std::slice::from_ref(&first)), later()).await;
     assert!(again.batch_item_failures.is_empty());
-    let free = w
-        .deps
-        .engine
-        .store
-        .acquire_lease("acme", "probe", zdsync_engine::now_ms(), 1)
-        .await
-        .unwrap();
+    let free = probe_lease(&w).await;
     assert_eq!(
         free,
         zdsync_store::LeaseOutcome::Acquired,

@@ -250,12 +250,13 @@ fn shape(head: &Item) -> Result<(i64, i64)> {
 /// The version of a new split body: above the head's and above every
 /// stored part's, so its parts never land on the keys of a version the
 /// head names or of an abandoned write (parts written, head not).
-fn next_version(which: Body, found: &Existing) -> i64 {
+fn next_version(found: &Existing) -> i64 {
+    // Every stored part belongs to the head or to a pending version (the
+    // parts list is derived from them), so those two bound every version.
     found
-        .parts
-        .iter()
-        .filter_map(|sk| which.parse_part(sk).map(|(v, _)| v))
-        .chain(found.head.map(|(v, _)| v))
+        .head
+        .map(|(v, _)| v)
+        .into_iter()
         .chain(found.pending.iter().map(|(v, _)| *v))
         .max()
         .unwrap_or(0)
@@ -549,17 +550,19 @@ impl DynamoStore {
                     .collect(),
             )
             .await?;
-        let mut part_keys = Vec::new();
+        let mut wanted = Vec::new();
         for h in &heads {
             let pk = get_s(h, "pk")?;
             let (version, parts) = shape(h)?;
-            for i in 1..parts as usize {
-                part_keys.push((pk.clone(), which.part_sk(version, i)));
-            }
+            wanted.extend(
+                part_keys(which, version, parts)
+                    .into_iter()
+                    .map(|sk| (pk.clone(), sk)),
+            );
         }
         let mut parts_by_key: HashMap<(String, String), String> = HashMap::new();
-        if !part_keys.is_empty() {
-            for p in self.batch_get(part_keys).await? {
+        if !wanted.is_empty() {
+            for p in self.batch_get(wanted).await? {
                 parts_by_key.insert((get_s(&p, "pk")?, get_s(&p, "sk")?), get_s(&p, "body")?);
             }
         }
@@ -667,7 +670,7 @@ impl DynamoStore {
         head.insert("gsi1pk".into(), attr_s(&which.index(conn)));
         head.insert("gsi1sk".into(), attr_s(&pad(id)));
         let mut found = self.existing(&pk, which).await?;
-        let version = next_version(which, &found);
+        let version = next_version(&found);
         let new = (chunks.len() > 1).then_some((version, chunks.len() as i64));
         self.mark_pending(&pk, which, &mut found, new).await?;
         let named = if chunks.len() == 1 {
@@ -1359,15 +1362,15 @@ mod tests {
     }
 
     #[test]
-    fn a_new_version_is_above_the_head_and_every_part_found() {
+    fn a_new_version_is_above_the_head_and_every_pending_version() {
         let none = Existing::default();
-        assert_eq!(next_version(Body::Doc, &none), 1);
+        assert_eq!(next_version(&none), 1);
         let one_item = Existing {
             head: Some((0, 1)),
             pending: vec![],
             parts: vec![],
         };
-        assert_eq!(next_version(Body::Doc, &one_item), 1);
+        assert_eq!(next_version(&one_item), 1);
         // Version 2 was abandoned (parts written, head not): never reused.
         let abandoned = Existing {
             head: Some((1, 3)),
@@ -1380,14 +1383,14 @@ mod tests {
                 "PENDING#PART",
             ]),
         };
-        assert_eq!(next_version(Body::Doc, &abandoned), 3);
+        assert_eq!(next_version(&abandoned), 3);
         // Parts without a head (a deletion cut short), known by the marker.
         let headless = Existing {
             head: None,
             pending: vec![(4, 2)],
             parts: sks(&["PENDING#STATE", "STATE#4#1"]),
         };
-        assert_eq!(next_version(Body::State, &headless), 5);
+        assert_eq!(next_version(&headless), 5);
     }
 
     #[test]

@@ -31,23 +31,47 @@ pub fn default_base_url(subdomain: &str) -> Result<url::Url, Error> {
     })
 }
 
-/// Whether credentials may be sent to `url` for the account `subdomain`:
-/// `https://{subdomain}.zendesk.com` (no user info), or a loopback address
-/// (tests and the simulator). Anything else is refused with the reason.
-pub fn check_api_url(subdomain: &str, url: &url::Url) -> Result<(), String> {
+/// Whether credentials may be sent to `url`: a loopback address over http
+/// or https (tests and the simulator), else https only, without user info,
+/// and, when the account's `subdomain` is known, only to
+/// `https://{subdomain}.zendesk.com`. Anything else is refused with the
+/// reason. The one rule for every client ([`Client::new`]) and for the
+/// engine's early check of a connection's address.
+pub fn check_api_url(subdomain: Option<&str>, url: &url::Url) -> Result<(), String> {
+    let shown = url.as_str().trim_end_matches('/');
     if is_loopback(url) && matches!(url.scheme(), "http" | "https") {
         return Ok(());
     }
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            return Err(format!(
+                "{shown} uses plain http, which is allowed only for loopback addresses; use https://"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{shown}: unsupported scheme {other:?}; use https://"
+            ));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{shown} holds user information; give the address alone"
+        ));
+    }
+    let Some(subdomain) = subdomain else {
+        return Ok(());
+    };
     let expected = format!("{}.zendesk.com", subdomain.to_ascii_lowercase());
-    let host_ok = url
+    if url
         .host_str()
-        .is_some_and(|h| h.eq_ignore_ascii_case(&expected));
-    if url.scheme() == "https" && host_ok && url.username().is_empty() && url.password().is_none() {
+        .is_some_and(|h| h.eq_ignore_ascii_case(&expected))
+    {
         return Ok(());
     }
     Err(format!(
-        "{} is neither https://{expected} nor a loopback address: zdsync sends the credentials of this account nowhere else",
-        url.as_str().trim_end_matches('/')
+        "{shown} is neither https://{expected} nor a loopback address: zdsync sends the credentials of this account nowhere else"
     ))
 }
 
@@ -142,15 +166,84 @@ async fn read_capped(
 /// ticket), so a server that keeps sending new cursors cannot stall a run.
 const MAX_LIST_PAGES: usize = 1000;
 
-/// The error of a 3xx answer: names the host of its `Location`.
-fn redirected(endpoint: &str, status: u16, headers: &reqwest::header::HeaderMap) -> Error {
-    let location = headers
+/// The error of a 3xx answer, naming the host of its `Location`; `None`
+/// for any other answer.
+fn redirected(endpoint: &str, resp: &reqwest::Response) -> Option<Error> {
+    let status = resp.status().as_u16();
+    if !(300..400).contains(&status) {
+        return None;
+    }
+    let location = resp
+        .headers()
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok());
-    Error::Redirected {
+    Some(Error::Redirected {
         endpoint: endpoint.into(),
         status,
         location: location_host(location),
+    })
+}
+
+/// What one request ended with.
+enum Step<T> {
+    Value(T),
+    /// Worth retrying; the error to give when retries are spent (`None`:
+    /// [`exhausted`]).
+    Retry(Outcome, Option<Error>),
+    /// A 401: worth one retry with a renewed token.
+    Unauthorized(Error),
+    /// Not worth retrying.
+    Refused(Error),
+}
+
+/// A request that could not be sent or whose body could not be read.
+fn transport_failure<T>(endpoint: &str, e: reqwest::Error) -> Step<T> {
+    tracing::debug!(endpoint, error = %e, "transport error");
+    Step::Retry(
+        Outcome::Transport,
+        Some(Error::Transport {
+            endpoint: endpoint.into(),
+            source: e,
+        }),
+    )
+}
+
+/// The error after the last retry of a 429 or 5xx.
+fn exhausted(endpoint: &str, outcome: &Outcome, attempt: u32) -> Error {
+    let status = match outcome {
+        Outcome::TooManyRequests { .. } => 429,
+        Outcome::ServerError { status, .. } => *status,
+        _ => 0,
+    };
+    Error::Exhausted {
+        endpoint: endpoint.into(),
+        status,
+        attempts: attempt + 1,
+    }
+}
+
+/// The error of an answer that is neither a success nor worth a retry
+/// (403, 404, 400, 409, 422...).
+fn refused(endpoint: &str, status: u16, body: &str) -> Error {
+    let (code, message) = error_parts(body);
+    match status {
+        403 => Error::Forbidden {
+            endpoint: endpoint.into(),
+            message: if message.trim().is_empty() {
+                "forbidden".into()
+            } else {
+                message
+            },
+        },
+        404 => Error::NotFound {
+            endpoint: endpoint.into(),
+        },
+        _ => Error::Rejected {
+            endpoint: endpoint.into(),
+            status,
+            code,
+            message,
+        },
     }
 }
 
@@ -204,20 +297,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
         let url = &config.base_url;
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback(url) => {}
-            "http" => {
-                return Err(Error::Config(format!(
-                    "{url} uses plain http, which is allowed only for loopback addresses; use https://"
-                )));
-            }
-            other => {
-                return Err(Error::Config(format!(
-                    "{url}: unsupported scheme {other:?}; use https://"
-                )));
-            }
-        }
+        check_api_url(config.subdomain.as_deref(), url).map_err(Error::Config)?;
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(Duration::from_secs(10))
@@ -431,10 +511,10 @@ impl Client {
                 endpoint: "/oauth/tokens".into(),
                 source: e,
             })?;
-        let status = resp.status().as_u16();
-        if (300..400).contains(&status) {
-            return Err(redirected("/oauth/tokens", status, resp.headers()));
+        if let Some(e) = redirected("/oauth/tokens", &resp) {
+            return Err(e);
         }
+        let status = resp.status().as_u16();
         let bytes = read_capped(resp, "/oauth/tokens")
             .await?
             .map_err(|e| Error::Transport {
@@ -475,156 +555,24 @@ impl Client {
         let mut timeouts_504 = 0u32;
         let mut renewed = false;
         loop {
-            let slept = self
-                .inner
-                .limiter
-                .acquire(bucket, cfg.account_reserve)
-                .await;
-            if !slept.is_zero() {
-                self.inner
-                    .counters
-                    .slept_ms
-                    .fetch_add(slept.as_millis() as u64, Ordering::Relaxed);
-            }
+            self.pace(bucket).await;
             let auth = self.authorization().await?;
             let url = format!("{}{}", self.inner.base, path_for(timeouts_504));
-            self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
-            if bucket != Bucket::Account {
-                self.inner.counters.export.fetch_add(1, Ordering::Relaxed);
-            }
-            let sent = self
-                .inner
-                .http
-                .get(&url)
-                .header(reqwest::header::AUTHORIZATION, &auth)
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
-                .await;
-            let outcome = match sent {
-                Err(e) => {
-                    tracing::debug!(endpoint, attempt, error = %e, "transport error");
-                    if attempt >= cfg.max_retries {
-                        return Err(Error::Transport {
-                            endpoint: endpoint.into(),
-                            source: e,
-                        });
+            let (outcome, last) = match self.attempt(endpoint, bucket, &url, &auth).await? {
+                Step::Value(v) => return Ok(v),
+                Step::Refused(e) => return Err(e),
+                Step::Unauthorized(e) => {
+                    if !renewed && self.renew(&auth).await? {
+                        renewed = true;
+                        continue;
                     }
-                    Outcome::Transport
+                    return Err(e);
                 }
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if (300..400).contains(&status) {
-                        return Err(redirected(endpoint, status, resp.headers()));
-                    }
-                    self.inner
-                        .limiter
-                        .observe(bucket, resp.headers(), tokio::time::Instant::now());
-                    let after = retry_after(resp.headers());
-                    if let Some(t) = http_date(resp.headers()) {
-                        self.inner.counters.server_date.store(t, Ordering::Relaxed);
-                    }
-                    let body = match read_capped(resp, endpoint).await? {
-                        Ok(b) => self.text_of(endpoint, &b),
-                        Err(e) => {
-                            tracing::debug!(endpoint, attempt, error = %e, "body read failed");
-                            if attempt >= cfg.max_retries {
-                                return Err(Error::Transport {
-                                    endpoint: endpoint.into(),
-                                    source: e,
-                                });
-                            }
-                            // Retried with the same backoff as any failure.
-                            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-                            let jitter: f64 = rand::random();
-                            self.sleep(crate::retry::backoff(attempt, cfg.max_backoff, jitter))
-                                .await;
-                            attempt += 1;
-                            continue;
-                        }
-                    };
-                    tracing::debug!(endpoint, status, attempt, "response");
-                    match status {
-                        200..=299 => match serde_json::from_str::<T>(&body) {
-                            Ok(v) => return Ok(v),
-                            Err(e) => {
-                                if attempt >= cfg.max_retries {
-                                    return Err(Error::Decode {
-                                        endpoint: endpoint.into(),
-                                        status,
-                                        detail: format!(
-                                            "{}; {}",
-                                            crate::redact::json_error(&e),
-                                            crate::redact::body_kind(&body)
-                                        ),
-                                    });
-                                }
-                                Outcome::Garbled
-                            }
-                        },
-                        401 => {
-                            if !renewed && self.renew(&auth).await? {
-                                renewed = true;
-                                continue;
-                            }
-                            let (_, message) = error_parts(&body);
-                            let message = if matches!(
-                                cfg.credentials,
-                                Credentials::OAuthToken { .. }
-                            ) {
-                                format!(
-                                    "{message} (the OAuth access token expired or was revoked and cannot be refreshed)"
-                                )
-                            } else {
-                                message
-                            };
-                            return Err(Error::Unauthorized {
-                                endpoint: endpoint.into(),
-                                message,
-                            });
-                        }
-                        403 => {
-                            let (_, message) = error_parts(&body);
-                            let message = if message.trim().is_empty() {
-                                "forbidden".into()
-                            } else {
-                                message
-                            };
-                            return Err(Error::Forbidden {
-                                endpoint: endpoint.into(),
-                                message,
-                            });
-                        }
-                        404 => {
-                            return Err(Error::NotFound {
-                                endpoint: endpoint.into(),
-                            });
-                        }
-                        429 => {
-                            self.inner.counters.r429.fetch_add(1, Ordering::Relaxed);
-                            Outcome::TooManyRequests { retry_after: after }
-                        }
-                        500..=599 => {
-                            self.inner.counters.r5xx.fetch_add(1, Ordering::Relaxed);
-                            if status == 504 {
-                                timeouts_504 += 1;
-                            }
-                            Outcome::ServerError {
-                                status,
-                                retry_after: after,
-                            }
-                        }
-                        _ => {
-                            let (code, message) = error_parts(&body);
-                            return Err(Error::Rejected {
-                                endpoint: endpoint.into(),
-                                status,
-                                code,
-                                message,
-                            });
-                        }
-                    }
-                }
+                Step::Retry(outcome, last) => (outcome, last),
             };
+            if matches!(outcome, Outcome::ServerError { status: 504, .. }) {
+                timeouts_504 += 1;
+            }
             let jitter: f64 = rand::random();
             match decide(&outcome, attempt, cfg.max_retries, cfg.max_backoff, jitter) {
                 Decision::RetryAfter(d) => {
@@ -645,18 +593,126 @@ impl Client {
                     });
                 }
                 Decision::GiveUp => {
-                    let status = match outcome {
-                        Outcome::TooManyRequests { .. } => 429,
-                        Outcome::ServerError { status, .. } => status,
-                        _ => 0,
-                    };
-                    return Err(Error::Exhausted {
-                        endpoint: endpoint.into(),
-                        status,
-                        attempts: attempt + 1,
-                    });
+                    return Err(last.unwrap_or_else(|| exhausted(endpoint, &outcome, attempt)));
                 }
             }
+        }
+    }
+
+    /// Waits for `bucket`'s budget, counting the time slept.
+    async fn pace(&self, bucket: Bucket) {
+        let reserve = self.inner.cfg.account_reserve;
+        let slept = self.inner.limiter.acquire(bucket, reserve).await;
+        if !slept.is_zero() {
+            self.inner
+                .counters
+                .slept_ms
+                .fetch_add(slept.as_millis() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// One request and what it ended with. A failure to send or to read the
+    /// body is retried like any other ([`Outcome::Transport`]).
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        bucket: Bucket,
+        url: &str,
+        auth: &str,
+    ) -> Result<Step<T>, Error> {
+        let c = &self.inner.counters;
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        if bucket != Bucket::Account {
+            c.export.fetch_add(1, Ordering::Relaxed);
+        }
+        let sent = self
+            .inner
+            .http
+            .get(url)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => return Ok(transport_failure(endpoint, e)),
+        };
+        if let Some(e) = redirected(endpoint, &resp) {
+            return Err(e);
+        }
+        let status = resp.status().as_u16();
+        let headers = resp.headers();
+        self.inner
+            .limiter
+            .observe(bucket, headers, tokio::time::Instant::now());
+        let after = retry_after(headers);
+        if let Some(t) = http_date(headers) {
+            c.server_date.store(t, Ordering::Relaxed);
+        }
+        let body = match read_capped(resp, endpoint).await? {
+            Ok(b) => self.text_of(endpoint, &b),
+            Err(e) => return Ok(transport_failure(endpoint, e)),
+        };
+        tracing::debug!(endpoint, status, "response");
+        Ok(self.judge(endpoint, status, after, &body))
+    }
+
+    /// What an answer means: its value, a retry, or an error.
+    fn judge<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        status: u16,
+        retry_after: Option<u64>,
+        body: &str,
+    ) -> Step<T> {
+        match status {
+            200..=299 => match serde_json::from_str::<T>(body) {
+                Ok(v) => Step::Value(v),
+                Err(e) => Step::Retry(
+                    Outcome::Garbled,
+                    Some(Error::Decode {
+                        endpoint: endpoint.into(),
+                        status,
+                        detail: format!(
+                            "{}; {}",
+                            crate::redact::json_error(&e),
+                            crate::redact::body_kind(body)
+                        ),
+                    }),
+                ),
+            },
+            429 => {
+                self.inner.counters.r429.fetch_add(1, Ordering::Relaxed);
+                Step::Retry(Outcome::TooManyRequests { retry_after }, None)
+            }
+            500..=599 => {
+                self.inner.counters.r5xx.fetch_add(1, Ordering::Relaxed);
+                Step::Retry(
+                    Outcome::ServerError {
+                        status,
+                        retry_after,
+                    },
+                    None,
+                )
+            }
+            401 => Step::Unauthorized(self.unauthorized(endpoint, body)),
+            _ => Step::Refused(refused(endpoint, status, body)),
+        }
+    }
+
+    /// The error of a 401 that a new token cannot mend.
+    fn unauthorized(&self, endpoint: &str, body: &str) -> Error {
+        let (_, message) = error_parts(body);
+        let message = if matches!(self.inner.cfg.credentials, Credentials::OAuthToken { .. }) {
+            format!(
+                "{message} (the OAuth access token expired or was revoked and cannot be refreshed)"
+            )
+        } else {
+            message
+        };
+        Error::Unauthorized {
+            endpoint: endpoint.into(),
+            message,
         }
     }
 
@@ -1065,6 +1121,26 @@ mod tests {
         assert!(mk("https://acme.zendesk.com").is_ok());
         let e = mk("http://acme.zendesk.com").err().unwrap();
         assert!(e.to_string().contains("loopback"), "{e}");
+    }
+
+    #[test]
+    fn a_client_of_a_known_account_calls_only_its_host() {
+        let mk = |u: &str| {
+            let mut cfg = ClientConfig::new(
+                url::Url::parse(u).unwrap(),
+                Credentials::ApiToken {
+                    email: "a@b".into(),
+                    token: "t".into(),
+                },
+            );
+            cfg.subdomain = Some("acme".into());
+            Client::new(cfg)
+        };
+        assert!(mk("https://acme.zendesk.com").is_ok());
+        assert!(mk("http://127.0.0.1:9").is_ok());
+        let e = mk("https://evil.example").err().unwrap();
+        assert!(e.to_string().contains("https://acme.zendesk.com"), "{e}");
+        assert!(mk("https://u:p@acme.zendesk.com").is_err());
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub trait TokenSink: Send + Sync {
 pub struct ClientConfig {
     /// `https://{subdomain}.zendesk.com`, or the `ZENDESK_API_URL` override.
     pub base_url: url::Url,
+    /// The account's subdomain: when set, `base_url` must be
+    /// `https://{subdomain}.zendesk.com` or a loopback address
+    /// ([`check_api_url`]).
+    pub subdomain: Option<String>,
     pub credentials: Credentials,
     /// Retries of one request on 429/5xx/transport errors before giving up.
     pub max_retries: u32,
@@ -291,6 +295,7 @@ impl ClientConfig {
     pub fn new(base_url: url::Url, credentials: Credentials) -> Self {
         ClientConfig {
             base_url,
+            subdomain: None,
             credentials,
             max_retries: 6,
             max_backoff: std::time::Duration::from_secs(60),

@@ -91,3 +91,17 @@ async fn an_error_page_is_described_never_quoted() {
     assert!(!said.contains("Kanarienvogel"), "{said}");
     assert!(said.contains("an HTML or XML page"), "{said}");
 }
+
+#[tokio::test]
+async fn a_body_cut_short_is_retried_like_any_failure() {
+    let server = serve(|n, _| {
+        let answer = Answer::json(200, r#"{"ticket_fields": [], "meta": {"has_more": false}}"#);
+        if n == 0 { answer.cut_short() } else { answer }
+    })
+    .await;
+    let c = client(&server.base, token());
+    let fields = c.ticket_fields().await.expect("the second answer is whole");
+    assert!(fields.is_empty());
+    assert_eq!(server.requests(), 2);
+    assert_eq!(c.stats().retries, 1, "one retry, counted");
+}

@@ -14,6 +14,8 @@ pub struct Answer {
     pub status: u16,
     pub head: String,
     pub body: Vec<u8>,
+    /// Announce this many more bytes than the body has, then hang up.
+    pub missing_bytes: usize,
 }
 
 impl Answer {
@@ -23,7 +25,15 @@ impl Answer {
             status,
             head: String::new(),
             body: body.into(),
+            missing_bytes: 0,
         }
+    }
+
+    /// The same answer cut short: the connection closes before the body
+    /// announced has come.
+    pub fn cut_short(mut self) -> Answer {
+        self.missing_bytes = 100;
+        self
     }
 
     /// The same answer with one more header line.
@@ -37,7 +47,7 @@ impl Answer {
             "HTTP/1.1 {} X\r\n{}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
             self.status,
             self.head,
-            self.body.len()
+            self.body.len() + self.missing_bytes
         )
         .into_bytes();
         out.extend_from_slice(&self.body);
