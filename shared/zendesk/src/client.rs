@@ -14,8 +14,8 @@ use crate::lenient;
 use crate::limiter::{Bucket, Limiter};
 use crate::retry::{Decision, Outcome, decide};
 use crate::types::{
-    Comment, CustomFieldDef, Id, OAuthToken, Organization, SatisfactionReason, TicketEvent,
-    TicketField, User,
+    Audit, ChatHistoryItem, Comment, CustomFieldDef, Id, LogEvent, OAuthToken, Organization,
+    SatisfactionReason, TicketEvent, TicketField, User,
 };
 use crate::{
     ClientConfig, Credentials, Error, EventsPage, OrganizationsPage, RequestStats, TicketCursor,
@@ -622,7 +622,7 @@ impl Client {
     ) -> Result<Step<T>, Error> {
         let c = &self.inner.counters;
         c.requests.fetch_add(1, Ordering::Relaxed);
-        if bucket != Bucket::Account {
+        if bucket.is_export() {
             c.export.fetch_add(1, Ordering::Relaxed);
         }
         let sent = self
@@ -921,6 +921,29 @@ impl Client {
                 c
             })
             .collect())
+    }
+
+    /// The Agent Workspace chat of a ticket: the history of every
+    /// `ChatStartedEvent` in its audits (cursor pages of 100), in order.
+    pub async fn chat_history(&self, ticket_id: Id) -> Result<Vec<ChatHistoryItem>, Error> {
+        let path = format!("/api/v2/tickets/{ticket_id}/audits");
+        let audits: Vec<Audit> = self
+            .all_pages("/api/v2/tickets/audits", &path, "audits")
+            .await?;
+        Ok(audits
+            .into_iter()
+            .flat_map(|a| a.events)
+            .filter(|e| e.kind.as_deref() == Some("ChatStartedEvent"))
+            .flat_map(|e| e.value.map(|v| v.history).unwrap_or_default())
+            .collect())
+    }
+
+    /// The conversation log of a messaging ticket (cursor pages of 100,
+    /// under the log's own budget), in order.
+    pub async fn conversation_log(&self, ticket_id: Id) -> Result<Vec<LogEvent>, Error> {
+        let path = format!("/api/v2/tickets/{ticket_id}/conversation_log");
+        self.all_pages("/api/v2/tickets/conversation_log", &path, "events")
+            .await
     }
 
     /// `users/show_many` in chunks of 100; missing ids are simply absent.

@@ -143,6 +143,27 @@ pub struct EventsPage {
     pub end_of_stream: bool,
 }
 
+impl EventsPage {
+    /// Tickets whose events on this page started an Agent Workspace chat
+    /// (a `ChatStartedEvent` child event): their chat lives in their
+    /// audits. Sorted, unique.
+    pub fn chat_started_tickets(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .events
+            .iter()
+            .filter(|e| {
+                e.child_events
+                    .iter()
+                    .any(|c| c.kind.as_deref() == Some("ChatStartedEvent"))
+            })
+            .map(|e| e.ticket_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
 /// One page of `/api/v2/incremental/organizations` (time-based).
 #[derive(Debug, Clone, Default)]
 pub struct OrganizationsPage {

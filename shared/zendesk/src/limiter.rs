@@ -19,16 +19,37 @@ pub enum Bucket {
     Export,
     /// `/incremental/users/cursor`.
     UsersExport,
+    /// `/tickets/{id}/conversation_log` (its own "omnilog" budget, about
+    /// 100 a minute, besides the account budget).
+    ConversationLog,
 }
 
 impl Bucket {
     pub fn for_path(path: &str) -> Bucket {
-        if path.starts_with("/api/v2/incremental/users") {
+        if path.ends_with("/conversation_log") {
+            Bucket::ConversationLog
+        } else if path.starts_with("/api/v2/incremental/users") {
             Bucket::UsersExport
         } else if path.starts_with("/api/v2/incremental/") {
             Bucket::Export
         } else {
             Bucket::Account
+        }
+    }
+
+    /// Whether requests of this bucket count against an incremental-export
+    /// budget.
+    pub fn is_export(self) -> bool {
+        matches!(self, Bucket::Export | Bucket::UsersExport)
+    }
+
+    /// The header that tells this bucket's own budget (`total=…;
+    /// remaining=…; resets=…`), if it has one.
+    fn header(self) -> Option<&'static str> {
+        match self {
+            Bucket::Account => None,
+            Bucket::Export | Bucket::UsersExport => Some("zendesk-ratelimit-incremental-exports"),
+            Bucket::ConversationLog => Some("zendesk-ratelimit-omnilog-index"),
         }
     }
 }
@@ -49,6 +70,7 @@ pub struct Limiter {
     account: Mutex<State>,
     export: Mutex<State>,
     users: Mutex<State>,
+    conversation_log: Mutex<State>,
 }
 
 impl Limiter {
@@ -57,6 +79,7 @@ impl Limiter {
             Bucket::Account => &self.account,
             Bucket::Export => &self.export,
             Bucket::UsersExport => &self.users,
+            Bucket::ConversationLog => &self.conversation_log,
         }
     }
 
@@ -141,10 +164,10 @@ impl Limiter {
         if let Some(rem) = remaining {
             set(&self.account, rem, reset, now);
         }
-        if b != Bucket::Account
-            && let Some(v) = headers
-                .get("zendesk-ratelimit-incremental-exports")
-                .and_then(|v| v.to_str().ok())
+        if let Some(v) = b
+            .header()
+            .and_then(|name| headers.get(name))
+            .and_then(|v| v.to_str().ok())
             && let Some((rem, resets)) = parse_export_header(v)
         {
             set(self.cell(b), rem, resets, now);
@@ -197,6 +220,26 @@ mod tests {
         l.observe(Bucket::Account, &h, now);
         let reset = l.account.lock().expect("lock").reset_at.expect("a reset");
         assert_eq!(reset, now + crate::retry::MAX_SERVER_WAIT);
+    }
+
+    #[test]
+    fn the_conversation_log_budget_is_its_own() {
+        assert_eq!(
+            Bucket::for_path("/api/v2/tickets/conversation_log"),
+            Bucket::ConversationLog
+        );
+        let l = Limiter::default();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "zendesk-ratelimit-omnilog-index",
+            HeaderValue::from_static("total=100; remaining=7; resets=30"),
+        );
+        h.insert("ratelimit-remaining", HeaderValue::from_static("500"));
+        l.observe(Bucket::ConversationLog, &h, Instant::now());
+        let lock = |m: &Mutex<State>| m.lock().expect("lock").remaining;
+        assert_eq!(lock(&l.conversation_log), Some(7));
+        assert_eq!(lock(&l.account), Some(500));
+        assert_eq!(lock(&l.export), None, "the export budget is untouched");
     }
 
     #[test]

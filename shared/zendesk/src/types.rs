@@ -430,6 +430,135 @@ pub struct TicketEvent {
     pub child_events: Vec<ChildEvent>,
 }
 
+/// An audit of `/api/v2/tickets/{id}/audits`, with what zdsync reads of
+/// it: its events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Audit {
+    #[serde(deserialize_with = "lenient::de::id")]
+    pub id: Id,
+    #[serde(default, deserialize_with = "lenient::de::list")]
+    pub events: Vec<AuditEvent>,
+}
+
+/// One event of an audit: its type and, for a `ChatStartedEvent`, the
+/// chat's history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    #[serde(rename = "type", default, deserialize_with = "lenient::de::string_opt")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::opt")]
+    pub value: Option<ChatValue>,
+}
+
+/// `value` of a `ChatStartedEvent`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatValue {
+    #[serde(default, deserialize_with = "lenient::de::list")]
+    pub history: Vec<ChatHistoryItem>,
+}
+
+/// One item of an Agent Workspace chat's history (a message, a file, a
+/// join, a leave...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatHistoryItem {
+    #[serde(rename = "type", default, deserialize_with = "lenient::de::string_opt")]
+    pub kind: Option<String>,
+    /// `end-user`, `agent`, `system`.
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub actor_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub actor_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
+    pub actor_id: Option<i64>,
+    /// Epoch milliseconds.
+    #[serde(default, deserialize_with = "lenient::de::i64_opt")]
+    pub timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub message: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub filename: Option<String>,
+}
+
+/// One event of `/api/v2/tickets/{id}/conversation_log` (messaging).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogEvent {
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub id: Option<String>,
+    /// `Comment` or `Messaging::ConversationMessage`.
+    #[serde(rename = "type", default, deserialize_with = "lenient::de::string_opt")]
+    pub kind: Option<String>,
+    /// `zen:ticket_event:<comment id>` for comments.
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub reference: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::opt")]
+    pub author: Option<LogAuthor>,
+    #[serde(default, deserialize_with = "lenient::de::opt")]
+    pub content: Option<LogContent>,
+    #[serde(default, deserialize_with = "lenient::de::time_opt")]
+    pub created_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::opt")]
+    pub metadata: Option<LogMetadata>,
+}
+
+impl LogEvent {
+    /// The comment id of `reference` (`zen:ticket_event:<id>`), if any.
+    pub fn comment_id(&self) -> Option<Id> {
+        self.reference
+            .as_deref()?
+            .strip_prefix("zen:ticket_event:")?
+            .parse()
+            .ok()
+    }
+
+    /// Whether the event is public (absent: public).
+    pub fn is_public(&self) -> bool {
+        self.metadata.as_ref().and_then(|m| m.public) != Some(false)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogAuthor {
+    /// `user`, `agent`, `bot`.
+    #[serde(rename = "type", default, deserialize_with = "lenient::de::string_opt")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub display_name: Option<String>,
+    /// The Support user id (bots: -1).
+    #[serde(
+        rename = "zen:support:user_id",
+        default,
+        deserialize_with = "lenient::de::i64_opt"
+    )]
+    pub user_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogContent {
+    /// `text`, `html`, `image`, `file`, `form`, `formResponse`...
+    #[serde(rename = "type", default, deserialize_with = "lenient::de::string_opt")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub text: Option<String>,
+    /// HTML (comments in the log).
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub body: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub media_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub alt_text: Option<String>,
+    /// Form fields, as Sunshine Conversations shapes them.
+    #[serde(default, deserialize_with = "lenient::de::list")]
+    pub fields: Vec<Value>,
+    #[serde(default, deserialize_with = "lenient::de::string_opt")]
+    pub text_fallback: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogMetadata {
+    #[serde(default, deserialize_with = "lenient::de::bool_opt")]
+    pub public: Option<bool>,
+}
+
 /// The authenticated user, from `/api/v2/users/me`.
 pub type Me = User;
 

@@ -146,6 +146,11 @@ async fn ticket_events_wild_shapes() {
     let page = c.ticket_events_page(0).await.unwrap();
     // One event without a ticket id, one comment child without an id.
     assert_eq!(c.stats().skipped_records, 2);
+    assert_eq!(
+        page.chat_started_tickets(),
+        [155026],
+        "the ticket whose events started an Agent Workspace chat"
+    );
     let event_via = |ticket: u64| {
         page.events
             .iter()
@@ -206,6 +211,97 @@ async fn ticket_events_wild_shapes() {
     assert!(page.comments.iter().all(|c| c.ticket_id != Some(155_025)));
     assert_eq!(page.next_start_time, 1_704_069_360);
     assert!(!page.end_of_stream);
+}
+
+// ---- Agent Workspace chats: audits ---------------------------------------------
+
+#[tokio::test]
+async fn ticket_audits_reference_example() {
+    let c = serving("/api/v2/tickets/666/audits", "reference/ticket_audits.json").await;
+    let history = c.chat_history(666).await.unwrap();
+    assert_eq!(history.len(), 1, "only the ChatStartedEvent's history");
+    assert_eq!(history[0].kind.as_deref(), Some("ChatMessage"));
+    assert_eq!(
+        history[0].message.as_deref(),
+        Some("My ID number is 847564!")
+    );
+}
+
+#[tokio::test]
+async fn ticket_audits_wild_shapes() {
+    let c = serving("/api/v2/tickets/155027/audits", "wild/ticket_audits.json").await;
+    let history = c.chat_history(155027).await.unwrap();
+    let kinds: Vec<_> = history.iter().map(|h| h.kind.as_deref()).collect();
+    assert_eq!(
+        kinds,
+        [
+            Some("ChatMessage"),
+            Some("ChatTransfer"),
+            Some("ChatMessage"),
+            Some("SomethingNew"),
+        ],
+        "the item that is not an object is left out, the others kept in order"
+    );
+    assert_eq!(history[0].actor_id, Some(400102), "id as a string");
+    assert_eq!(
+        history[0].timestamp,
+        Some(1704068820000),
+        "time as a string"
+    );
+    assert_eq!(history[2].actor_id, None);
+    assert_eq!(
+        c.stats().skipped_records,
+        1,
+        "the audit whose id cannot be read"
+    );
+}
+
+// ---- messaging: conversation log ------------------------------------------------
+
+#[tokio::test]
+async fn conversation_log_reference_example() {
+    let c = serving(
+        "/api/v2/tickets/123/conversation_log",
+        "reference/conversation_log.json",
+    )
+    .await;
+    let log = c.conversation_log(123).await.unwrap();
+    assert_eq!(log.len(), 2);
+    let bot = log[0].author.as_ref().unwrap();
+    assert_eq!(bot.kind.as_deref(), Some("bot"));
+    assert_eq!(bot.user_id, Some(-1));
+    assert_eq!(
+        log[0].comment_id(),
+        None,
+        "a messaging reference is no comment"
+    );
+    assert!(log[0].is_public());
+    assert_eq!(log[1].comment_id(), Some(8639371328313));
+    assert!(!log[1].is_public(), "the transcript note is private");
+    assert!(log[1].content.as_ref().unwrap().body.is_some());
+}
+
+#[tokio::test]
+async fn conversation_log_wild_shapes() {
+    let c = serving(
+        "/api/v2/tickets/155028/conversation_log",
+        "wild/conversation_log.json",
+    )
+    .await;
+    let log = c.conversation_log(155028).await.unwrap();
+    assert_eq!(
+        log.len(),
+        6,
+        "every object is kept; the string is not an event"
+    );
+    assert_eq!(log[0].id.as_deref(), Some("1"));
+    assert_eq!(log[0].author.as_ref().unwrap().user_id, Some(400101));
+    assert_eq!(log[0].created_at.as_deref(), Some("2025-04-22T09:24:26Z"));
+    assert_eq!(log[3].content.as_ref().unwrap().fields.len(), 2);
+    assert!(log[2].is_public(), "metadata null reads as public");
+    assert!(log[4].is_public());
+    assert_eq!(log[4].comment_id(), Some(600201));
+    assert!(log[5].author.is_none() && log[5].created_at.is_none());
 }
 
 // ---- comments of one ticket ------------------------------------------------
