@@ -149,4 +149,20 @@ pub struct ConversationEntry {
     pub role: Option<MessageRole>,
     pub created_at: Option<String>,
     pub text: String,
+    /// Where a message read per ticket came from (an Agent Workspace chat's
+    /// history, a messaging conversation log); `None` for comments and
+    /// transcript lines. Such an entry carries its role, author id and
+    /// name; `source_comment_id` is the comment it mirrors, or 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<EntrySource>,
+}
+
+/// Where a message read per ticket came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntrySource {
+    /// A `ChatStartedEvent`'s history (RULES.md "Agent Workspace chats").
+    ChatHistory,
+    /// A messaging conversation log (RULES.md "Messaging").
+    ConversationLog,
 }

@@ -16,6 +16,7 @@ pub mod chat;
 pub mod document;
 pub mod fields;
 pub mod text;
+pub mod threads;
 
 pub use document::*;
 pub use fields::FieldCatalog;
@@ -93,6 +94,7 @@ pub fn conversation_entries(comment: &Comment) -> Vec<ConversationEntry> {
                 role: None,
                 created_at: Some(l.created_at),
                 text: l.text,
+                source: None,
             })
             .collect();
     }
@@ -105,10 +107,11 @@ pub fn conversation_entries(comment: &Comment) -> Vec<ConversationEntry> {
         role: None,
         created_at: comment.created_at.clone(),
         text,
+        source: None,
     }]
 }
 
-fn entry_order(a: &ConversationEntry, b: &ConversationEntry) -> std::cmp::Ordering {
+pub(crate) fn entry_order(a: &ConversationEntry, b: &ConversationEntry) -> std::cmp::Ordering {
     a.created_at
         .cmp(&b.created_at)
         .then(a.source_comment_id.cmp(&b.source_comment_id))
@@ -147,7 +150,7 @@ pub fn merge_entries(existing: &mut Vec<ConversationEntry>, new: Vec<Conversatio
 pub fn wanted_user_ids(ticket: &Ticket, entries: &[ConversationEntry]) -> Vec<u64> {
     let mut ids: Vec<u64> = entries
         .iter()
-        .filter(|e| !e.derived)
+        .filter(|e| !e.derived || e.source.is_some())
         .filter_map(|e| e.author_id)
         .filter(|a| *a > 0)
         .map(|a| a as u64)
@@ -301,6 +304,9 @@ fn message(
     requester_name: Option<&str>,
     e: &ConversationEntry,
 ) -> Message {
+    if let Some(source) = e.source {
+        return thread_message(ctx, ticket, source, e);
+    }
     if e.derived {
         let name = e.author_name.clone();
         let customer = name
@@ -338,6 +344,40 @@ fn message(
             .author_name
             .clone()
             .or_else(|| author.and_then(|u| u.name.clone())),
+        role,
+        created_at: e.created_at.clone(),
+        text: e.text.clone(),
+    }
+}
+
+/// A message read per ticket: its role as read; the author's name from the
+/// user record (chat history) or as the log gives it (conversation log),
+/// each falling back on the other.
+fn thread_message(
+    ctx: &RenderContext<'_>,
+    ticket: &Ticket,
+    source: EntrySource,
+    e: &ConversationEntry,
+) -> Message {
+    let role = e.role.unwrap_or(MessageRole::Agent);
+    let author_id = match (source, e.author_id) {
+        (EntrySource::ChatHistory, None) if role == MessageRole::Customer => {
+            ticket.requester_id.map(|r| r as i64)
+        }
+        (_, id) => id,
+    };
+    let known = author_id
+        .filter(|a| *a > 0)
+        .and_then(|a| readable_user(ctx.users, a as u64))
+        .and_then(|u| u.name.clone());
+    let author_name = match source {
+        EntrySource::ChatHistory => known.or_else(|| e.author_name.clone()),
+        EntrySource::ConversationLog => e.author_name.clone().or(known),
+    };
+    Message {
+        comment_id: (e.source_comment_id != 0).then_some(e.source_comment_id),
+        author_id,
+        author_name,
         role,
         created_at: e.created_at.clone(),
         text: e.text.clone(),

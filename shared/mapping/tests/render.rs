@@ -309,6 +309,87 @@ fn missing_requester_organization_and_unknown_authors() {
     );
 }
 
+#[test]
+fn an_agent_workspace_chat_names_authors_from_their_records() {
+    let w = World::new();
+    let mut t = ticket(7);
+    t.via = Some(Via {
+        channel: "chat".into(),
+        source: Value::Null,
+    });
+    let items: Vec<zdsync_zendesk::types::ChatHistoryItem> = serde_json::from_value(json!([
+        {"type": "ChatMessage", "actor_type": "end-user", "actor_name": "Visitor 1", "timestamp": 1684055732000i64, "message": "Hello"},
+        {"type": "ChatMessage", "actor_type": "agent", "actor_name": "Dana N.", "actor_id": 10, "timestamp": 1684055740000i64, "message": "Hi!"}
+    ]))
+    .unwrap();
+    let history = zdsync_mapping::threads::chat_history_entries(&items);
+    let es = zdsync_mapping::threads::conversation(
+        &[],
+        Some((zdsync_mapping::threads::Thread::ChatHistory, &history)),
+    );
+    let doc = render(&w.ctx(), &t, &es).expect("the visitor spoke");
+    let c = serde_json::to_value(&doc.content).unwrap();
+    assert_eq!(
+        c,
+        json!([
+            {"comment_id": null, "author_id": 3700, "author_name": "Ana", "role": "customer", "created_at": "2023-05-14T09:15:32Z", "text": "Hello"},
+            {"comment_id": null, "author_id": 10, "author_name": "Dana Novak", "role": "agent", "created_at": "2023-05-14T09:15:40Z", "text": "Hi!"}
+        ]),
+        "the visitor is the requester; the agent's name is the user record's"
+    );
+}
+
+#[test]
+fn a_messaging_log_with_only_a_bot_and_an_agent_is_not_feedback() {
+    let w = World::new();
+    let mut t = ticket(8);
+    t.from_messaging_channel = true;
+    let log: Vec<zdsync_zendesk::types::LogEvent> = serde_json::from_value(json!([
+        {"author": {"type": "bot", "display_name": "Answer Bot", "zen:support:user_id": -1}, "content": {"type": "text", "text": "Hi"}, "created_at": "2023-05-14T09:15:00Z"},
+        {"author": {"type": "agent", "display_name": "Dana", "zen:support:user_id": 10}, "content": {"type": "text", "text": "Hello?"}, "created_at": "2023-05-14T09:16:00Z"}
+    ]))
+    .unwrap();
+    let entries = zdsync_mapping::threads::log_entries(&log);
+    let thread = Some((
+        zdsync_mapping::threads::Thread::ConversationLog,
+        &entries[..],
+    ));
+    let customer_comment = entries_of_customer();
+    let es = zdsync_mapping::threads::conversation(&customer_comment, thread);
+    assert!(
+        render(&w.ctx(), &t, &es).is_none(),
+        "mirrored comments do not count once the log is read"
+    );
+}
+
+fn entries_of_customer() -> Vec<ConversationEntry> {
+    entries(&[comment(1, 3700, "hi", true, "2023-05-14T10:00:00Z")])
+}
+
+#[test]
+fn a_messaging_log_names_the_bot_and_keeps_comment_ids() {
+    let w = World::new();
+    let mut t = ticket(9);
+    t.from_messaging_channel = true;
+    let log: Vec<zdsync_zendesk::types::LogEvent> = serde_json::from_value(json!([
+        {"author": {"type": "bot", "display_name": "Answer Bot", "zen:support:user_id": -1}, "content": {"type": "text", "text": "Hi"}, "created_at": "2023-05-14T09:15:00Z"},
+        {"author": {"type": "user", "display_name": "Web user", "zen:support:user_id": 3700}, "content": {"type": "html", "body": "<p>Late</p>"}, "reference": "zen:ticket_event:44", "created_at": "2023-05-14T09:16:00Z"}
+    ]))
+    .unwrap();
+    let entries = zdsync_mapping::threads::log_entries(&log);
+    let es = zdsync_mapping::threads::conversation(
+        &[],
+        Some((zdsync_mapping::threads::Thread::ConversationLog, &entries)),
+    );
+    let doc = render(&w.ctx(), &t, &es).expect("the customer spoke");
+    let c = serde_json::to_value(&doc.content).unwrap();
+    assert_eq!(c[0]["author_name"], "Answer Bot");
+    assert_eq!(c[0]["author_id"], Value::Null);
+    assert_eq!(c[0]["role"], "agent");
+    assert_eq!(c[1]["comment_id"], 44);
+    assert_eq!(c[1]["author_name"], "Web user", "the log's own name first");
+}
+
 fn organization_of(w: &World, t: &Ticket) -> Value {
     let es = entries(&[comment(1, 3700, "hi", true, "2023-05-14T10:00:00Z")]);
     let doc = render(&w.ctx(), t, &es).expect("a customer spoke");
