@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use zdsync_mapping::{FieldCatalog, RenderContext};
+use zdsync_mapping::{ConversationEntry, FieldCatalog, RenderContext};
 use zdsync_store::{Blob, EntityKind, TicketWrite};
 use zdsync_zendesk::Client;
 use zdsync_zendesk::types::{Organization, Ticket, User};
@@ -39,6 +39,12 @@ pub struct Counters {
     pub users_fetched: u64,
     pub orgs_fetched: u64,
     pub gap_fetches: u64,
+    /// Per-ticket reads of Agent Workspace chat histories (audits).
+    #[serde(default)]
+    pub chat_history_reads: u64,
+    /// Per-ticket reads of messaging conversation logs.
+    #[serde(default)]
+    pub conversation_log_reads: u64,
 }
 
 impl Counters {
@@ -163,9 +169,9 @@ impl Renderer {
                 self.counters.states_written += 1;
             }
         }
-        let renderable: Vec<(&Ticket, &Pending)> = batch
+        let renderable: Vec<(&Ticket, Vec<ConversationEntry>)> = batch
             .iter()
-            .filter_map(|p| p.state.ticket.as_ref().map(|t| (t, p)))
+            .filter_map(|p| p.state.ticket.as_ref().map(|t| (t, p.state.conversation())))
             .collect();
         if renderable.is_empty() {
             return Ok(writes);
@@ -176,7 +182,7 @@ impl Renderer {
         // Users: requesters and comment authors.
         let mut user_ids: Vec<u64> = renderable
             .iter()
-            .flat_map(|(t, p)| zdsync_mapping::wanted_user_ids(t, &p.state.entries))
+            .flat_map(|(t, conversation)| zdsync_mapping::wanted_user_ids(t, conversation))
             .collect();
         user_ids.sort_unstable();
         user_ids.dedup();
@@ -214,8 +220,8 @@ impl Renderer {
         let mut docs_written = 0;
         let mut docs_deleted = 0;
         let mut unchanged = 0;
-        for (ticket, p) in &renderable {
-            match zdsync_mapping::render(&ctx, ticket, &p.state.entries) {
+        for (ticket, conversation) in &renderable {
+            match zdsync_mapping::render(&ctx, ticket, conversation) {
                 Some(doc) => {
                     let body = serde_json::to_string(&doc).map_err(|e| {
                         EngineError::Corrupt(format!("cannot encode document {}: {e}", doc.id))

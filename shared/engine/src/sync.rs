@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use zdsync_mapping::threads::Thread;
 use zdsync_store::{Connection, CursorKind, TicketWrite, Window};
 use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
 use zdsync_zendesk::{Client, RequestStats, TicketCursor};
@@ -409,6 +410,7 @@ impl Walk<'_> {
                 .context(|| format!("reading ticket events from {start}"))?;
             self.pages += 1;
             report.event_pages += 1;
+            let chats = page.chat_started_tickets();
             let mut comments = page.comments;
             if span.until().is_some() {
                 // What lies beyond the window belongs to the next one.
@@ -421,6 +423,9 @@ impl Walk<'_> {
                     by_ticket.entry(t).or_default().push(c);
                 }
             }
+            for id in &chats {
+                by_ticket.entry(*id).or_default();
+            }
             if !by_ticket.is_empty() {
                 let ids: Vec<u64> = by_ticket.keys().copied().collect();
                 let mut states = self.load_states(&ids).await?;
@@ -429,7 +434,9 @@ impl Walk<'_> {
                     let (mut state, hash) = states
                         .remove(&id)
                         .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
-                    if state.absorb(&comments) {
+                    let chat_started = chats.binary_search(&id).is_ok() && !state.chat_seen;
+                    state.chat_seen |= chat_started;
+                    if state.absorb(&comments) || chat_started {
                         batch.push(Pending {
                             ticket_id: id,
                             state,
@@ -503,6 +510,54 @@ impl Walk<'_> {
                     });
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Reads the chat history or conversation log of every ticket in the
+    /// batch that needs one and changed since it was read
+    /// ([`TicketState::thread_to_read`]), a few at a time on the account
+    /// budget (logs also under their own). Zendesk refusing one (404, 403)
+    /// leaves that ticket's comments as its conversation.
+    async fn read_threads(&mut self, batch: &mut [Pending]) -> Result<()> {
+        use futures::StreamExt;
+        let wanted: Vec<(u64, Thread)> = batch
+            .iter()
+            .filter_map(|p| p.state.thread_to_read().map(|t| (p.ticket_id, t)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let client = &self.client;
+        let mut read: HashMap<u64, _> = futures::stream::iter(wanted)
+            .map(
+                |(id, thread)| async move { (id, (thread, read_thread(client, id, thread).await)) },
+            )
+            .buffer_unordered(GAP_FETCH_CONCURRENCY)
+            .collect()
+            .await;
+        for p in batch.iter_mut() {
+            let Some((thread, result)) = read.remove(&p.ticket_id) else {
+                continue;
+            };
+            let counter = match thread {
+                Thread::ChatHistory => &mut self.renderer.counters.chat_history_reads,
+                Thread::ConversationLog => &mut self.renderer.counters.conversation_log_reads,
+            };
+            *counter += 1;
+            match result {
+                Ok(entries) => p.state.keep_thread(thread, Some(entries)),
+                Err(
+                    zdsync_zendesk::Error::NotFound { .. }
+                    | zdsync_zendesk::Error::Forbidden { .. },
+                ) => p.state.keep_thread(thread, None),
+                Err(e) => {
+                    return Err(EngineError::Zendesk {
+                        context: format!("reading the conversation of ticket {}", p.ticket_id),
+                        source: e,
+                    });
+                }
+            };
         }
         Ok(())
     }
@@ -611,6 +666,7 @@ impl Walk<'_> {
                     });
                 }
                 self.fill_gaps(&mut batch).await?;
+                self.read_threads(&mut batch).await?;
                 writes.extend(
                     self.renderer
                         .render_batch(self.engine, &self.client, &batch)
@@ -644,6 +700,22 @@ impl Walk<'_> {
             self.lease.check()?;
         }
     }
+}
+
+/// One ticket's chat history or conversation log, as conversation entries.
+async fn read_thread(
+    client: &Client,
+    ticket_id: u64,
+    thread: Thread,
+) -> std::result::Result<Vec<zdsync_mapping::ConversationEntry>, zdsync_zendesk::Error> {
+    Ok(match thread {
+        Thread::ChatHistory => {
+            zdsync_mapping::threads::chat_history_entries(&client.chat_history(ticket_id).await?)
+        }
+        Thread::ConversationLog => {
+            zdsync_mapping::threads::log_entries(&client.conversation_log(ticket_id).await?)
+        }
+    })
 }
 
 async fn run(

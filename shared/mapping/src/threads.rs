@@ -9,7 +9,8 @@ use crate::document::{ConversationEntry, EntrySource, MessageRole};
 use crate::text;
 
 /// What a ticket's conversation needs besides its comments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Thread {
     /// The messaging conversation log.
     ConversationLog,
