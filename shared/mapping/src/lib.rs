@@ -148,6 +148,7 @@ pub fn merge_entries(existing: &mut Vec<ConversationEntry>, new: Vec<Conversatio
 /// User ids a render of this ticket would like to know: the requester and
 /// every comment author without a name of its own. Sorted, unique, positive.
 pub fn wanted_user_ids(ticket: &Ticket, entries: &[ConversationEntry]) -> Vec<u64> {
+    let transcript = entries.iter().any(|e| e.derived && e.source.is_none());
     let mut ids: Vec<u64> = entries
         .iter()
         .filter(|e| !e.derived || e.source.is_some())
@@ -155,6 +156,8 @@ pub fn wanted_user_ids(ticket: &Ticket, entries: &[ConversationEntry]) -> Vec<u6
         .filter(|a| *a > 0)
         .map(|a| a as u64)
         .chain(ticket.requester_id)
+        // A transcript's agent lines are matched to the assignee by name.
+        .chain(ticket.assignee_id.filter(|_| transcript))
         .collect();
     ids.sort_unstable();
     ids.dedup();
@@ -317,7 +320,7 @@ fn message(
             author_id: if customer {
                 ticket.requester_id.map(|r| r as i64)
             } else {
-                None
+                name.as_deref().and_then(|n| agent_named(ctx, ticket, n))
             },
             author_name: name,
             role: e.role.unwrap_or(if customer {
@@ -348,6 +351,21 @@ fn message(
         created_at: e.created_at.clone(),
         text: e.text.clone(),
     }
+}
+
+/// The agent or admin named `name` among the ticket's assignee and the
+/// users known for it (its comments' authors), lowest id first.
+fn agent_named(ctx: &RenderContext<'_>, ticket: &Ticket, name: &str) -> Option<i64> {
+    let mut ids: Vec<u64> = ctx
+        .users
+        .iter()
+        .filter(|(_, u)| u.role.is_staff() && u.active != Some(false))
+        .filter(|(_, u)| u.name.as_deref() == Some(name))
+        .map(|(id, _)| *id)
+        .collect();
+    ids.sort_unstable();
+    let _ = ticket;
+    ids.first().map(|id| *id as i64)
 }
 
 /// A message read per ticket: its role as read; the author's name from the
