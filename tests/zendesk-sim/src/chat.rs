@@ -207,14 +207,14 @@ pub fn pick_style(rng: &mut impl Rng) -> &'static ChatStyle {
     &STYLES[i]
 }
 
-const OPENERS: [&str; 5] = [
+pub(crate) const OPENERS: [&str; 5] = [
     "Hello, is anyone there?",
     "Hi! I have a question about my invoice.",
     "Hallo, ich brauche Hilfe.",
     "Bonjour, je n'arrive pas à me connecter.",
     "こんにちは、ログインできません。",
 ];
-const CUSTOMER_TEXTS: [&[&str]; 7] = [
+pub(crate) const CUSTOMER_TEXTS: [&[&str]; 7] = [
     &[
         "The export is slow: it takes 10 minutes.",
         "Also the CSV has no header row.",
@@ -233,7 +233,7 @@ const CUSTOMER_TEXTS: [&[&str]; 7] = [
     &["I tried again at 10:30 and it failed", "again."],
     &["請求書が届きません。"],
 ];
-const AGENT_TEXTS: [&[&str]; 5] = [
+pub(crate) const AGENT_TEXTS: [&[&str]; 5] = [
     &["Thanks, I've filed it with our engineers."],
     &["Could you send a screenshot?", "You can attach it here."],
     &["A fix is rolling out today."],

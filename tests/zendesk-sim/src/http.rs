@@ -20,10 +20,12 @@ use serde_json::{Value, json};
 use crate::limits::Window;
 
 /// The record lists of the answers, main list first.
-const RECORD_LISTS: [&str; 7] = [
+const RECORD_LISTS: [&str; 9] = [
     "tickets",
     "ticket_events",
     "comments",
+    "audits",
+    "events",
     "users",
     "organizations",
     "satisfaction_ratings",
@@ -38,13 +40,59 @@ type Early<T> = Result<T, Response>;
 use crate::model::{self, CLOCK_START, Csat, Model, SimTicket, iso};
 use crate::shapes;
 use crate::{
-    Fault, FaultKind, Mutation, MutationResult, SimConfig, SimCredentials, SimFacts, SimStats, lock,
+    Fault, FaultKind, MessageBy, Mutation, MutationResult, SimConfig, SimCredentials, SimFacts,
+    SimStats, lock,
 };
 
 struct Limits {
     account: Window,
     export: Window,
     users: Window,
+    omnilog: Window,
+}
+
+/// A budget of its own, besides the account's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Export,
+    UsersExport,
+    /// The conversation log (`omnilog-index`).
+    Omnilog,
+}
+
+impl Bucket {
+    fn of(path: &str) -> Option<Bucket> {
+        if path.starts_with("/api/v2/incremental/users") {
+            Some(Bucket::UsersExport)
+        } else if path.starts_with("/api/v2/incremental/") {
+            Some(Bucket::Export)
+        } else if path.starts_with("/api/v2/tickets/")
+            && path
+                .trim_end_matches(".json")
+                .ends_with("/conversation_log")
+        {
+            Some(Bucket::Omnilog)
+        } else {
+            None
+        }
+    }
+
+    fn header(self) -> &'static str {
+        match self {
+            Bucket::Export | Bucket::UsersExport => "zendesk-ratelimit-incremental-exports",
+            Bucket::Omnilog => "zendesk-ratelimit-omnilog-index",
+        }
+    }
+}
+
+impl Limits {
+    fn window(&mut self, b: Bucket) -> &mut Window {
+        match b {
+            Bucket::Export => &mut self.export,
+            Bucket::UsersExport => &mut self.users,
+            Bucket::Omnilog => &mut self.omnilog,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -141,6 +189,73 @@ fn endpoint_label(path: &str) -> String {
         .join("/")
 }
 
+/// Files a ticket under the chat and messaging lists of the facts.
+fn kinds(f: &mut SimFacts, t: &SimTicket) {
+    if let Some(chat) = &t.aw_chat {
+        f.aw_chat_ticket_ids.push(t.id);
+        if chat.listed {
+            f.aw_chat_in_events_ticket_ids.push(t.id);
+        }
+    } else if t.channel == "chat" {
+        f.chat_ticket_ids.push(t.id);
+    }
+    if let Some(m) = &t.messaging {
+        f.messaging_ticket_ids.push((t.id, m.kind));
+        if !m.log_available {
+            f.log_unavailable_ticket_ids.push(t.id);
+        }
+    }
+}
+
+/// The ticket of a per-ticket path (`/api/v2/tickets/{id}/…`).
+fn ticket_of(path: &str) -> Option<u64> {
+    let (id, sub) = path.strip_prefix("/api/v2/tickets/")?.split_once('/')?;
+    if sub.is_empty() {
+        return None;
+    }
+    id.parse().ok()
+}
+
+/// `page[size]` (1 to 100, default 100) and where `page[after]` resumes.
+fn cursor_page(q: &HashMap<String, String>) -> Early<(usize, usize)> {
+    let size = q
+        .get("page[size]")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 100);
+    let from = match q.get("page[after]") {
+        None => 0,
+        Some(c) => unb64(c)
+            .and_then(|s| s.strip_prefix("idx:").and_then(|n| n.parse::<usize>().ok()))
+            .ok_or_else(|| error(400, "InvalidPaginationParameter", "page[after] is invalid"))?,
+    };
+    Ok((from, size))
+}
+
+/// A cursor-paged answer: the page under `key`, `meta` and `links` (no
+/// backward cursors); `(from, size, total)` place the page in the list.
+fn cursor_answer(
+    key: &str,
+    page: Vec<Value>,
+    (from, size, total): (usize, usize, usize),
+    path: &str,
+) -> Value {
+    let next = from + page.len();
+    let has_more = next < total;
+    let after = b64(&format!("idx:{next}"));
+    let (cursor, link) = if has_more {
+        let link = format!("{path}?page[size]={size}&page[after]={after}");
+        (Value::String(after), Value::String(link))
+    } else {
+        (Value::Null, Value::Null)
+    };
+    json!({
+        key: page,
+        "meta": {"has_more": has_more, "after_cursor": cursor, "before_cursor": null},
+        "links": {"next": link, "prev": null},
+    })
+}
+
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new().fallback(handle).with_state(sim)
 }
@@ -212,6 +327,7 @@ impl Sim {
                 account: Window::new(config.account_limit_per_min, config.rate_window_secs),
                 export: Window::new(config.export_limit_per_min, config.rate_window_secs),
                 users: Window::new(config.users_export_limit_per_min, config.rate_window_secs),
+                omnilog: Window::new(config.omnilog_limit_per_min, config.rate_window_secs),
             }),
             config,
             creds,
@@ -245,14 +361,12 @@ impl Sim {
             f.ticket_ids.push(t.id);
             if t.deleted {
                 f.deleted_ticket_ids.push(t.id);
-            } else if m.is_agent_only(t) {
+            } else if !crate::oracle::speaks(&m, t) {
                 f.agent_only_ticket_ids.push(t.id);
             } else if let Some(u) = m.users.get(&t.requester_id).filter(|u| !u.deleted) {
                 f.requesters.push((u.id, u.organization_id));
             }
-            if t.channel == "chat" {
-                f.chat_ticket_ids.push(t.id);
-            }
+            kinds(&mut f, t);
         }
         f.requesters.sort_unstable();
         f.requesters.dedup();
@@ -491,85 +605,70 @@ impl Sim {
         )
     }
 
-    /// Rate-limit headers, and whether the request fits its budgets.
-    fn meter(&self, path: &str, counted: bool) -> (bool, Vec<(String, String)>) {
+    /// Rate-limit headers, and whether the request fits its budgets: its
+    /// own (exports, conversation log) first, then the account's.
+    fn meter(&self, path: &str) -> (bool, Vec<(String, String)>) {
         let now = Instant::now();
         let mut l = lock(&self.limits);
-        let export = path.starts_with("/api/v2/incremental/");
-        let users_export = path.starts_with("/api/v2/incremental/users");
-        let mut ok = true;
-        let mut retry_after = 0;
-        if counted && self.config.rate_limits {
-            let export_ok = if users_export {
-                l.users.take(now)
-            } else if export {
-                l.export.take(now)
-            } else {
-                true
-            };
-            if !export_ok {
-                ok = false;
-                retry_after = if users_export {
-                    l.users.resets_in(now)
-                } else {
-                    l.export.resets_in(now)
-                };
+        let bucket = Bucket::of(path);
+        let mut retry_after = None;
+        if self.config.rate_limits {
+            if let Some(b) = bucket
+                && !l.window(b).take(now)
+            {
+                retry_after = Some(l.window(b).resets_in(now));
             } else if !l.account.take(now) {
-                ok = false;
-                retry_after = l.account.resets_in(now);
+                retry_after = Some(l.account.resets_in(now));
             }
         } else {
             l.account.peek(now);
         }
+        let a = l.account;
         let mut h = vec![
-            ("x-rate-limit".to_string(), l.account.limit.to_string()),
+            ("x-rate-limit".to_string(), a.limit.to_string()),
             (
                 "x-rate-limit-remaining".to_string(),
-                l.account.remaining().to_string(),
+                a.remaining().to_string(),
             ),
-            ("ratelimit-limit".to_string(), l.account.limit.to_string()),
-            (
-                "ratelimit-remaining".to_string(),
-                l.account.remaining().to_string(),
-            ),
-            (
-                "ratelimit-reset".to_string(),
-                l.account.resets_in(now).to_string(),
-            ),
+            ("ratelimit-limit".to_string(), a.limit.to_string()),
+            ("ratelimit-remaining".to_string(), a.remaining().to_string()),
+            ("ratelimit-reset".to_string(), a.resets_in(now).to_string()),
         ];
-        if export {
-            let w = if users_export {
-                &mut l.users
-            } else {
-                &mut l.export
-            };
+        if let Some(b) = bucket {
+            let w = l.window(b);
             w.peek(now);
-            h.push((
-                "zendesk-ratelimit-incremental-exports".to_string(),
-                format!(
-                    "total={}; remaining={}; resets={}",
-                    w.limit,
-                    w.remaining(),
-                    w.resets_in(now)
-                ),
-            ));
+            let value = format!(
+                "total={}; remaining={}; resets={}",
+                w.limit,
+                w.remaining(),
+                w.resets_in(now)
+            );
+            h.push((b.header().to_string(), value));
         }
-        if !ok {
-            h.push(("retry-after".to_string(), retry_after.to_string()));
+        if let Some(s) = retry_after {
+            h.push(("retry-after".to_string(), s.to_string()));
         }
-        (ok, h)
+        (retry_after.is_none(), h)
     }
 
     async fn api(&self, method: &Method, path: &str, uri: &Uri, headers: &HeaderMap) -> Response {
         {
             let mut st = lock(&self.stats);
             st.requests += 1;
-            *st.by_endpoint.entry(endpoint_label(path)).or_default() += 1;
+            let label = endpoint_label(path);
+            if let Some(id) = ticket_of(path) {
+                *st.by_ticket
+                    .entry(label.clone())
+                    .or_default()
+                    .entry(id)
+                    .or_default() += 1;
+            }
+            *st.by_endpoint.entry(label).or_default() += 1;
             if path.starts_with("/api/v2/incremental/") {
                 st.export_requests += 1;
             }
         }
-        let (within, limit_headers) = self.meter(path, true);
+        let (within, limit_headers) = self.meter(path);
         let mut response = if !within {
             lock(&self.stats).responses_429 += 1;
             if rand::rng().random_bool(0.5) {
@@ -651,8 +750,8 @@ impl Sim {
                 Ok(id) => self.ticket(id),
                 Err(_) => error(404, "RecordNotFound", "Not found"),
             },
-            ["tickets", id, "comments"] => match id.parse::<u64>() {
-                Ok(id) => self.comments(id, &q),
+            ["tickets", id, sub] => match id.parse::<u64>() {
+                Ok(id) => self.ticket_part(id, sub, &q),
                 Err(_) => error(404, "RecordNotFound", "Not found"),
             },
             ["users", "show_many"] => self.show_many_users(&q),
@@ -894,6 +993,12 @@ impl Sim {
                     ch["id"] = json!(e.id * 100 + 50 + k as u64);
                     children.push(ch);
                 }
+                if let Some(v) = ticket
+                    .and_then(|t| t.aw_chat.as_ref())
+                    .and_then(|chat| chat.audit_event(e.id, e.chat, true))
+                {
+                    children.push(v);
+                }
                 let mut v = json!({
                     "id": e.id, "ticket_id": e.ticket_id, "timestamp": e.timestamp,
                     "created_at": iso(e.timestamp), "updater_id": e.updater_id, "via": e.via,
@@ -1070,24 +1175,24 @@ impl Sim {
         }
     }
 
+    /// `/api/v2/tickets/{id}/{sub}`.
+    fn ticket_part(&self, id: u64, sub: &str, q: &HashMap<String, String>) -> Response {
+        match sub {
+            "comments" => self.comments(id, q),
+            "audits" => self.audits(id, q),
+            "conversation_log" => self.conversation_log(id, q),
+            _ => error(404, "InvalidEndpoint", "Not found"),
+        }
+    }
+
     fn comments(&self, id: u64, q: &HashMap<String, String>) -> Response {
+        let (from, size) = match cursor_page(q) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
         let m = lock(&self.model);
         let Some(t) = m.tickets.get(&id).filter(|t| !t.deleted) else {
             return error(404, "RecordNotFound", "Not found");
-        };
-        let size = q
-            .get("page[size]")
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or(100)
-            .clamp(1, 100);
-        let from = match q.get("page[after]") {
-            None => 0,
-            Some(c) => match unb64(c)
-                .and_then(|s| s.strip_prefix("idx:").and_then(|n| n.parse::<usize>().ok()))
-            {
-                Some(n) => n,
-                None => return error(400, "InvalidPaginationParameter", "page[after] is invalid"),
-            },
         };
         let page: Vec<Value> = t
             .comments
@@ -1100,16 +1205,60 @@ impl Sim {
                 v
             })
             .collect();
-        let next = from + page.len();
-        let has_more = next < t.comments.len();
-        let after = b64(&format!("idx:{next}"));
+        let path = format!("/api/v2/tickets/{id}/comments.json");
         json_reply(
             200,
-            &json!({
-                "comments": page,
-                "meta": {"has_more": has_more, "after_cursor": if has_more { Value::String(after.clone()) } else { Value::Null }, "before_cursor": null},
-                "links": {"next": if has_more { Value::String(format!("/api/v2/tickets/{id}/comments.json?page[size]={size}&page[after]={after}")) } else { Value::Null }, "prev": null},
-            }),
+            &cursor_answer("comments", page, (from, size, t.comments.len()), &path),
+        )
+    }
+
+    /// A ticket's audits, cursor-paged (`page[size]` ≤ 100).
+    fn audits(&self, id: u64, q: &HashMap<String, String>) -> Response {
+        let (from, size) = match cursor_page(q) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let m = lock(&self.model);
+        let Some(t) = m.tickets.get(&id).filter(|t| !t.deleted) else {
+            return error(404, "RecordNotFound", "Not found");
+        };
+        let all = crate::audits::ticket_audits(&m, t);
+        let total = all.len();
+        let page: Vec<Value> = all.into_iter().skip(from).take(size).collect();
+        let path = format!("/api/v2/tickets/{id}/audits.json");
+        json_reply(
+            200,
+            &cursor_answer("audits", page, (from, size, total), &path),
+        )
+    }
+
+    /// A ticket's conversation log, cursor-paged (`page[size]` ≤ 100); 404
+    /// for deleted tickets and messaging tickets without a log.
+    fn conversation_log(&self, id: u64, q: &HashMap<String, String>) -> Response {
+        let (from, size) = match cursor_page(q) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let m = lock(&self.model);
+        let Some(t) = m
+            .tickets
+            .get(&id)
+            .filter(|t| !t.deleted && t.messaging.as_ref().is_none_or(|x| x.log_available))
+        else {
+            return error(404, "RecordNotFound", "Not found");
+        };
+        let person = |uid: i64| {
+            m.users
+                .get(&(uid.max(0) as u64))
+                .map(|u| (u.role != "end-user", u.name.clone()))
+        };
+        let all = crate::messaging::log_json(t, person);
+        let total = all.len();
+        let page: Vec<Value> = all.into_iter().skip(from).take(size).collect();
+        let path = format!("/api/v2/tickets/{id}/conversation_log.json");
+        json_reply(
+            200,
+            &cursor_answer("events", page, (from, size, total), &path),
         )
     }
 
@@ -1276,6 +1425,8 @@ fn apply(m: &mut Model, mu: Mutation, now: i64, out: &mut MutationResult) {
                     csat: None,
                     comments: vec![],
                     deleted: false,
+                    aw_chat: None,
+                    messaging: None,
                 },
             );
             let author = if customer_comment {
@@ -1311,6 +1462,15 @@ fn apply(m: &mut Model, mu: Mutation, now: i64, out: &mut MutationResult) {
             };
             m.new_comment(ticket_id, author, &text, public, now);
             out.ticket_ids.push(ticket_id);
+        }
+        Mutation::AddMessagingMessage {
+            ticket_id,
+            by,
+            text,
+        } => {
+            if m.add_messaging_message(ticket_id, by, &text, now) {
+                out.ticket_ids.push(ticket_id);
+            }
         }
         Mutation::SetStatus { ticket_id, status } => {
             let Some(t) = m.tickets.get_mut(&ticket_id) else {
@@ -1394,44 +1554,53 @@ fn apply(m: &mut Model, mu: Mutation, now: i64, out: &mut MutationResult) {
             let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
             for _ in 0..n {
                 let t = ids[r.random_range(0..ids.len())];
-                let kind = r.random_range(0..10);
-                let mu = match kind {
-                    0 => Mutation::NewTicket {
-                        customer_comment: r.random_bool(0.7),
-                    },
-                    1..=3 => Mutation::AddComment {
-                        ticket_id: t,
-                        by_customer: true,
-                        public: true,
-                        text: "Any update on this? 🙏".into(),
-                    },
-                    4 | 5 => Mutation::AddComment {
-                        ticket_id: t,
-                        by_customer: false,
-                        public: r.random_bool(0.7),
-                        text: "We're on it.\n\nThanks for waiting.".into(),
-                    },
-                    6 => Mutation::SetStatus {
-                        ticket_id: t,
-                        status: ["open", "pending", "solved"][r.random_range(0..3)].into(),
-                    },
-                    7 => Mutation::AddCsat {
-                        ticket_id: t,
-                        score: ["good", "bad"][r.random_range(0..2)].into(),
-                        comment: if r.random_bool(0.5) {
-                            Some("Thanks!".into())
-                        } else {
-                            None
-                        },
-                        reason_id: None,
-                    },
-                    8 if r.random_bool(0.3) => Mutation::DeleteTicket { ticket_id: t },
-                    _ => random_people_change(m, &mut r),
-                };
+                let mu = random_mutation(m, &mut r, t);
                 *by_kind.entry(kind_name(&mu)).or_default() += 1;
                 apply(m, mu, now, out);
             }
         }
+    }
+}
+
+/// One mutation of `Mutation::Random`, on ticket `t` when it changes one:
+/// a customer's words (a messaging message on a messaging ticket), an
+/// agent's comment, a status, a CSAT rating, a deletion, a new ticket, or a
+/// change of people.
+fn random_mutation(m: &Model, r: &mut rand::rngs::StdRng, t: u64) -> Mutation {
+    let messaging = m.tickets.get(&t).is_some_and(|x| x.messaging.is_some());
+    match r.random_range(0..10) {
+        0 => Mutation::NewTicket {
+            customer_comment: r.random_bool(0.7),
+        },
+        1..=3 if messaging => Mutation::AddMessagingMessage {
+            ticket_id: t,
+            by: MessageBy::Customer,
+            text: "Any update on this? 🙏".into(),
+        },
+        1..=3 => Mutation::AddComment {
+            ticket_id: t,
+            by_customer: true,
+            public: true,
+            text: "Any update on this? 🙏".into(),
+        },
+        4 | 5 => Mutation::AddComment {
+            ticket_id: t,
+            by_customer: false,
+            public: r.random_bool(0.7),
+            text: "We're on it.\n\nThanks for waiting.".into(),
+        },
+        6 => Mutation::SetStatus {
+            ticket_id: t,
+            status: ["open", "pending", "solved"][r.random_range(0..3)].into(),
+        },
+        7 => Mutation::AddCsat {
+            ticket_id: t,
+            score: ["good", "bad"][r.random_range(0..2)].into(),
+            comment: r.random_bool(0.5).then(|| "Thanks!".into()),
+            reason_id: None,
+        },
+        8 if r.random_bool(0.3) => Mutation::DeleteTicket { ticket_id: t },
+        _ => random_people_change(m, r),
     }
 }
 
@@ -1508,6 +1677,7 @@ fn kind_name(m: &Mutation) -> &'static str {
     match m {
         Mutation::NewTicket { .. } => "new_ticket",
         Mutation::AddComment { .. } => "add_comment",
+        Mutation::AddMessagingMessage { .. } => "add_messaging_message",
         Mutation::SetStatus { .. } => "set_status",
         Mutation::DeleteTicket { .. } => "delete_ticket",
         Mutation::AddCsat { .. } => "add_csat",

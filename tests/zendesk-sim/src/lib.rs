@@ -3,11 +3,15 @@
 //! with auth, both rate limits, injectable faults, a mutate control and an
 //! expected-documents oracle computed independently of `zdsync-mapping`.
 
+mod audits;
+pub mod aw;
 pub mod chat;
 mod http;
 mod limits;
+pub mod messaging;
 pub mod model;
 mod oracle;
+mod oracle_threads;
 mod shapes;
 
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,10 @@ pub struct SimConfig {
     pub export_limit_per_min: u32,
     /// Users cursor export budget per minute (20).
     pub users_export_limit_per_min: u32,
+    /// Conversation log budget per minute (`omnilog-index`: 100; 300 with
+    /// High Volume).
+    #[serde(default = "omnilog_default")]
+    pub omnilog_limit_per_min: u32,
     /// When false no request is ever limited (headers are still sent).
     pub rate_limits: bool,
     /// Generate the one ticket with more than 1.5 MB of comments.
@@ -44,11 +52,16 @@ impl Default for SimConfig {
             account_limit_per_min: 700,
             export_limit_per_min: 10,
             users_export_limit_per_min: 20,
+            omnilog_limit_per_min: omnilog_default(),
             rate_limits: true,
             huge_ticket: true,
             rate_window_secs: 60,
         }
     }
+}
+
+fn omnilog_default() -> u32 {
+    100
 }
 
 /// Credentials the simulator accepts.
@@ -107,11 +120,20 @@ pub enum Mutation {
     NewTicket {
         customer_comment: bool,
     },
-    /// A comment on a ticket by its requester (`by_customer = true`) or an agent.
+    /// A comment on a ticket by its requester (`by_customer = true`) or an
+    /// agent; on a messaging ticket its conversation log lists it too.
     AddComment {
         ticket_id: u64,
         by_customer: bool,
         public: bool,
+        text: String,
+    },
+    /// A message on a messaging ticket's conversation log; on a mirrored
+    /// ticket a customer's or agent's message is a public comment too. Does
+    /// nothing on other tickets.
+    AddMessagingMessage {
+        ticket_id: u64,
+        by: MessageBy,
         text: String,
     },
     SetStatus {
@@ -171,6 +193,15 @@ pub enum Mutation {
     },
 }
 
+/// Who writes a messaging message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageBy {
+    Customer,
+    Agent,
+    Bot,
+}
+
 /// What a mutation did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MutationResult {
@@ -184,8 +215,14 @@ pub struct SimStats {
     pub requests: u64,
     pub responses_429: u64,
     pub export_requests: u64,
-    /// Requests per endpoint label (e.g. `incremental/tickets/cursor`).
+    /// Requests per endpoint label, ids written `{id}` (e.g.
+    /// `incremental/tickets/cursor`, `tickets/{id}/comments`,
+    /// `tickets/{id}/audits`, `tickets/{id}/conversation_log`).
     pub by_endpoint: std::collections::BTreeMap<String, u64>,
+    /// Requests of the per-ticket endpoints (`tickets/{id}/…` labels), by
+    /// label and ticket id.
+    #[serde(default)]
+    pub by_ticket: std::collections::BTreeMap<String, std::collections::BTreeMap<u64, u64>>,
 }
 
 /// Facts about the generated account, for tests.
@@ -193,13 +230,30 @@ pub struct SimStats {
 pub struct SimFacts {
     pub ticket_ids: Vec<u64>,
     pub deleted_ticket_ids: Vec<u64>,
+    /// Live tickets with no customer message in their content (the
+    /// oracle's view: comments, chat history or conversation log).
     pub agent_only_ticket_ids: Vec<u64>,
     pub huge_ticket_id: Option<u64>,
     /// A ticket with 400+ comments.
     pub long_ticket_id: Option<u64>,
     /// A ticket whose requester cannot be read (deleted user).
     pub missing_requester_ticket_id: Option<u64>,
+    /// Legacy chat tickets (channel `chat`, one transcript comment).
     pub chat_ticket_ids: Vec<u64>,
+    /// Agent Workspace chat tickets (channel `chat`, the chat in a
+    /// `ChatStartedEvent` of the audits).
+    #[serde(default)]
+    pub aw_chat_ticket_ids: Vec<u64>,
+    /// The Agent Workspace chat tickets whose `ChatStartedEvent` the
+    /// ticket-events stream lists (about half).
+    #[serde(default)]
+    pub aw_chat_in_events_ticket_ids: Vec<u64>,
+    /// Messaging tickets with their kind.
+    #[serde(default)]
+    pub messaging_ticket_ids: Vec<(u64, messaging::MessagingKind)>,
+    /// Messaging tickets whose conversation log answers 404.
+    #[serde(default)]
+    pub log_unavailable_ticket_ids: Vec<u64>,
     /// Organizations that exist (not deleted).
     pub org_ids: Vec<u64>,
     /// Requesters of the tickets that are documents, with their

@@ -8,13 +8,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
+use crate::aw::AwChat;
 use crate::chat::{self, ChatLine, ChatStyle};
+use crate::messaging::{Messaging, MessagingKind};
 
 /// 2026-01-01T00:00:00Z: the simulator's clock starts here.
 pub const CLOCK_START: i64 = 1_767_225_600;
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 /// The last second of generated history (an hour before the clock starts).
-const HISTORY_END: i64 = CLOCK_START - 3_600;
+pub(crate) const HISTORY_END: i64 = CLOCK_START - 3_600;
 /// Comment ids start above 2^53, as on large accounts: they do not fit an
 /// IEEE double, so a reader that goes through `f64` loses them.
 pub const COMMENT_ID_BASE: u64 = 1 << 53;
@@ -258,6 +260,10 @@ pub struct SimTicket {
     pub csat: Option<Csat>,
     pub comments: Vec<SimComment>,
     pub deleted: bool,
+    /// An Agent Workspace chat: its messages are in the audits.
+    pub aw_chat: Option<AwChat>,
+    /// A messaging ticket: its conversation log.
+    pub messaging: Option<Messaging>,
 }
 
 impl SimTicket {
@@ -289,7 +295,7 @@ impl SimTicket {
             "satisfaction_rating": self.csat.as_ref().map(|c| json!({
                 "id": c.id, "score": c.score, "comment": c.comment, "reason": c.reason, "reason_id": c.reason_id,
             })),
-            "from_messaging_channel": false, "is_public": true,
+            "from_messaging_channel": self.messaging.is_some(), "is_public": true,
         });
         if with_count {
             v["comment_count"] = json!(self.comments.len());
@@ -309,6 +315,19 @@ pub struct SimEvent {
     /// Comment ids of this audit (looked up in the ticket when served).
     pub comment_ids: Vec<u64>,
     pub changes: Vec<Value>,
+    /// The Agent Workspace chat event this audit carries, if any.
+    pub chat: ChatAudit,
+}
+
+/// The chat event of an audit of an Agent Workspace chat ticket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChatAudit {
+    #[default]
+    None,
+    /// `ChatStartedEvent`, with the chat's history.
+    Started,
+    /// `ChatEndedEvent`.
+    Ended,
 }
 
 pub struct FieldDef {
@@ -405,6 +424,25 @@ pub struct Specials {
     pub missing_org: u64,
 }
 
+/// A ticket being generated, before its status, fields and CSAT.
+pub(crate) struct Draft {
+    pub id: u64,
+    pub at: i64,
+    /// Its last change so far.
+    pub last: i64,
+    pub subject: String,
+    pub requester: u64,
+    pub submitter: u64,
+    pub assignee: u64,
+    pub organization_id: Option<u64>,
+    pub channel: String,
+    pub comments: Vec<SimComment>,
+    pub deleted: bool,
+    pub agent_only: bool,
+    pub aw_chat: Option<AwChat>,
+    pub messaging: Option<Messaging>,
+}
+
 pub struct Model {
     pub users: BTreeMap<u64, SimUser>,
     pub orgs: BTreeMap<u64, SimOrg>,
@@ -416,6 +454,8 @@ pub struct Model {
     pub end_users: Vec<u64>,
     pub next_id: u64,
     pub rng: StdRng,
+    /// Mirrored messaging tickets generated so far.
+    pub mirrored: usize,
 }
 
 pub(crate) const FIRST: [&str; 16] = [
@@ -483,7 +523,7 @@ impl Model {
         self.specials.agents[i]
     }
 
-    fn text(&mut self, customer: bool) -> Body {
+    pub(crate) fn text(&mut self, customer: bool) -> Body {
         let paragraphs = self.rng.random_range(1..=3);
         let mut ps = Vec::new();
         for _ in 0..paragraphs {
@@ -502,7 +542,7 @@ impl Model {
         Body::Text(ps)
     }
 
-    fn user(
+    pub(crate) fn user(
         &mut self,
         role: &'static str,
         role_type: Option<i64>,
@@ -563,6 +603,7 @@ impl Model {
             end_users: Vec::new(),
             next_id: 10_000,
             rng: StdRng::seed_from_u64(seed),
+            mirrored: 0,
         };
         // Organizations.
         let mut org_ids = Vec::new();
@@ -875,10 +916,25 @@ impl Model {
         }
     }
 
-    /// Creates a ticket with its comments and audits; returns its id.
+    /// Creates a ticket with its comments and audits; returns its id. Of
+    /// the ordinary tickets, 20 % are agent-only, 2 % deleted, 4 % legacy
+    /// chats, 4 % Agent Workspace chats, 4 % log-only and 4 % mirrored
+    /// messaging tickets.
     fn make_ticket(&mut self, at: i64, special: Option<&str>, events: &mut Vec<SimEvent>) -> u64 {
         let id = self.id();
         let roll = self.rng.random_range(0..100);
+        if special.is_none() {
+            match roll {
+                26..30 => return self.make_aw_chat_ticket(id, at, events),
+                30..34 => {
+                    return self.make_messaging_ticket(id, at, MessagingKind::LogOnly, events);
+                }
+                34..38 => {
+                    return self.make_messaging_ticket(id, at, MessagingKind::Mirrored, events);
+                }
+                _ => {}
+            }
+        }
         let agent_only = special.is_none() && roll < 20;
         let deleted = special.is_none() && (20..22).contains(&roll);
         let chat = special.is_none() && (22..26).contains(&roll);
@@ -1016,63 +1072,80 @@ impl Model {
                 via: "Web form".into(),
                 comment_ids: vec![cid],
                 changes,
+                chat: ChatAudit::None,
             });
         }
+        let organization_id = if special == Some("missing") {
+            Some(self.specials.missing_org)
+        } else {
+            org
+        };
+        self.finish(
+            Draft {
+                id,
+                at,
+                last: t,
+                subject,
+                requester,
+                submitter: if agent_only { assignee } else { requester },
+                assignee,
+                organization_id,
+                channel: channel.into(),
+                comments,
+                deleted,
+                agent_only,
+                aw_chat: None,
+                messaging: None,
+            },
+            events,
+        )
+    }
+
+    /// Gives a drafted ticket its status (and, for three in ten, a later
+    /// automation audit), custom fields and CSAT, and stores it.
+    pub(crate) fn finish(&mut self, d: Draft, events: &mut Vec<SimEvent>) -> u64 {
         let status = ["open", "pending", "solved", "closed", "hold", "new"]
             [self.rng.random_range(0..6)]
         .to_string();
-        let mut last = t;
+        let mut last = d.last;
         if self.rng.random_bool(0.3) {
             last = (last + self.rng.random_range(60..DAY)).min(HISTORY_END);
             let eid = self.id();
             events.push(SimEvent {
                 id: eid,
-                ticket_id: id,
+                ticket_id: d.id,
                 timestamp: last,
                 updater_id: -1,
                 via: "Automation".into(),
                 comment_ids: vec![],
                 changes: vec![json!({"event_type": "Change", "field_name": "status", "value": status, "previous_value": "open"})],
+                chat: ChatAudit::None,
             });
         }
         let custom_fields = self.custom_fields();
-        let csat = self.csat(agent_only);
+        let csat = self.csat(d.agent_only);
         let ticket = SimTicket {
-            id,
-            subject,
+            id: d.id,
+            subject: d.subject,
             status,
-            created_at: at,
+            created_at: d.at,
             updated_at: last,
             generated: last,
-            requester_id: requester,
-            submitter_id: if agent_only { assignee } else { requester },
-            assignee_id: Some(assignee),
-            organization_id: if special == Some("missing") {
-                Some(self.specials.missing_org)
-            } else {
-                org
-            },
-            channel: channel.into(),
+            requester_id: d.requester,
+            submitter_id: d.submitter,
+            assignee_id: Some(d.assignee),
+            organization_id: d.organization_id,
+            channel: d.channel,
             custom_fields,
-            tags: vec![format!("tag{}", id % 5)],
+            tags: vec![format!("tag{}", d.id % 5)],
             csat,
-            comments,
-            deleted,
+            comments: d.comments,
+            deleted: d.deleted,
+            aw_chat: d.aw_chat,
+            messaging: d.messaging,
         };
-        self.tickets.insert(id, ticket);
-        id
-    }
-
-    /// Agent-only tickets: no public comment by an end-user.
-    pub fn is_agent_only(&self, t: &SimTicket) -> bool {
-        !t.comments.iter().any(|c| {
-            c.public
-                && c.kind == CommentKind::Normal
-                && self
-                    .users
-                    .get(&(c.author_id.max(0) as u64))
-                    .is_none_or(|u| u.role == "end-user")
-        })
+        self.tickets.insert(d.id, ticket);
+        d.id
     }
 
     /// Appends an audit at `at` (keeps `events` sorted).
@@ -1093,9 +1166,27 @@ impl Model {
             via: "Web form".into(),
             comment_ids,
             changes,
+            chat: ChatAudit::None,
         });
     }
 
+    /// Appends an audit at `at` that came through `via` (a display name).
+    pub(crate) fn push_audit(
+        &mut self,
+        ticket_id: u64,
+        at: i64,
+        updater: i64,
+        comment_ids: Vec<u64>,
+        via: &str,
+    ) {
+        self.push_event(ticket_id, at, updater, comment_ids, vec![]);
+        if let Some(e) = self.events.last_mut() {
+            e.via = via.into();
+        }
+    }
+
+    /// A comment on a ticket, with its audit; on a messaging ticket it is
+    /// a messaging comment and its log lists it too.
     pub fn new_comment(
         &mut self,
         ticket_id: u64,
@@ -1106,29 +1197,40 @@ impl Model {
     ) -> Option<u64> {
         let cid = self.comment_id();
         let t = self.tickets.get_mut(&ticket_id)?;
-        let paragraphs: Vec<Vec<String>> = text
-            .split("\n\n")
-            .map(|p| {
-                p.lines()
-                    .map(|l| l.trim_end().to_string())
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|p: &Vec<String>| !p.is_empty())
-            .collect();
+        let messaging = t.messaging.is_some();
         t.comments.push(SimComment {
             id: cid,
             author_id: author,
-            body: Body::Text(paragraphs),
+            body: text_body(text),
             public,
-            channel: "web".into(),
+            channel: if messaging { "native_messaging" } else { "web" }.into(),
             kind: CommentKind::Normal,
             emphasis: false,
             created_at: at,
         });
         t.updated_at = at;
         t.generated = at;
-        self.push_event(ticket_id, at, author, vec![cid], vec![]);
+        let via = if messaging { "Messaging" } else { "Web form" };
+        self.push_audit(ticket_id, at, author, vec![cid], via);
+        if messaging {
+            self.log_comment(ticket_id, cid, author, at);
+        }
         Some(cid)
     }
+}
+
+/// A text as comment paragraphs: split at blank lines, line ends trimmed,
+/// empty lines dropped.
+pub fn text_body(text: &str) -> Body {
+    let paragraphs: Vec<Vec<String>> = text
+        .split("\n\n")
+        .map(|p| {
+            p.lines()
+                .map(|l| l.trim_end().to_string())
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .filter(|p: &Vec<String>| !p.is_empty())
+        .collect();
+    Body::Text(paragraphs)
 }

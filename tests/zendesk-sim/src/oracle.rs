@@ -7,10 +7,13 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::chat::ChatLineKind;
-use crate::model::{Body, CommentKind, Model, SimTicket, SimUser, field_defs, iso, reasons};
+use crate::chat::{ChatLine, ChatLineKind};
+use crate::model::{
+    Body, CommentKind, Model, SimComment, SimTicket, SimUser, field_defs, iso, reasons,
+};
+use crate::oracle_threads::{Msg, chat_messages, log_messages, message};
 
-fn readable(m: &Model, id: i64) -> Option<&SimUser> {
+pub(crate) fn readable(m: &Model, id: i64) -> Option<&SimUser> {
     if id <= 0 {
         return None;
     }
@@ -160,62 +163,79 @@ fn satisfaction(t: &SimTicket) -> Value {
     json!({"score": c.score, "reason": reason, "comment": comment})
 }
 
-/// Messages as (created_at, comment id, seq, JSON).
-fn content(m: &Model, t: &SimTicket) -> Vec<Value> {
+/// The messages of a legacy chat transcript: one per message line.
+fn transcript_messages(
+    m: &Model,
+    t: &SimTicket,
+    c: &SimComment,
+    lines: &[ChatLine],
+    out: &mut Vec<Msg>,
+) {
     let requester = readable(m, t.requester_id as i64);
-    let mut msgs: Vec<(String, u64, usize, Value)> = Vec::new();
+    let messages = lines.iter().filter_map(|l| match &l.kind {
+        ChatLineKind::Message(text) => Some((l, text)),
+        _ => None,
+    });
+    for (seq, (l, text)) in messages.enumerate() {
+        let customer =
+            l.name.starts_with("Visitor ") || requester.is_some_and(|r| r.name == l.name);
+        let at = iso(l.at);
+        let msg = message(
+            None,
+            customer.then_some(t.requester_id),
+            Some(l.name.clone()),
+            if customer { "customer" } else { "agent" },
+            &at,
+            text.join("\n"),
+        );
+        out.push((at, c.id, seq, msg));
+    }
+}
+
+/// The messages of a ticket's public, non-system comments.
+fn comment_messages(m: &Model, t: &SimTicket, out: &mut Vec<Msg>) {
     for c in &t.comments {
         if !c.public || c.kind != CommentKind::Normal || c.author_id <= 0 {
             continue;
         }
-        match &c.body {
-            Body::Chat { lines, .. } => {
-                let mut seq = 0;
-                for l in lines {
-                    let ChatLineKind::Message(text) = &l.kind else {
-                        continue;
-                    };
-                    let customer = l.name.starts_with("Visitor ")
-                        || requester.is_some_and(|r| r.name == l.name);
-                    let at = iso(l.at);
-                    msgs.push((
-                        at.clone(),
-                        c.id,
-                        seq,
-                        json!({
-                            "comment_id": null,
-                            "author_id": if customer { json!(t.requester_id) } else { Value::Null },
-                            "author_name": l.name,
-                            "role": if customer { "customer" } else { "agent" },
-                            "created_at": at,
-                            "text": text.join("\n"),
-                        }),
-                    ));
-                    seq += 1;
-                }
-            }
-            Body::Text(_) => {
-                let author = readable(m, c.author_id);
-                let agent = author.is_some_and(|u| u.role == "agent" || u.role == "admin");
-                let at = iso(c.created_at);
-                msgs.push((
-                    at.clone(),
-                    c.id,
-                    0,
-                    json!({
-                        "comment_id": c.id,
-                        "author_id": c.author_id,
-                        "author_name": author.map(|u| u.name.clone()),
-                        "role": if agent { "agent" } else { "customer" },
-                        "created_at": at,
-                        "text": c.body.plain(),
-                    }),
-                ));
-            }
+        if let Body::Chat { lines, .. } = &c.body {
+            transcript_messages(m, t, c, lines, out);
+            continue;
         }
+        let author = readable(m, c.author_id);
+        let agent = author.is_some_and(|u| u.role == "agent" || u.role == "admin");
+        let at = iso(c.created_at);
+        let msg = message(
+            Some(c.id),
+            Some(c.author_id as u64),
+            author.map(|u| u.name.clone()),
+            if agent { "agent" } else { "customer" },
+            &at,
+            c.body.plain(),
+        );
+        out.push((at, c.id, 0, msg));
+    }
+}
+
+/// The content of a ticket: a messaging ticket's log when it is available
+/// (else its comments), an Agent Workspace chat's history beside its
+/// comments; sorted by (created_at, comment id, position).
+fn content(m: &Model, t: &SimTicket) -> Vec<Value> {
+    let mut msgs: Vec<Msg> = Vec::new();
+    match t.messaging.as_ref().filter(|x| x.log_available) {
+        Some(log) => log_messages(m, t, log, &mut msgs),
+        None => comment_messages(m, t, &mut msgs),
+    }
+    if let Some(chat) = &t.aw_chat {
+        chat_messages(m, t, chat, &mut msgs);
     }
     msgs.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
     msgs.into_iter().map(|m| m.3).collect()
+}
+
+/// Whether a live ticket's content has a customer message.
+pub(crate) fn speaks(m: &Model, t: &SimTicket) -> bool {
+    content(m, t).iter().any(|c| c["role"] == "customer")
 }
 
 fn title(t: &SimTicket) -> String {

@@ -12,7 +12,8 @@
 //! - ids, `author_id`, `ticket_id`, `timestamp`, `generated_timestamp`,
 //!   `comment_count` and `organization_id` sometimes come as strings;
 //! - some comments of the comments endpoint lack `plain_body`;
-//! - some times carry an offset instead of `Z`.
+//! - some times (comments, tickets, conversation log events) carry an
+//!   offset instead of `Z`.
 
 use serde_json::{Value, json};
 
@@ -109,6 +110,11 @@ pub fn comment(v: &mut Value, id: u64) {
         o.remove("plain_body");
     }
     stringify(v, "author_id", id, 9);
+    offset_time(v, "created_at", id);
+}
+
+/// An event of a conversation log.
+pub fn log_event(v: &mut Value, id: u64) {
     offset_time(v, "created_at", id);
 }
 
