@@ -305,6 +305,7 @@ fn message(
     ctx: &RenderContext<'_>,
     ticket: &Ticket,
     requester_name: Option<&str>,
+    agents: &[(i64, &str)],
     e: &ConversationEntry,
 ) -> Message {
     if let Some(source) = e.source {
@@ -320,7 +321,9 @@ fn message(
             author_id: if customer {
                 ticket.requester_id.map(|r| r as i64)
             } else {
-                name.as_deref().and_then(|n| agent_named(ctx, ticket, n))
+                name.as_deref()
+                    .and_then(|n| agents.iter().find(|(_, a)| *a == n))
+                    .map(|(id, _)| *id)
             },
             author_name: name,
             role: e.role.unwrap_or(if customer {
@@ -353,19 +356,27 @@ fn message(
     }
 }
 
-/// The agent or admin named `name` among the ticket's assignee and the
-/// users known for it (its comments' authors), lowest id first.
-fn agent_named(ctx: &RenderContext<'_>, ticket: &Ticket, name: &str) -> Option<i64> {
-    let mut ids: Vec<u64> = ctx
-        .users
+/// The agents and admins a transcript's agent lines may name: the
+/// ticket's assignee and the authors of its comments, readable, by id.
+fn ticket_agents<'u>(
+    ctx: &RenderContext<'u>,
+    ticket: &Ticket,
+    entries: &[ConversationEntry],
+) -> Vec<(i64, &'u str)> {
+    let mut out: Vec<(i64, &str)> = entries
         .iter()
-        .filter(|(_, u)| u.role.is_staff() && u.active != Some(false))
-        .filter(|(_, u)| u.name.as_deref() == Some(name))
-        .map(|(id, _)| *id)
+        .filter(|e| !e.derived)
+        .filter_map(|e| e.author_id)
+        .chain(ticket.assignee_id.map(|a| a as i64))
+        .filter(|a| *a > 0)
+        .filter_map(|a| {
+            let u = readable_user(ctx.users, a as u64).filter(|u| u.role.is_staff())?;
+            Some((a, u.name.as_deref()?))
+        })
         .collect();
-    ids.sort_unstable();
-    let _ = ticket;
-    ids.first().map(|id| *id as i64)
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// A message read per ticket: its role as read; the author's name from the
@@ -416,9 +427,10 @@ pub fn render(
         .requester_id
         .and_then(|id| readable_user(ctx.users, id))
         .and_then(|u| u.name.as_deref());
+    let agents = ticket_agents(ctx, ticket, entries);
     let content: Vec<Message> = entries
         .iter()
-        .map(|e| message(ctx, ticket, requester_name, e))
+        .map(|e| message(ctx, ticket, requester_name, &agents, e))
         .collect();
     let satisfaction = satisfaction(ticket, ctx.reasons);
     let customer_spoke = content.iter().any(|m| m.role == MessageRole::Customer);

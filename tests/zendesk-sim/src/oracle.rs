@@ -180,9 +180,14 @@ fn transcript_messages(
         let customer =
             l.name.starts_with("Visitor ") || requester.is_some_and(|r| r.name == l.name);
         let at = iso(l.at);
+        let author = if customer {
+            Some(t.requester_id)
+        } else {
+            agent_named(m, t, &l.name)
+        };
         let msg = message(
             None,
-            customer.then_some(t.requester_id),
+            author,
             Some(l.name.clone()),
             if customer { "customer" } else { "agent" },
             &at,
@@ -190,6 +195,23 @@ fn transcript_messages(
         );
         out.push((at, c.id, seq, msg));
     }
+}
+
+/// The agent or admin named `name` among the ticket's assignee and the
+/// authors of its public, non-system comments other than transcripts
+/// (RULES.md), lowest id first.
+fn agent_named(m: &Model, t: &SimTicket, name: &str) -> Option<u64> {
+    t.comments
+        .iter()
+        .filter(|c| c.public && c.kind == CommentKind::Normal && c.author_id > 0)
+        .filter(|c| !matches!(c.body, Body::Chat { .. }))
+        .map(|c| c.author_id as u64)
+        .chain(t.assignee_id)
+        .filter(|id| {
+            readable(m, *id as i64)
+                .is_some_and(|u| (u.role == "agent" || u.role == "admin") && u.name == name)
+        })
+        .min()
 }
 
 /// The messages of a ticket's public, non-system comments.
