@@ -4,7 +4,8 @@
 //! `cargo bench -p zdsync --bench backfill` prints:
 //! - Zendesk requests per 1,000 tickets for a full backfill of 10,000 tickets
 //!   with realistic limits (account 700/min, incremental exports 10/min), and
-//!   how many answers were 429;
+//!   how many answers were 429, split into bulk requests and per-ticket
+//!   reads (chat histories, conversation logs, comment gaps);
 //! - the backfill's wall time against the export-budget lower bound;
 //! - an hourly sync with nothing changed: requests and data writes;
 //! - peak RSS of a 20,000-ticket backfill (limits off: memory does not
@@ -104,6 +105,13 @@ async fn main() {
     let export = r["requests"]["export"].as_u64().unwrap_or(0);
     let pages = r["ticket_pages"].as_u64().unwrap_or(0) + r["event_pages"].as_u64().unwrap_or(0);
     let docs = r["documents_written"].as_u64().unwrap_or(0);
+    let count = |k: &str| r[k].as_u64().unwrap_or(0);
+    let (gaps, histories, logs) = (
+        count("gap_fetches"),
+        count("chat_history_reads"),
+        count("conversation_log_reads"),
+    );
+    let per_ticket = gaps + histories + logs;
     // The budget starts full: the first `limit` export requests need no wait.
     let bound_s = ((export as f64 - export_limit).max(0.0) / export_limit) * 60.0;
     let simple_bound_s = export as f64 / export_limit * 60.0;
@@ -113,6 +121,15 @@ async fn main() {
     println!(
         "  Zendesk requests:           {requests} ({:.2} per 1,000 tickets); export requests {export}; pages {pages}",
         requests as f64 * 1000.0 / tickets as f64
+    );
+    println!(
+        "  bulk requests:              {} ({:.2} per 1,000 tickets: exports, fields, users, organizations, reasons)",
+        requests - per_ticket,
+        (requests - per_ticket) as f64 * 1000.0 / tickets as f64
+    );
+    println!(
+        "  per-ticket requests:        {per_ticket} ({:.2} per 1,000 tickets): {histories} chat histories (audits), {logs} conversation logs, {gaps} comment gap fetches",
+        per_ticket as f64 * 1000.0 / tickets as f64
     );
     println!(
         "  429 responses:              {r429} (client) / {} (simulator)",
@@ -267,6 +284,7 @@ async fn windowed(tickets: usize, windows: usize) {
         let requests = sum(&|r| r.requests.total);
         let export = sum(&|r| r.requests.export);
         let gaps = sum(&|r| r.counters.gap_fetches);
+        let threads = sum(&|r| r.counters.chat_history_reads + r.counters.conversation_log_reads);
         let writes = sum(&|r| r.counters.data_writes());
         let states = sum(&|r| r.counters.states_written);
         let docs = sum(&|r| r.counters.documents_written);
@@ -276,7 +294,7 @@ async fn windowed(tickets: usize, windows: usize) {
             Some(Some(_)) => format!("{planned} windows + live sync"),
         };
         println!(
-            "backfill as {label} ({tickets} tickets, limits off): {requests} requests ({:.2} per 1,000; {export} export pages, {gaps} gap fetches); {writes} store item writes ({:.0} per 1,000: {docs} documents, {states} states)",
+            "backfill as {label} ({tickets} tickets, limits off): {requests} requests ({:.2} per 1,000; {export} export pages, {gaps} gap fetches, {threads} chat histories and conversation logs); {writes} store item writes ({:.0} per 1,000: {docs} documents, {states} states)",
             requests as f64 * 1000.0 / tickets as f64,
             writes as f64 * 1000.0 / tickets as f64
         );

@@ -301,11 +301,61 @@ fn doc_user(ctx: &RenderContext<'_>, ticket: &Ticket) -> DocUser {
     })
 }
 
+/// Who a transcript's lines may name: the ticket's requester by name, its
+/// agents, and the customer of each transcript that names neither a
+/// visitor nor the requester (by its comment id).
+struct Speakers<'a> {
+    requester_name: Option<&'a str>,
+    agents: Vec<(i64, &'a str)>,
+    unnamed_customers: HashMap<u64, &'a str>,
+}
+
+impl Speakers<'_> {
+    /// Whether line `name` of the transcript in comment `comment_id` is the
+    /// customer's.
+    fn is_customer(&self, comment_id: u64, name: &str) -> bool {
+        is_named_customer(name, self.requester_name)
+            || self.unnamed_customers.get(&comment_id) == Some(&name)
+    }
+}
+
+/// A transcript line's name that is the customer's by itself: an
+/// anonymous visitor, or the requester's name.
+fn is_named_customer(name: &str, requester_name: Option<&str>) -> bool {
+    name.starts_with("Visitor ") || Some(name) == requester_name
+}
+
+/// The customer of each transcript where no line is by a visitor or by the
+/// requester's name (a requester renamed since the chat): the first speaker
+/// whose name is not one of the ticket's agents. By comment id.
+fn unnamed_customers<'e>(
+    entries: &'e [ConversationEntry],
+    requester_name: Option<&str>,
+    agents: &[(i64, &str)],
+) -> HashMap<u64, &'e str> {
+    let lines = || {
+        entries
+            .iter()
+            .filter(|e| e.derived && e.source.is_none())
+            .filter_map(|e| Some((e.source_comment_id, e.author_name.as_deref()?)))
+    };
+    let named: Vec<u64> = lines()
+        .filter(|(_, n)| is_named_customer(n, requester_name))
+        .map(|(c, _)| c)
+        .collect();
+    let mut out = HashMap::new();
+    for (comment, name) in lines() {
+        if !named.contains(&comment) && !agents.iter().any(|(_, a)| *a == name) {
+            out.entry(comment).or_insert(name);
+        }
+    }
+    out
+}
+
 fn message(
     ctx: &RenderContext<'_>,
     ticket: &Ticket,
-    requester_name: Option<&str>,
-    agents: &[(i64, &str)],
+    speakers: &Speakers<'_>,
     e: &ConversationEntry,
 ) -> Message {
     if let Some(source) = e.source {
@@ -313,9 +363,10 @@ fn message(
     }
     if e.derived {
         let name = e.author_name.clone();
+        let agents = &speakers.agents;
         let customer = name
             .as_deref()
-            .is_some_and(|n| n.starts_with("Visitor ") || Some(n) == requester_name);
+            .is_some_and(|n| speakers.is_customer(e.source_comment_id, n));
         return Message {
             comment_id: None,
             author_id: if customer {
@@ -428,9 +479,14 @@ pub fn render(
         .and_then(|id| readable_user(ctx.users, id))
         .and_then(|u| u.name.as_deref());
     let agents = ticket_agents(ctx, ticket, entries);
+    let speakers = Speakers {
+        requester_name,
+        unnamed_customers: unnamed_customers(entries, requester_name, &agents),
+        agents,
+    };
     let content: Vec<Message> = entries
         .iter()
-        .map(|e| message(ctx, ticket, requester_name, &agents, e))
+        .map(|e| message(ctx, ticket, &speakers, e))
         .collect();
     let satisfaction = satisfaction(ticket, ctx.reasons);
     let customer_spoke = content.iter().any(|m| m.role == MessageRole::Customer);

@@ -192,6 +192,36 @@ fn chat_transcript_crossing_midnight() {
     assert_eq!(doc.content[1].author_id, None);
 }
 
+/// A legacy transcript written before its requester was renamed: no line
+/// bears a visitor's or the requester's name, so its first speaker who is
+/// not an agent of the ticket is the customer (RULES.md).
+#[test]
+fn a_chat_of_a_renamed_requester_is_still_the_customers() {
+    let mut w = World::new();
+    w.users.insert(3700, user(3700, "Ana Smith", Role::EndUser));
+    let mut c = comment(9, 3700, "", true, "2023-05-14T10:00:00Z");
+    c.html_body = None;
+    c.plain_body = Some("Chat started: 2023-05-14 10:00 AM UTC\n\n(10:00:05 AM) Ana: Hello\n(10:00:20 AM) *** Dana Novak joined the chat ***\n(10:00:30 AM) Dana Novak: Hi!\n(10:01:00 AM) Ana: The export fails".into());
+    c.via = Some(Via {
+        channel: "chat".into(),
+        source: Value::Null,
+    });
+    let mut t = ticket(125);
+    t.via = c.via.clone();
+    t.assignee_id = Some(10);
+    let doc = render(&w.ctx(), &t, &entries(&[c])).expect("feedback");
+    let who: Vec<(MessageRole, Option<i64>)> =
+        doc.content.iter().map(|m| (m.role, m.author_id)).collect();
+    assert_eq!(
+        who,
+        [
+            (MessageRole::Customer, Some(3700)),
+            (MessageRole::Agent, Some(10)),
+            (MessageRole::Customer, Some(3700)),
+        ]
+    );
+}
+
 #[test]
 fn chat_transcript_in_german_is_split() {
     let mut c = comment(9, 3700, "", true, "2022-08-14T15:00:00Z");

@@ -176,9 +176,20 @@ fn transcript_messages(
         ChatLineKind::Message(text) => Some((l, text)),
         _ => None,
     });
+    let named =
+        |name: &str| name.starts_with("Visitor ") || requester.is_some_and(|r| r.name == name);
+    // No line by a visitor or by the requester's name (a requester renamed
+    // since the chat): the first speaker who is no agent of the ticket.
+    let unnamed = if messages.clone().any(|(l, _)| named(&l.name)) {
+        None
+    } else {
+        messages
+            .clone()
+            .map(|(l, _)| l.name.as_str())
+            .find(|n| agent_named(m, t, n).is_none())
+    };
     for (seq, (l, text)) in messages.enumerate() {
-        let customer =
-            l.name.starts_with("Visitor ") || requester.is_some_and(|r| r.name == l.name);
+        let customer = named(&l.name) || unnamed == Some(l.name.as_str());
         let at = iso(l.at);
         let author = if customer {
             Some(t.requester_id)
