@@ -522,3 +522,56 @@ pub fn render(
         user: doc_user(ctx, ticket),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(comment: u64, name: &str) -> ConversationEntry {
+        ConversationEntry {
+            source_comment_id: comment,
+            seq: 0,
+            derived: true,
+            author_id: None,
+            author_name: Some(name.into()),
+            role: None,
+            created_at: None,
+            text: "hi".into(),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn a_transcript_naming_its_requester_or_a_visitor_needs_no_guess() {
+        let entries = [
+            line(1, "Dana"),
+            line(1, "Ana"),
+            line(2, "Visitor 123"),
+            line(2, "Bo"),
+        ];
+        assert!(unnamed_customers(&entries, Some("Ana"), &[]).is_empty());
+    }
+
+    #[test]
+    fn otherwise_the_first_speaker_who_is_no_agent_is_the_customer() {
+        let entries = [line(1, "Dana"), line(1, "Ana"), line(1, "Dana")];
+        let agents = [(10, "Dana")];
+        let found = unnamed_customers(&entries, Some("Ana Smith"), &agents);
+        assert_eq!(found, HashMap::from([(1, "Ana")]));
+        // An unknown agent who speaks first is taken for the customer: the
+        // rule's limit, written in RULES.md.
+        assert_eq!(
+            unnamed_customers(&entries, None, &[]),
+            HashMap::from([(1, "Dana")])
+        );
+    }
+
+    #[test]
+    fn comments_and_per_ticket_messages_are_not_transcript_lines() {
+        let mut comment = line(1, "Ana");
+        comment.derived = false;
+        let mut history = line(2, "Ana");
+        history.source = Some(EntrySource::ChatHistory);
+        assert!(unnamed_customers(&[comment, history], None, &[]).is_empty());
+    }
+}
