@@ -235,6 +235,7 @@ async fn windowed(tickets: usize, windows: usize) {
                 api_url_override: Some(sim.base_url()),
                 secret_prefix: "zdsync-".into(),
                 tune_client: None,
+                trial_limit: None,
             },
         );
         zdsync_engine::connect::connect(

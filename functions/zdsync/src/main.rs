@@ -76,6 +76,15 @@ enum PlanArg {
     Paid,
 }
 
+impl From<PlanArg> for Plan {
+    fn from(p: PlanArg) -> Plan {
+        match p {
+            PlanArg::Trial => Plan::Trial,
+            PlanArg::Paid => Plan::Paid,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum AuthArg {
     Token,
@@ -131,6 +140,14 @@ enum Command {
     Documents {
         #[command(subcommand)]
         action: DocAction,
+    },
+    /// Change a connection's plan. Upgrading a trial to paid reads the older
+    /// history it skipped (in-process on the embedded store; queued for the
+    /// workers with `--store dynamodb`); downgrading keeps what is stored.
+    Plan {
+        name: String,
+        #[arg(value_enum)]
+        plan: PlanArg,
     },
     /// Connections, cursors, counts, last run.
     Status { name: Option<String> },
@@ -243,6 +260,7 @@ pub fn open_engine(
             api_url_override,
             secret_prefix: "zdsync-".into(),
             tune_client: None,
+            trial_limit: zdsync_engine::history::trial_limit_from_env(env_var)?,
         },
     ))
 }
@@ -272,6 +290,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
                     api_url_override: api_url,
                     secret_prefix: cli.secrets_prefix.clone(),
                     tune_client: None,
+                    trial_limit: zdsync_engine::history::trial_limit_from_env(env_var)?,
                 },
             )
         }
@@ -295,10 +314,7 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
                     name,
                     subdomain,
                     email,
-                    plan: match plan {
-                        PlanArg::Trial => Plan::Trial,
-                        PlanArg::Paid => Plan::Paid,
-                    },
+                    plan: plan.into(),
                     secret,
                 },
             )
@@ -330,6 +346,13 @@ async fn run(cli: Cli, out: &Out) -> Result<(), EngineError> {
             worker::drain(engine, queue, follow, wait_secs, out).await
         }
         Command::Documents { action } => documents(&engine, action, out).await,
+        Command::Plan { name, plan } => {
+            let queue = match cli.store {
+                StoreKind::Embedded => None,
+                StoreKind::Dynamodb => Some(sqs_queue(cli.queue_url.as_deref()).await?),
+            };
+            change_plan(&engine, &name, plan.into(), queue, out).await
+        }
         Command::Status { name } => {
             let st = zdsync_engine::status::status(&engine, name.as_deref()).await?;
             out.status(&st);
@@ -367,12 +390,12 @@ pub async fn sync_all(engine: &Engine, name: Option<&str>, out: &Out) -> Result<
                 .map(|b| b as Arc<dyn zdsync_engine::sync::Progress>),
             ..Default::default()
         };
-        let r = sync_connection(engine, &conn.name, &opts).await;
+        let r = sync_one(engine, &conn.name, &opts).await;
         if let Some(b) = bar {
             b.finish();
         }
         match r {
-            Ok(report) => reports.push(report),
+            Ok(done) => reports.extend(done),
             Err(e) => {
                 out.notice(&format!("sync of {:?} failed: {e}", conn.name));
                 if first_err.is_none() {
@@ -386,6 +409,67 @@ pub async fn sync_all(engine: &Engine, name: Option<&str>, out: &Out) -> Result<
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// One connection's sync: a trial never synced first reads its recent
+/// history window by window (in-process), then the live streams.
+async fn sync_one(
+    engine: &Engine,
+    name: &str,
+    opts: &SyncOptions,
+) -> Result<Vec<zdsync_engine::sync::SyncReport>, EngineError> {
+    let mut reports = Vec::new();
+    if let Some(first) = zdsync_engine::history::plan_first_trial(engine, name, opts).await? {
+        // The last hour first, so the trial's cut counts it too.
+        reports.push(sync_connection(engine, name, opts).await?);
+        reports
+            .extend(zdsync_engine::history::walk_windows(engine, name, vec![first], opts).await?);
+    }
+    reports.push(sync_connection(engine, name, opts).await?);
+    Ok(reports)
+}
+
+/// `zdsync plan NAME paid|trial`: an upgrade of a trial reads the older
+/// history now, in-process (embedded store), or queues its windows for the
+/// workers (`--store dynamodb`).
+async fn change_plan(
+    engine: &Engine,
+    name: &str,
+    plan: Plan,
+    queue: Option<zdsync_store_dynamodb::SqsQueue>,
+    out: &Out,
+) -> Result<(), EngineError> {
+    let opts = SyncOptions::default();
+    let change = zdsync_engine::history::change_plan(engine, name, plan, &opts).await?;
+    let mut reports = Vec::new();
+    if !change.windows.is_empty() {
+        match &queue {
+            Some(q) => {
+                let items: Vec<_> = change
+                    .windows
+                    .iter()
+                    .map(|w| zdsync_engine::history::work_item(name, *w))
+                    .collect();
+                zdsync_store::WorkQueue::enqueue(q, &items)
+                    .await
+                    .map_err(|e| EngineError::Store {
+                        context: format!("queueing the older history of {name:?}"),
+                        source: e,
+                    })?;
+            }
+            None => {
+                reports = zdsync_engine::history::walk_windows(
+                    engine,
+                    name,
+                    change.windows.clone(),
+                    &opts,
+                )
+                .await?;
+            }
+        }
+    }
+    out.plan_changed(&change, queue.is_some(), &reports);
+    Ok(())
 }
 
 async fn documents(engine: &Engine, action: DocAction, out: &Out) -> Result<(), EngineError> {

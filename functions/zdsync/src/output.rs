@@ -133,6 +133,39 @@ impl Out {
         }
     }
 
+    pub fn plan_changed(
+        &self,
+        change: &zdsync_engine::history::PlanChange,
+        queued: bool,
+        reports: &[SyncReport],
+    ) {
+        if self.json {
+            self.print_json(&json!({ "ok": true, "command": "plan", "change": change, "queued": queued, "reports": reports }));
+            return;
+        }
+        let plan = serde_json::to_value(change.plan)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        say!("{}: {plan} plan", change.connection);
+        if change.windows.is_empty() {
+            if change.plan == zdsync_store::Plan::Trial {
+                say!("  every stored document is kept; new and changed tickets keep syncing");
+            }
+            return;
+        }
+        if queued {
+            say!(
+                "  {} windows of older history queued for the workers; the hourly sync goes on meanwhile",
+                change.windows.len()
+            );
+        } else {
+            let written: u64 = reports.iter().map(|r| r.counters.documents_written).sum();
+            let requests: u64 = reports.iter().map(|r| r.requests.total).sum();
+            say!("  older history read: {written} documents written, {requests} Zendesk requests");
+        }
+    }
+
     pub fn refreshed<T: Serialize>(&self, reports: &[T]) {
         if self.json {
             self.print_json(&json!({ "ok": true, "command": "refresh-users", "reports": reports }));
@@ -172,6 +205,22 @@ impl Out {
                 c.counts.states,
                 c.counts.users,
                 c.counts.orgs
+            );
+            say!(
+                "  history: {}{}",
+                if c.history.complete {
+                    "complete".to_string()
+                } else {
+                    match &c.history.held_from {
+                        Some(t) => format!("tickets created since {t} (trial)"),
+                        None => "incomplete".to_string(),
+                    }
+                },
+                c.history
+                    .reading
+                    .as_deref()
+                    .map(|r| format!("; reading: {r}"))
+                    .unwrap_or_default()
             );
             for (k, v) in &c.cursors {
                 say!(

@@ -88,18 +88,7 @@ pub async fn progress(engine: &Engine, name: &str) -> Result<Option<BackfillProg
     })?;
     let mut pending = Vec::new();
     for w in &record.windows {
-        let kind = CursorKind::WindowTickets {
-            from: w.from,
-            until: w.until,
-        };
-        let done = engine
-            .store
-            .get_cursor(name, kind)
-            .await
-            .context(|| format!("reading the {} cursor", kind.as_str()))?
-            .and_then(|c| TicketsCursor::decode(&c).ok())
-            .is_some_and(|c| c.ts >= w.until);
-        if !done {
+        if !window_done(engine, name, *w).await? {
             pending.push(*w);
         }
     }
@@ -108,6 +97,80 @@ pub async fn progress(engine: &Engine, name: &str) -> Result<Option<BackfillProg
         windows: record.windows.len(),
         windows_done: record.windows.len() - pending.len(),
         pending,
+    }))
+}
+
+/// Whether both streams of a window are read to its end (its tickets
+/// cursor, written last, has reached the window's end).
+pub(crate) async fn window_done(engine: &Engine, name: &str, w: Window) -> Result<bool> {
+    let kind = CursorKind::WindowTickets {
+        from: w.from,
+        until: w.until,
+    };
+    Ok(engine
+        .store
+        .get_cursor(name, kind)
+        .await
+        .context(|| format!("reading the {} cursor", kind.as_str()))?
+        .and_then(|c| TicketsCursor::decode(&c).ok())
+        .is_some_and(|c| c.ts >= w.until))
+}
+
+/// Where history can be split from the live sync.
+pub(crate) struct Split {
+    /// The time of the oldest ticket event.
+    pub oldest: i64,
+    /// An hour before Zendesk's clock: the live cursors start here.
+    pub live_from: i64,
+    /// Where the first page of events ended (`None`: all in one page).
+    pub first_page_end: Option<i64>,
+}
+
+/// Finds where history can be split into windows, or why it cannot (no
+/// events yet, Zendesk's clock unknown, less than a day of history, or a
+/// start an hour ago refused): then history is read by one walk.
+pub(crate) async fn split_point(
+    client: &zdsync_zendesk::Client,
+) -> Result<std::result::Result<Split, String>> {
+    // The oldest event tells where history starts.
+    let first = client
+        .ticket_events_page(0)
+        .await
+        .context(|| "reading the first page of ticket events".into())?;
+    let oldest = first
+        .events
+        .iter()
+        .filter_map(|e| e.timestamp.or_else(|| epoch(e.created_at.as_deref())))
+        .min();
+    let Some(oldest) = oldest else {
+        return Ok(Err("the account has no ticket events yet".into()));
+    };
+    let Some(server_now) = client.server_time() else {
+        return Ok(Err("Zendesk's clock is unknown (no Date header)".into()));
+    };
+    let local_now = jiff::Timestamp::now().as_second();
+    let live_from = server_now.min(local_now) - HOUR;
+    if live_from - oldest < DAY {
+        return Ok(Err("less than a day of history".into()));
+    }
+    // Zendesk refuses a start in its last minute: a refusal here means the
+    // clocks disagree, and windows would leave a hole.
+    if let Err(e) = client.ticket_events_page(live_from).await {
+        return match e {
+            zdsync_zendesk::Error::Rejected { code, message, .. } => Ok(Err(format!(
+                "Zendesk refused a start an hour ago ({}: {message})",
+                code.unwrap_or_default()
+            ))),
+            other => Err(EngineError::Zendesk {
+                context: "checking the split time of the backfill".into(),
+                source: other,
+            }),
+        };
+    }
+    Ok(Ok(Split {
+        oldest,
+        live_from,
+        first_page_end: (!first.end_of_stream).then_some(first.next_start_time),
     }))
 }
 
@@ -180,7 +243,12 @@ pub async fn plan_backfill(
 
 /// Sets a cursor to `value` whatever it holds now (conditional on what was
 /// just read, so a concurrent writer makes this fail rather than be lost).
-async fn replace_cursor(engine: &Engine, name: &str, kind: CursorKind, value: &str) -> Result<()> {
+pub(crate) async fn replace_cursor(
+    engine: &Engine,
+    name: &str,
+    kind: CursorKind,
+    value: &str,
+) -> Result<()> {
     let current = engine
         .store
         .get_cursor(name, kind)
@@ -222,51 +290,14 @@ async fn plan_locked(
         })
     };
 
-    // The oldest event tells where history starts.
-    let first = client
-        .ticket_events_page(0)
-        .await
-        .context(|| "reading the first page of ticket events".into())?;
-    let oldest = first
-        .events
-        .iter()
-        .filter_map(|e| e.timestamp.or_else(|| epoch(e.created_at.as_deref())))
-        .min();
-    let Some(oldest) = oldest else {
-        return sequential("the account has no ticket events yet".into()).await;
+    let split_at = match split_point(&client).await? {
+        Ok(s) => s,
+        Err(reason) => return sequential(reason).await,
     };
-    let Some(server_now) = client.server_time() else {
-        return sequential("Zendesk's clock is unknown (no Date header)".into()).await;
-    };
-    let local_now = jiff::Timestamp::now().as_second();
-    let live_from = server_now.min(local_now) - HOUR;
-    if live_from - oldest < DAY {
-        return sequential("less than a day of history".into()).await;
-    }
-    // Zendesk refuses a start in its last minute: a refusal here means the
-    // clocks disagree, and windows would leave a hole.
-    if let Err(e) = client.ticket_events_page(live_from).await {
-        return match e {
-            zdsync_zendesk::Error::Rejected { code, message, .. } => {
-                sequential(format!(
-                    "Zendesk refused a start an hour ago ({}: {message})",
-                    code.unwrap_or_default()
-                ))
-                .await
-            }
-            other => Err(EngineError::Zendesk {
-                context: "checking the split time of the backfill".into(),
-                source: other,
-            }),
-        };
-    }
-    let n = windows.unwrap_or_else(|| {
-        default_windows(
-            oldest,
-            live_from,
-            (!first.end_of_stream).then_some(first.next_start_time),
-        )
-    });
+    let live_from = split_at.live_from;
+    let n = windows
+        .unwrap_or_else(|| default_windows(split_at.oldest, live_from, split_at.first_page_end));
+    let oldest = split_at.oldest;
     let plan = split(oldest, live_from, n);
 
     // Queue first: a crash before the cursors move leaves the live sync

@@ -141,7 +141,11 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
     }
     if conn.plan == Plan::Trial {
         notices.push(
-            "trial plan recorded; this version still imports all history (the 5,000-document trial limit is not applied yet)".into(),
+            format!(
+                "trial plan: the first sync imports the {} most recent feedback tickets and every new one after them; `zdsync plan {} paid` reads the rest",
+                engine.settings.trial_limit.unwrap_or(crate::history::DEFAULT_TRIAL_LIMIT),
+                conn.name
+            ),
         );
     }
     Ok(ConnectOutcome {

@@ -7,6 +7,7 @@ pub mod backfill;
 pub mod connect;
 pub mod credentials;
 pub mod error;
+pub mod history;
 pub mod lease;
 pub mod logging;
 pub mod refresh;
@@ -37,6 +38,9 @@ pub struct Settings {
     pub secret_prefix: String,
     /// Adjusts every client configuration (tests shorten retries/backoff).
     pub tune_client: Option<TuneClient>,
+    /// Feedback documents a trial connection holds (`ZDSYNC_TRIAL_LIMIT`;
+    /// `None`: [`history::DEFAULT_TRIAL_LIMIT`]).
+    pub trial_limit: Option<usize>,
 }
 
 /// The engine: stores plus settings. Cheap to clone.

@@ -172,10 +172,13 @@ async fn run(
         Some(p) => serde_json::from_str(p).unwrap_or_default(),
         None => PendingSet::default(),
     };
+    let mut renderer = Renderer::new(&conn.name, &conn.subdomain, Default::default());
+    // A trial's older tickets stay without documents (crate::history).
+    renderer.floor = crate::history::floor(engine, &conn.name).await?;
     let mut r = Refresh {
         engine,
         conn,
-        renderer: Renderer::new(&conn.name, &conn.subdomain, Default::default()),
+        renderer,
         client,
         opts,
         lease,

@@ -24,6 +24,9 @@ pub struct Renderer {
     missing_users: HashSet<u64>,
     missing_orgs: HashSet<u64>,
     pub counters: Counters,
+    /// Documents are held only for tickets at or above this place (a
+    /// trial's floor, see [`crate::history`]); `None`: every ticket.
+    pub floor: Option<crate::history::Place>,
 }
 
 /// What a run did, by kind.
@@ -77,6 +80,7 @@ impl Renderer {
             missing_users: HashSet::new(),
             missing_orgs: HashSet::new(),
             counters: Counters::default(),
+            floor: None,
         }
     }
 
@@ -221,7 +225,8 @@ impl Renderer {
         let mut docs_deleted = 0;
         let mut unchanged = 0;
         for (ticket, conversation) in &renderable {
-            match zdsync_mapping::render(&ctx, ticket, conversation) {
+            let held = crate::history::History::holds(self.floor, ticket);
+            match zdsync_mapping::render(&ctx, ticket, conversation).filter(|_| held) {
                 Some(doc) => {
                     let body = serde_json::to_string(&doc).map_err(|e| {
                         EngineError::Corrupt(format!("cannot encode document {}: {e}", doc.id))

@@ -24,6 +24,50 @@ pub struct ConnectionStatus {
     /// The last planned backfill and how far it has come.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backfill: Option<crate::backfill::BackfillProgress>,
+    /// How much of history the documents cover.
+    pub history: HistoryStatus,
+}
+
+/// How much of history the documents cover, for `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryStatus {
+    /// Every feedback ticket of history has its document.
+    pub complete: bool,
+    /// A trial's floor: documents are held for tickets created at or after
+    /// this time (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_from: Option<String>,
+    /// What is being read now: `trial backfill` or `upgrade`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
+}
+
+impl HistoryStatus {
+    fn of(h: Option<&crate::history::History>) -> HistoryStatus {
+        let Some(h) = h else {
+            return HistoryStatus {
+                complete: true,
+                held_from: None,
+                reading: None,
+            };
+        };
+        let reading = if h.probing.is_some() || h.cut_after_walk {
+            Some("trial backfill".to_string())
+        } else if !h.upgrade.is_empty() {
+            Some("upgrade: older history".to_string())
+        } else {
+            None
+        };
+        HistoryStatus {
+            complete: h.complete(),
+            held_from: h.floor.and_then(|f| {
+                jiff::Timestamp::from_second(f.created)
+                    .ok()
+                    .map(|t| t.to_string())
+            }),
+            reading,
+        }
+    }
 }
 
 pub async fn status(engine: &Engine, name: Option<&str>) -> Result<Vec<ConnectionStatus>> {
@@ -59,8 +103,10 @@ pub async fn status(engine: &Engine, name: Option<&str>) -> Result<Vec<Connectio
             .context(|| "reading the last refresh".into())?
             .and_then(|json| serde_json::from_str(&json).ok());
         let backfill = crate::backfill::progress(engine, &conn.name).await?;
+        let history = HistoryStatus::of(crate::history::load(engine, &conn.name).await?.as_ref());
         out.push(ConnectionStatus {
             backfill,
+            history,
             name: conn.name,
             subdomain: conn.subdomain,
             email: conn.email,

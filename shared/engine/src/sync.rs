@@ -106,6 +106,11 @@ pub struct SyncReport {
     /// The backfill window this run worked on (`None`: the live streams).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
+    /// Windows of history to read next, found once this run's window was
+    /// read whole (a trial's next window, an upgrade's): the caller queues
+    /// them or walks them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_windows: Vec<Window>,
 }
 
 /// Zendesk request figures of a run.
@@ -436,7 +441,12 @@ impl Walk<'_> {
                         .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
                     let chat_started = chats.binary_search(&id).is_ok() && !state.chat_seen;
                     state.chat_seen |= chat_started;
-                    if state.absorb(&comments) || chat_started {
+                    // In a window, a ticket whose comments it holds is
+                    // rendered even when they were all known (a gap fetch
+                    // of a newer window read them): a trial's floor may have
+                    // been below its creation then (crate::history).
+                    let in_window = span.0.is_some();
+                    if state.absorb(&comments) || chat_started || in_window {
                         batch.push(Pending {
                             ticket_id: id,
                             state,
@@ -731,11 +741,12 @@ async fn run(
         .ticket_fields()
         .await
         .context(|| "reading ticket fields".into())?;
-    let renderer = Renderer::new(
+    let mut renderer = Renderer::new(
         &conn.name,
         &conn.subdomain,
         zdsync_mapping::FieldCatalog::new(fields),
     );
+    renderer.floor = crate::history::floor(engine, &conn.name).await?;
     let mut walk = Walk {
         engine,
         conn,
@@ -753,6 +764,16 @@ async fn run(
             false
         };
         report.complete = events_done && tickets_done;
+        if report.complete {
+            // A trial's next window, its floor, or the end of an upgrade.
+            report.next_windows = match span.0 {
+                Some(w) => crate::history::after_window(engine, &conn.name, w).await?,
+                None => {
+                    crate::history::after_live_walk(engine, &conn.name).await?;
+                    Vec::new()
+                }
+            };
+        }
         Ok(())
     }
     .await;

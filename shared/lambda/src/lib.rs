@@ -26,7 +26,7 @@ use zdsync_engine::backfill::plan_backfill;
 use zdsync_engine::error::Context;
 use zdsync_engine::sync::{SyncOptions, SyncReport, sync_connection, sync_window};
 use zdsync_engine::{Engine, EngineError, Settings};
-use zdsync_store::{CursorKind, WorkItem, WorkKind, WorkQueue};
+use zdsync_store::{CursorKind, Window, WorkItem, WorkKind, WorkQueue};
 
 /// What the handlers need, built once per container.
 #[derive(Clone)]
@@ -91,6 +91,7 @@ pub async fn deps_from_env() -> Result<Deps, EngineError> {
             api_url_override: var("ZENDESK_API_URL"),
             secret_prefix: var("ZDSYNC_SECRETS_PREFIX").unwrap_or_else(|| "zdsync/".into()),
             tune_client: None,
+            trial_limit: zdsync_engine::history::trial_limit_from_env(var)?,
         },
     );
     Ok(Deps {
@@ -129,6 +130,28 @@ struct Manual {
     /// Number of windows of a backfill (default: the plan chooses).
     #[serde(default)]
     windows: Option<usize>,
+    /// A change of plan (`"paid"` upgrades a trial: its older history is
+    /// queued; `"trial"` keeps what is stored).
+    #[serde(default)]
+    plan: Option<zdsync_store::Plan>,
+}
+
+/// Queues windows of history as backfill work items.
+async fn enqueue_windows(deps: &Deps, name: &str, windows: &[Window]) -> Result<(), EngineError> {
+    if windows.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<WorkItem> = windows
+        .iter()
+        .map(|w| zdsync_engine::history::work_item(name, *w))
+        .collect();
+    deps.queue
+        .enqueue(&items)
+        .await
+        .map_err(|e| EngineError::Store {
+            context: format!("queueing {} windows of history of {name:?}", items.len()),
+            source: e,
+        })
 }
 
 fn summary(r: &SyncReport) -> Value {
@@ -191,13 +214,25 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
     } else {
         Some(serde_json::from_value::<Manual>(payload.clone()).map_err(|e| {
             EngineError::Usage(format!(
-                "unexpected invoke payload ({}): send {{\"connection\": \"acme\"}} to sync one connection, {{\"connection\": \"acme\", \"backfill\": true}} (optionally \"windows\": N) to backfill it, or nothing to sync them all",
+                "unexpected invoke payload ({}): send {{\"connection\": \"acme\"}} to sync one connection, {{\"connection\": \"acme\", \"backfill\": true}} (optionally \"windows\": N) to backfill it, {{\"connection\": \"acme\", \"plan\": \"paid\"}} to change its plan, or nothing to sync them all",
                 zdsync_zendesk::redact::json_error(&e)
             ))
         })?)
     };
     let mut planned = Value::Null;
     let names: Vec<String> = match &manual {
+        Some(m) if m.plan.is_some() => {
+            let plan = m.plan.unwrap_or_default();
+            let change = zdsync_engine::history::change_plan(
+                &deps.engine,
+                &m.connection,
+                plan,
+                &opts(deps, stop),
+            )
+            .await?;
+            enqueue_windows(deps, &m.connection, &change.windows).await?;
+            return Ok(json!({"ok": true, "plan": change}));
+        }
         Some(m) => {
             if m.backfill {
                 let plan = plan_backfill(
@@ -265,6 +300,23 @@ async fn first_backfill(deps: &Deps, name: &str, stop: Instant) -> Result<(), En
         if cursor.is_some() {
             return Ok(());
         }
+    }
+    let o = opts(deps, stop);
+    if let Some(first) = zdsync_engine::history::plan_first_trial(&deps.engine, name, &o).await? {
+        // A trial reads its recent history window by window (crate docs of
+        // zdsync_engine::history); each window queues the next.
+        tracing::info!(
+            connection = name,
+            from = first.from,
+            "first sync: trial backfill planned"
+        );
+        return enqueue_windows(deps, name, &[first]).await;
+    }
+    if zdsync_engine::history::load(&deps.engine, name)
+        .await?
+        .is_some()
+    {
+        return Ok(()); // a trial walking all history in the live sync
     }
     let plan = plan_backfill(
         &deps.engine,
@@ -344,9 +396,9 @@ async fn run_item(deps: &Deps, item: &WorkItem, stop: Instant) -> Result<(), Eng
             let window = item.window.ok_or_else(|| {
                 EngineError::Usage("a backfill work item without its window".into())
             })?;
-            sync_window(&deps.engine, &item.connection, window, &o)
-                .await?
-                .complete
+            let r = sync_window(&deps.engine, &item.connection, window, &o).await?;
+            enqueue_windows(deps, &item.connection, &r.next_windows).await?;
+            r.complete
         }
     };
     if !done {

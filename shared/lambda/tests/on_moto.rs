@@ -67,6 +67,7 @@ async fn world(name: &str, tickets: usize) -> Option<World> {
             api_url_override: Some(sim.base_url()),
             secret_prefix: format!("zdsync/{suffix}/"),
             tune_client: None,
+            trial_limit: None,
         },
     );
     connect_acme(&engine, &sim).await;
@@ -271,6 +272,7 @@ async fn embedded_export(w: &World) -> Vec<String> {
             api_url_override: Some(w.sim.base_url()),
             secret_prefix: "zdsync-".into(),
             tune_client: None,
+            trial_limit: None,
         },
     );
     connect_acme(&engine, &w.sim).await;
@@ -544,4 +546,91 @@ async fn a_missing_queue_is_named() {
     .await
     .expect_err("no such queue");
     assert!(err.to_string().contains("-missing"), "{err}");
+}
+
+/// Runs the worker on every queued item until the queue is empty.
+async fn drain(w: &World) -> usize {
+    let mut items = 0;
+    loop {
+        let msgs = receive(w).await;
+        if msgs.is_empty() {
+            return items;
+        }
+        items += msgs.len();
+        let resp = backfill_worker(&w.deps, sqs_event(&msgs), later()).await;
+        assert!(resp.batch_item_failures.is_empty());
+        for m in &msgs {
+            delete(w, m).await;
+        }
+    }
+}
+
+/// A document's place in creation order (time, then ticket id).
+fn place(d: &Value) -> (String, u64) {
+    (
+        d["created_at"].as_str().unwrap_or_default().to_string(),
+        d["ticket_id"].as_u64().unwrap_or_default(),
+    )
+}
+
+fn ticket_ids(docs: &[Value]) -> Vec<u64> {
+    docs.iter()
+        .filter_map(|d| d["ticket_id"].as_u64())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trial_backfills_through_the_queue_keeps_new_tickets_and_upgrades_on_invoke() {
+    let Some(mut w) = world("trial", 400).await else {
+        return;
+    };
+    w.deps.engine.settings.trial_limit = Some(50);
+    zdsync_engine::history::set_plan(&w.deps.engine, "acme", Plan::Trial)
+        .await
+        .expect("trial");
+    // The first hourly run plans the trial's first window; each window
+    // queues the next until 50 documents are held.
+    let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(out["ok"], true, "{out}");
+    let windows = drain(&w).await;
+    assert!(windows >= 1, "the trial read its history through the queue");
+    let mut recent = w.sim.expected_documents("acme");
+    recent.sort_by_key(|d| std::cmp::Reverse(place(d)));
+    recent.truncate(50);
+    recent.sort_by_key(|d| d["ticket_id"].as_u64());
+    assert_eq!(export(&w.deps.engine).await, recent, "the 50 most recent");
+
+    // The hourly sync past the limit: new tickets are held too.
+    let floor = recent.iter().map(place).min().expect("a floor");
+    w.sim.advance_clock(3_600);
+    w.sim.mutate(Mutation::Random { n: 200, seed: 3 });
+    w.sim.advance_clock(120);
+    ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(drain(&w).await, 0, "nothing more to read");
+    let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    let held: Vec<Value> = w
+        .sim
+        .expected_documents("acme")
+        .into_iter()
+        .filter(|d| place(d) >= floor)
+        .collect();
+    let got = export(&w.deps.engine).await;
+    assert!(ticket_ids(&got).len() > 50, "new tickets past the limit");
+    assert_eq!(got, held);
+
+    // The upgrade payload queues the older history; the workers read it.
+    let out = ticket_sync(
+        &w.deps,
+        json!({"connection": "acme", "plan": "paid"}),
+        later(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["plan"]["plan"], "paid", "{out}");
+    assert!(drain(&w).await >= 1, "older history was queued");
+    assert_eq!(
+        export(&w.deps.engine).await,
+        w.sim.expected_documents("acme")
+    );
 }

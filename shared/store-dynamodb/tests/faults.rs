@@ -356,6 +356,7 @@ async fn dynamodb_writes_of_a_backfill_and_of_an_unchanged_resync() {
             api_url_override: Some(sim.base_url()),
             secret_prefix: "zdsync-".into(),
             tune_client: None,
+            trial_limit: None,
         },
     );
     let c = sim.credentials();

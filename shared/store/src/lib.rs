@@ -156,6 +156,9 @@ pub enum CursorKind {
     },
     /// The last backfill plan of the connection (its windows), for status.
     BackfillPlan,
+    /// How much history the documents cover (a trial's floor, an upgrade
+    /// under way; JSON). Absent: all history.
+    History,
 }
 
 impl CursorKind {
@@ -177,6 +180,7 @@ impl CursorKind {
             CursorKind::RefreshPending => "refresh-pending".into(),
             CursorKind::LastRefresh => "last-refresh".into(),
             CursorKind::BackfillPlan => "backfill-plan".into(),
+            CursorKind::History => "history".into(),
             CursorKind::WindowEvents { from, until } => {
                 format!("window-{from}-{until}-events").into()
             }

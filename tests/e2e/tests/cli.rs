@@ -399,3 +399,56 @@ async fn the_data_folder_and_store_file_are_private() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("zdsync.sqlite")), 0o600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trial_connection_holds_its_limit_and_plan_paid_fetches_the_rest() {
+    let sim = sim(300).await;
+    let data = tempfile::tempdir().unwrap();
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let mut env = token_env(&url, &c.api_token);
+    env.push(("ZDSYNC_TRIAL_LIMIT", "20"));
+    let args = [
+        "connect",
+        "acme",
+        "--subdomain",
+        "acme",
+        "--email",
+        &c.admin_email,
+        "--plan",
+        "trial",
+    ];
+    let r = zdsync(data.path(), &args, &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("20 most recent"), "{}", r.stderr);
+    let r = zdsync(data.path(), &["--json", "sync", "acme"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut want = sim.expected_documents("acme");
+    want.sort_by_key(|d| {
+        std::cmp::Reverse((
+            d["created_at"].as_str().map(str::to_string),
+            d["ticket_id"].as_u64(),
+        ))
+    });
+    want.truncate(20);
+    want.sort_by_key(|d| d["ticket_id"].as_u64());
+    assert_eq!(export(data.path()).await, want);
+    let st = zdsync(data.path(), &["--json", "status", "acme"], &env)
+        .await
+        .json();
+    let conn = &st["connections"][0];
+    assert_eq!(conn["plan"], "trial");
+    assert_eq!(conn["counts"]["documents"], 20);
+    assert_eq!(conn["history"]["complete"], false);
+    assert!(conn["history"]["held_from"].is_string(), "{conn}");
+
+    let r = zdsync(data.path(), &["plan", "acme", "paid"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("older history read"), "{}", r.stdout);
+    assert_eq!(export(data.path()).await, sim.expected_documents("acme"));
+    let st = zdsync(data.path(), &["--json", "status", "acme"], &env)
+        .await
+        .json();
+    assert_eq!(st["connections"][0]["plan"], "paid");
+    assert_eq!(st["connections"][0]["history"]["complete"], true);
+}

@@ -50,6 +50,7 @@ pub fn engine_with(store: Arc<dyn Store>, secrets: Arc<dyn SecretStore>, base_ur
                 c.max_backoff = Duration::from_millis(50);
                 c.request_timeout = Duration::from_secs(20);
             })),
+            trial_limit: None,
         },
     )
 }
@@ -70,14 +71,18 @@ pub fn admin_token(sim: &SimHandle) -> (Option<String>, StoredSecret) {
 }
 
 pub async fn connect_admin(env: &Env, name: &str) {
-    let (email, secret) = admin_token(&env.sim);
+    connect_on_plan(&env.engine, &env.sim, name, Plan::Paid).await;
+}
+
+pub async fn connect_on_plan(engine: &Engine, sim: &SimHandle, name: &str, plan: Plan) {
+    let (email, secret) = admin_token(sim);
     connect(
-        &env.engine,
+        engine,
         ConnectRequest {
             name: name.into(),
             subdomain: "acme".into(),
             email,
-            plan: Plan::Paid,
+            plan,
             secret,
         },
     )
