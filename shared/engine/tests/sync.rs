@@ -529,3 +529,31 @@ async fn a_comment_with_only_an_attachment_is_an_empty_message() {
     assert_eq!(texts[1], "", "{doc}");
     assert_matches_oracle(&env, "acme").await;
 }
+
+/// Conversation logs are read side by side under their own small budget:
+/// the answers of requests in flight never make the limiter send past it.
+#[tokio::test]
+async fn conversation_logs_read_side_by_side_get_no_429() {
+    let env = start(zendesk_sim::SimConfig {
+        rate_limits: true,
+        account_limit_per_min: 10_000,
+        export_limit_per_min: 10_000,
+        users_export_limit_per_min: 10_000,
+        omnilog_limit_per_min: 10,
+        rate_window_secs: 2,
+        ..small(400)
+    })
+    .await;
+    connect_admin(&env, "acme").await;
+    let r = sync_connection(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("backfill");
+    assert!(r.counters.conversation_log_reads > 20, "{r:?}");
+    assert_eq!(
+        env.sim.stats().responses_429,
+        0,
+        "{:?}",
+        env.sim.stats().by_endpoint
+    );
+    assert_matches_oracle(&env, "acme").await;
+}

@@ -58,6 +58,10 @@ impl Bucket {
 struct State {
     remaining: Option<u32>,
     reset_at: Option<Instant>,
+    /// Requests sent under this budget whose answer has not come yet: an
+    /// answer's `remaining` does not count them (they reach Zendesk after
+    /// it), so they are taken off what it says.
+    in_flight: u32,
 }
 
 /// Extra wait past a window's announced end (headers count whole seconds).
@@ -97,11 +101,11 @@ impl Limiter {
         }
         match (st.remaining, st.reset_at) {
             (Some(r), Some(reset)) if r <= reserve => Some(reset),
-            (Some(r), _) => {
-                st.remaining = Some(r.saturating_sub(1));
+            (r, _) => {
+                st.remaining = r.map(|r| r.saturating_sub(1));
+                st.in_flight += 1;
                 None
             }
-            _ => None,
         }
     }
 
@@ -116,10 +120,11 @@ impl Limiter {
                 None if b != Bucket::Account => match self.try_take(b, 0, now) {
                     Some(until) => {
                         // Give back the account request we took.
-                        if let Ok(mut st) = self.account.lock()
-                            && let Some(r) = st.remaining.as_mut()
-                        {
-                            *r += 1;
+                        if let Ok(mut st) = self.account.lock() {
+                            if let Some(r) = st.remaining.as_mut() {
+                                *r += 1;
+                            }
+                            st.in_flight = st.in_flight.saturating_sub(1);
                         }
                         Some(until)
                     }
@@ -161,8 +166,12 @@ impl Limiter {
         };
         let remaining = num("ratelimit-remaining").or_else(|| num("x-rate-limit-remaining"));
         let reset = num("ratelimit-reset");
+        answered(&self.account);
         if let Some(rem) = remaining {
             set(&self.account, rem, reset, now);
+        }
+        if b != Bucket::Account {
+            answered(self.cell(b));
         }
         if let Some(v) = b
             .header()
@@ -175,9 +184,34 @@ impl Limiter {
     }
 }
 
+/// One request of the budget has its answer.
+fn answered(cell: &Mutex<State>) {
+    if let Ok(mut st) = cell.lock() {
+        st.in_flight = st.in_flight.saturating_sub(1);
+    }
+}
+
+/// What is left of a budget, from an answer that says `reported`: less the
+/// requests still in flight, and never more than counted here since the
+/// window began (answers of requests sent side by side arrive in any
+/// order, and an earlier one reports more than is left).
+fn remaining_after(local: Option<u32>, window_current: bool, reported: u64, in_flight: u32) -> u32 {
+    let told = (reported.min(u32::MAX as u64) as u32).saturating_sub(in_flight);
+    match local {
+        Some(l) if window_current => l.min(told),
+        _ => told,
+    }
+}
+
 fn set(cell: &Mutex<State>, remaining: u64, reset_secs: Option<u64>, now: Instant) {
     if let Ok(mut st) = cell.lock() {
-        st.remaining = Some(remaining.min(u32::MAX as u64) as u32);
+        let current = st.reset_at.is_some_and(|r| now < r);
+        st.remaining = Some(remaining_after(
+            st.remaining,
+            current,
+            remaining,
+            st.in_flight,
+        ));
         // A reset beyond the longest honoured wait (or absurd, like 1e19)
         // is read as that wait: no overflow, no sleep without bound.
         let reset = reset_secs.map_or(WINDOW, |s| {
@@ -240,6 +274,48 @@ mod tests {
         assert_eq!(lock(&l.conversation_log), Some(7));
         assert_eq!(lock(&l.account), Some(500));
         assert_eq!(lock(&l.export), None, "the export budget is untouched");
+    }
+
+    #[test]
+    fn answers_of_requests_side_by_side_never_raise_the_count() {
+        // 10 left, 4 sent at once: the first answer says 9, but the 3
+        // still in flight will be spent too.
+        assert_eq!(remaining_after(Some(6), true, 9, 3), 6);
+        assert_eq!(remaining_after(None, false, 9, 3), 6);
+        // A late answer of an earlier request says more than is left.
+        assert_eq!(remaining_after(Some(2), true, 5, 0), 2);
+        // A new window: what the answer says, less what is in flight.
+        assert_eq!(remaining_after(Some(0), false, 100, 2), 98);
+    }
+
+    #[test]
+    fn concurrent_requests_are_counted_until_answered() {
+        let l = Limiter::default();
+        let now = Instant::now();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "zendesk-ratelimit-omnilog-index",
+            HeaderValue::from_static("total=100; remaining=3; resets=30"),
+        );
+        l.observe(Bucket::ConversationLog, &h, now);
+        for _ in 0..3 {
+            assert_eq!(l.try_take(Bucket::ConversationLog, 0, now), None);
+        }
+        assert!(
+            l.try_take(Bucket::ConversationLog, 0, now).is_some(),
+            "spent"
+        );
+        // The first of the three answers says 2 left: 2 more are in flight.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "zendesk-ratelimit-omnilog-index",
+            HeaderValue::from_static("total=100; remaining=2; resets=30"),
+        );
+        l.observe(Bucket::ConversationLog, &h, now);
+        assert!(
+            l.try_take(Bucket::ConversationLog, 0, now).is_some(),
+            "still spent"
+        );
     }
 
     #[test]
