@@ -87,7 +87,7 @@ async fn trial_then_upgrade(tickets: usize, limit: usize) {
     assert!(!status[0].history.complete);
     assert!(status[0].history.held_from.is_some());
     eprintln!(
-        "trial backfill of {tickets} tickets (limit {limit}): {requests} Zendesk requests for {} documents",
+        "trial backfill of {tickets} tickets (limit {limit}): {requests} for {} documents",
         trial.len()
     );
 
@@ -130,7 +130,7 @@ async fn trial_then_upgrade(tickets: usize, limit: usize) {
     // A paid backfill of the same account holds the same documents.
     connect_on_plan(&engine, &env.sim, "paid", Plan::Paid).await;
     let paid_requests = sync(&engine, "paid").await;
-    eprintln!("paid backfill of the same account: {paid_requests} Zendesk requests");
+    eprintln!("paid backfill of the same account: {paid_requests}");
     let strip = |docs: Vec<Value>| {
         docs.into_iter()
             .map(|mut d| {
