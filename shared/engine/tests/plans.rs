@@ -28,26 +28,48 @@ fn most_recent(docs: &[Value], limit: usize) -> Vec<Value> {
     out
 }
 
-/// The CLI's sync: a trial never synced reads its windows, then the live
-/// streams. Returns the Zendesk requests it made.
-async fn sync(engine: &Engine, name: &str) -> u64 {
+/// Zendesk requests of some runs: all of them, and those of the exports.
+struct Requests {
+    total: u64,
+    export: u64,
+}
+
+impl std::fmt::Display for Requests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} Zendesk requests ({} export pages, {} other)",
+            self.total,
+            self.export,
+            self.total - self.export
+        )
+    }
+}
+
+/// The CLI's sync: a trial never synced syncs the last hour and reads its
+/// windows, then the live streams.
+async fn sync(engine: &Engine, name: &str) -> Requests {
     let opts = SyncOptions::default();
-    let mut requests = 0;
+    let mut reports = Vec::new();
     if let Some(first) = plan_first_trial(engine, name, &opts).await.expect("plan") {
-        let live = sync_connection(engine, name, &opts)
-            .await
-            .expect("last hour");
-        requests += live.requests.total;
-        for r in walk_windows(engine, name, vec![first], &opts)
-            .await
-            .expect("windows")
-        {
-            requests += r.requests.total;
-        }
+        reports.push(
+            sync_connection(engine, name, &opts)
+                .await
+                .expect("last hour"),
+        );
+        reports.extend(
+            walk_windows(engine, name, vec![first], &opts)
+                .await
+                .expect("windows"),
+        );
     }
     let r = sync_connection(engine, name, &opts).await.expect("sync");
     assert!(r.complete, "{r:?}");
-    requests + r.requests.total
+    reports.push(r);
+    Requests {
+        total: reports.iter().map(|r| r.requests.total).sum(),
+        export: reports.iter().map(|r| r.requests.export).sum(),
+    }
 }
 
 fn assert_same(got: &[Value], want: &[Value], what: &str) {

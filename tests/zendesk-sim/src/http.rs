@@ -623,15 +623,31 @@ impl Sim {
         } else {
             l.account.peek(now);
         }
+        // With limits off the headers announce a budget no run can spend
+        // (an account without limits), so a client pacing by them never
+        // waits.
+        let unlimited = |n: u32| {
+            if self.config.rate_limits {
+                n
+            } else {
+                UNLIMITED
+            }
+        };
         let a = l.account;
         let mut h = vec![
-            ("x-rate-limit".to_string(), a.limit.to_string()),
+            ("x-rate-limit".to_string(), unlimited(a.limit).to_string()),
             (
                 "x-rate-limit-remaining".to_string(),
-                a.remaining().to_string(),
+                unlimited(a.remaining()).to_string(),
             ),
-            ("ratelimit-limit".to_string(), a.limit.to_string()),
-            ("ratelimit-remaining".to_string(), a.remaining().to_string()),
+            (
+                "ratelimit-limit".to_string(),
+                unlimited(a.limit).to_string(),
+            ),
+            (
+                "ratelimit-remaining".to_string(),
+                unlimited(a.remaining()).to_string(),
+            ),
             ("ratelimit-reset".to_string(), a.resets_in(now).to_string()),
         ];
         if let Some(b) = bucket {
@@ -639,8 +655,8 @@ impl Sim {
             w.peek(now);
             let value = format!(
                 "total={}; remaining={}; resets={}",
-                w.limit,
-                w.remaining(),
+                unlimited(w.limit),
+                unlimited(w.remaining()),
                 w.resets_in(now)
             );
             h.push((b.header().to_string(), value));
@@ -1690,3 +1706,6 @@ fn kind_name(m: &Mutation) -> &'static str {
         Mutation::Random { .. } => "random",
     }
 }
+
+/// The budget the headers announce when rate limits are off.
+const UNLIMITED: u32 = 1_000_000;
