@@ -16,7 +16,8 @@
 //!
 //! Sizes can be changed with `ZDSYNC_BENCH_TICKETS` and
 //! `ZDSYNC_BENCH_RSS_TICKETS` (a quick run: 2000 and 4000);
-//! `ZDSYNC_BENCH_ONLY=windows` runs only the windowed comparison.
+//! `ZDSYNC_BENCH_ONLY=windows` runs only the windowed comparison,
+//! `ZDSYNC_BENCH_ONLY=rss` only the peak RSS.
 
 use std::path::Path;
 use std::process::Command;
@@ -94,6 +95,11 @@ async fn main() {
     println!("zdsync backfill benchmark (cargo bench -p zdsync --bench backfill)");
     if std::env::var("ZDSYNC_BENCH_ONLY").as_deref() == Ok("windows") {
         windowed(tickets, env_usize("ZDSYNC_BENCH_WINDOWS", 16)).await;
+        return;
+    }
+
+    if std::env::var("ZDSYNC_BENCH_ONLY").as_deref() == Ok("rss") {
+        peak_rss(rss_tickets).await;
         return;
     }
 
@@ -179,6 +185,14 @@ async fn main() {
     drop(dir);
 
     // 3. Peak RSS of a larger backfill.
+    peak_rss(rss_tickets).await;
+
+    // 4. The same account backfilled as windows (the Lambda path).
+    windowed(tickets, env_usize("ZDSYNC_BENCH_WINDOWS", 16)).await;
+}
+
+/// Peak RSS of a backfill of `rss_tickets` tickets (limits off).
+async fn peak_rss(rss_tickets: usize) {
     let (sim, dir, report, wall) = backfill(rss_tickets, false).await;
     println!(
         "backfill of {rss_tickets} tickets (limits off): peak RSS {} KiB ({:.1} MiB), {:.1} s, {} documents",
@@ -189,9 +203,6 @@ async fn main() {
     );
     sim.shutdown().await;
     drop(dir);
-
-    // 4. The same account backfilled as windows (the Lambda path).
-    windowed(tickets, env_usize("ZDSYNC_BENCH_WINDOWS", 16)).await;
 }
 
 /// Collects the planned work items (SQS is exercised by the tests).
