@@ -229,13 +229,7 @@ pub async fn plan_backfill(
     opts: &SyncOptions,
 ) -> Result<BackfillPlan> {
     let conn = engine.connection(name).await?;
-    let lease = Lease::take(
-        engine.store.clone(),
-        &conn.name,
-        &opts.owner,
-        opts.lease_ttl,
-    )
-    .await?;
+    let lease = Lease::for_run(engine, &conn.name, opts).await?;
     let result = plan_locked(engine, &conn, queue, windows).await;
     lease.release().await;
     result

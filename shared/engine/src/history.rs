@@ -483,7 +483,7 @@ pub async fn plan_first_trial(
             return Ok(None);
         }
     }
-    let lease = Lease::take(engine.store.clone(), name, &opts.owner, opts.lease_ttl).await?;
+    let lease = Lease::for_run(engine, name, opts).await?;
     let result = start_trial(engine, &conn).await;
     lease.release().await;
     result
@@ -497,13 +497,7 @@ pub async fn change_plan(
     opts: &SyncOptions,
 ) -> Result<PlanChange> {
     let conn = engine.connection(name).await?;
-    let lease = Lease::take(
-        engine.store.clone(),
-        &conn.name,
-        &opts.owner,
-        opts.lease_ttl,
-    )
-    .await?;
+    let lease = Lease::for_run(engine, &conn.name, opts).await?;
     let result = set_plan(engine, &conn.name, plan).await;
     lease.release().await;
     result

@@ -123,6 +123,16 @@ pub fn holder_is_gone(owner: &str, live: impl Fn(&str) -> bool) -> bool {
 impl Lease {
     /// Takes the connection's lease for `owner`, or says who holds it. A
     /// holder that is gone (see [`holder_is_gone`]) is replaced at once.
+    /// The lease of connection `conn` for one run of `engine`, with the
+    /// run's owner id and lease length.
+    pub async fn for_run(
+        engine: &crate::Engine,
+        conn: &str,
+        opts: &crate::sync::SyncOptions,
+    ) -> Result<Lease> {
+        Lease::take(engine.store.clone(), conn, &opts.owner, opts.lease_ttl).await
+    }
+
     pub async fn take(
         store: Arc<dyn Store>,
         conn: &str,

@@ -101,13 +101,7 @@ pub async fn refresh_connection(
     opts: &SyncOptions,
 ) -> Result<RefreshReport> {
     let conn = engine.connection(name).await?;
-    let lease = Lease::take(
-        engine.store.clone(),
-        &conn.name,
-        &opts.owner,
-        opts.lease_ttl,
-    )
-    .await?;
+    let lease = Lease::for_run(engine, &conn.name, opts).await?;
     let started = Instant::now();
     let mut report = RefreshReport {
         connection: conn.name.clone(),

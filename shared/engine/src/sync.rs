@@ -244,13 +244,7 @@ async fn sync_span(
     opts: &SyncOptions,
 ) -> Result<SyncReport> {
     let conn = engine.connection(name).await?;
-    let lease = Lease::take(
-        engine.store.clone(),
-        &conn.name,
-        &opts.owner,
-        opts.lease_ttl,
-    )
-    .await?;
+    let lease = Lease::for_run(engine, &conn.name, opts).await?;
     let started = Instant::now();
     let mut report = SyncReport {
         connection: conn.name.clone(),
