@@ -99,6 +99,16 @@ pub enum TicketCursor {
     After(String),
 }
 
+/// One page of the search export (`/api/v2/search/export`, tickets): the
+/// path for agents, who may not read the incremental exports.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPage {
+    /// The tickets of the page (results of other types are left out).
+    pub tickets: Vec<Ticket>,
+    /// Where the next page starts; `None` on the last page.
+    pub after_cursor: Option<String>,
+}
+
 /// One page of `/api/v2/incremental/tickets/cursor` with its sideloads.
 #[derive(Debug, Clone, Default)]
 pub struct TicketPage {

@@ -671,3 +671,45 @@ async fn a_page_that_is_not_json_is_retried_then_an_error() {
     assert!(matches!(err, zdsync_zendesk::Error::Decode { .. }), "{err}");
     assert_eq!(server.requests(), 2, "one retry");
 }
+
+// ---- search export (the agents' path) ---------------------------------------
+
+#[tokio::test]
+async fn search_export_reference_example() {
+    let c = serving("/api/v2/search/export", "reference/search_export.json").await;
+    let page = c
+        .search_tickets_page("updated>=2024-03-15T12:00:00Z", None)
+        .await
+        .unwrap();
+    assert!(page.tickets.is_empty());
+    assert!(
+        page.after_cursor.is_some(),
+        "has_more: true gives the next cursor"
+    );
+}
+
+#[tokio::test]
+async fn search_export_wild_shapes() {
+    let c = serving("/api/v2/search/export", "wild/search_export.json").await;
+    let page = c
+        .search_tickets_page("updated>=2024-03-15T12:00:00Z", Some("abc"))
+        .await
+        .unwrap();
+    let ids: Vec<u64> = page.tickets.iter().map(|t| t.id).collect();
+    assert_eq!(
+        ids,
+        [900101, 900102, 900104, 900105],
+        "tickets only, id-less skipped"
+    );
+    assert_eq!(page.tickets[1].requester_id, Some(100102));
+    assert_eq!(
+        page.tickets[1].created_at.as_deref(),
+        Some("2024-03-15T11:00:00Z")
+    );
+    assert_eq!(
+        page.tickets[2].via.as_ref().map(|v| v.channel.as_str()),
+        Some("email")
+    );
+    assert_eq!(c.stats().skipped_records, 1);
+    assert_eq!(page.after_cursor, None, "has_more \"false\" ends the walk");
+}

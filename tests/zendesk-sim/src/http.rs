@@ -1303,20 +1303,16 @@ impl Sim {
             return error(400, "InvalidValue", "filter[type] is required");
         }
         let query = q.get("query").cloned().unwrap_or_default();
-        let updated_after = query
-            .split_whitespace()
-            .find_map(|t| t.strip_prefix("updated>"))
-            .and_then(|d| {
-                d.parse::<jiff::Timestamp>()
-                    .ok()
-                    .map(|t| t.as_second())
-                    .or_else(|| {
-                        format!("{d}T00:00:00Z")
-                            .parse::<jiff::Timestamp>()
-                            .ok()
-                            .map(|t| t.as_second())
-                    })
-            });
+        let terms = match search_terms(&query) {
+            Ok(t) => t,
+            Err(term) => {
+                return error(
+                    400,
+                    "InvalidValue",
+                    &format!("unsupported search term {term:?}"),
+                );
+            }
+        };
         let size = q
             .get("page[size]")
             .and_then(|s| s.parse::<usize>().ok())
@@ -1331,7 +1327,7 @@ impl Sim {
         let mut hits: Vec<&SimTicket> = m
             .tickets
             .values()
-            .filter(|t| !t.deleted && updated_after.is_none_or(|u| t.updated_at > u))
+            .filter(|t| !t.deleted && terms.iter().all(|term| term.holds(t.updated_at)))
             .collect();
         hits.sort_by_key(|t| std::cmp::Reverse((t.created_at, t.id)));
         let page: Vec<Value> = hits
@@ -1709,3 +1705,52 @@ fn kind_name(m: &Mutation) -> &'static str {
 
 /// The budget the headers announce when rate limits are off.
 const UNLIMITED: u32 = 1_000_000;
+
+/// A term of a search query on `updated` (the only field the agents' path
+/// asks for): `updated>=T`, `updated>T`, `updated<T`, `updated<=T`, with `T`
+/// a date or an ISO time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum SearchTerm {
+    From(i64),
+    After(i64),
+    Before(i64),
+    Until(i64),
+}
+
+impl SearchTerm {
+    fn holds(self, updated_at: i64) -> bool {
+        match self {
+            SearchTerm::From(t) => updated_at >= t,
+            SearchTerm::After(t) => updated_at > t,
+            SearchTerm::Before(t) => updated_at < t,
+            SearchTerm::Until(t) => updated_at <= t,
+        }
+    }
+}
+
+/// The `updated` terms of a query (`type:ticket` is accepted and implied);
+/// `Err` names a term the simulator does not know.
+pub(crate) fn search_terms(query: &str) -> Result<Vec<SearchTerm>, String> {
+    let time = |d: &str| {
+        d.parse::<jiff::Timestamp>()
+            .ok()
+            .or_else(|| format!("{d}T00:00:00Z").parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_second())
+    };
+    let mut out = Vec::new();
+    for term in query.split_whitespace() {
+        if term == "type:ticket" {
+            continue;
+        }
+        let parsed = [
+            ("updated>=", SearchTerm::From as fn(i64) -> SearchTerm),
+            ("updated<=", SearchTerm::Until),
+            ("updated>", SearchTerm::After),
+            ("updated<", SearchTerm::Before),
+        ]
+        .iter()
+        .find_map(|(prefix, make)| term.strip_prefix(prefix).and_then(time).map(make));
+        out.push(parsed.ok_or_else(|| term.to_string())?);
+    }
+    Ok(out)
+}
