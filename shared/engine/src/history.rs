@@ -534,15 +534,9 @@ async fn hold_everything(engine: &Engine, name: &str, h: History) -> Result<()> 
     };
     let conn = engine.connection(name).await?;
     let client = engine.client(&conn).await?;
-    let fields = client
-        .ticket_fields()
-        .await
-        .context(|| "reading ticket fields".into())?;
-    let mut renderer = Renderer::new(
-        &conn.name,
-        &conn.subdomain,
-        zdsync_mapping::FieldCatalog::new(fields),
-    );
+    // The floor is still recorded: renders every ticket, held back or not.
+    let mut renderer = Renderer::for_run(engine, &conn, &client).await?;
+    renderer.floor = None;
     let mut after = None;
     loop {
         let ids = engine

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use zdsync_mapping::{ConversationEntry, FieldCatalog, RenderContext};
-use zdsync_store::{Blob, EntityKind, TicketWrite};
+use zdsync_store::{Blob, Connection, EntityKind, TicketWrite};
 use zdsync_zendesk::Client;
 use zdsync_zendesk::types::{Organization, Ticket, User};
 
@@ -71,6 +71,18 @@ pub struct Pending {
 }
 
 impl Renderer {
+    /// A renderer for a run of `conn`, with the account's ticket fields read
+    /// now (one request) and the floor its history holds documents above.
+    pub async fn for_run(engine: &Engine, conn: &Connection, client: &Client) -> Result<Self> {
+        let fields = client
+            .ticket_fields()
+            .await
+            .context(|| "reading ticket fields".into())?;
+        let mut renderer = Renderer::new(&conn.name, &conn.subdomain, FieldCatalog::new(fields));
+        renderer.floor = crate::history::floor(engine, &conn.name).await?;
+        Ok(renderer)
+    }
+
     pub fn new(connection: &str, subdomain: &str, catalog: FieldCatalog) -> Self {
         Renderer {
             connection: connection.to_string(),

@@ -731,16 +731,7 @@ async fn run(
     report: &mut SyncReport,
 ) -> Result<()> {
     let client = engine.client(conn).await?;
-    let fields = client
-        .ticket_fields()
-        .await
-        .context(|| "reading ticket fields".into())?;
-    let mut renderer = Renderer::new(
-        &conn.name,
-        &conn.subdomain,
-        zdsync_mapping::FieldCatalog::new(fields),
-    );
-    renderer.floor = crate::history::floor(engine, &conn.name).await?;
+    let renderer = Renderer::for_run(engine, conn, &client).await?;
     let mut walk = Walk {
         engine,
         conn,
