@@ -435,12 +435,14 @@ impl Walk<'_> {
                         .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
                     let chat_started = chats.binary_search(&id).is_ok() && !state.chat_seen;
                     state.chat_seen |= chat_started;
-                    // In a window, a ticket whose comments it holds is
-                    // rendered even when they were all known (a gap fetch
-                    // of a newer window read them): a trial's floor may have
-                    // been below its creation then (crate::history).
-                    let in_window = span.0.is_some();
-                    if state.absorb(&comments) || chat_started || in_window {
+                    // In a window of a trial (a floor is set), a ticket
+                    // whose comments it holds is rendered even when they
+                    // were all known (a gap fetch of a newer window read
+                    // them): the floor may have been above its creation
+                    // then (crate::history). Without a floor nothing is
+                    // held back, so nothing needs rendering again.
+                    let held_back_maybe = span.0.is_some() && self.renderer.floor.is_some();
+                    if state.absorb(&comments) || chat_started || held_back_maybe {
                         batch.push(Pending {
                             ticket_id: id,
                             state,
