@@ -445,17 +445,7 @@ async fn change_plan(
     if !change.windows.is_empty() {
         match &queue {
             Some(q) => {
-                let items: Vec<_> = change
-                    .windows
-                    .iter()
-                    .map(|w| zdsync_engine::history::work_item(name, *w))
-                    .collect();
-                zdsync_store::WorkQueue::enqueue(q, &items)
-                    .await
-                    .map_err(|e| EngineError::Store {
-                        context: format!("queueing the older history of {name:?}"),
-                        source: e,
-                    })?;
+                zdsync_engine::backfill::enqueue_windows(q, name, &change.windows).await?;
             }
             None => {
                 reports = zdsync_engine::history::walk_windows(

@@ -100,6 +100,27 @@ pub async fn progress(engine: &Engine, name: &str) -> Result<Option<BackfillProg
     }))
 }
 
+/// Queues windows of a connection's history as backfill work items (none:
+/// nothing sent).
+pub async fn enqueue_windows(queue: &dyn WorkQueue, name: &str, windows: &[Window]) -> Result<()> {
+    if windows.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<WorkItem> = windows
+        .iter()
+        .map(|w| WorkItem {
+            connection: name.to_string(),
+            kind: WorkKind::Backfill,
+            hop: 0,
+            window: Some(*w),
+        })
+        .collect();
+    queue.enqueue(&items).await.map_err(|e| EngineError::Store {
+        context: format!("queueing {} backfill windows of {name:?}", items.len()),
+        source: e,
+    })
+}
+
 /// Whether both streams of a window are read to its end (its tickets
 /// cursor, written last, has reached the window's end).
 pub(crate) async fn window_done(engine: &Engine, name: &str, w: Window) -> Result<bool> {
@@ -296,22 +317,7 @@ async fn plan_locked(
 
     // Queue first: a crash before the cursors move leaves the live sync
     // where it was (it re-reads, never skips).
-    let items: Vec<WorkItem> = plan
-        .iter()
-        .map(|w| WorkItem {
-            connection: name.to_string(),
-            kind: WorkKind::Backfill,
-            hop: 0,
-            window: Some(*w),
-        })
-        .collect();
-    queue
-        .enqueue(&items)
-        .await
-        .map_err(|e| EngineError::Store {
-            context: format!("queueing {} backfill windows of {name:?}", items.len()),
-            source: e,
-        })?;
+    enqueue_windows(queue, name, &plan).await?;
     // The plan itself, for `status` (progress of the windows).
     let record = serde_json::to_string(&PlanRecord {
         windows: plan.clone(),

@@ -40,7 +40,7 @@
 //! plans, and every paid connection).
 
 use serde::{Deserialize, Serialize};
-use zdsync_store::{Connection, CursorKind, Plan, TicketWrite, Window, WorkItem, WorkKind};
+use zdsync_store::{Connection, CursorKind, Plan, TicketWrite, Window};
 use zdsync_zendesk::types::Ticket;
 
 use crate::Engine;
@@ -207,16 +207,6 @@ pub fn trial_limit_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Opti
 
 fn limit(engine: &Engine) -> usize {
     engine.settings.trial_limit.unwrap_or(DEFAULT_TRIAL_LIMIT)
-}
-
-/// A backfill work item of one window.
-pub fn work_item(name: &str, window: Window) -> WorkItem {
-    WorkItem {
-        connection: name.to_string(),
-        kind: WorkKind::Backfill,
-        hop: 0,
-        window: Some(window),
-    }
 }
 
 /// Plans a trial's first backfill (the caller holds the lease): moves the

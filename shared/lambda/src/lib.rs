@@ -138,20 +138,7 @@ struct Manual {
 
 /// Queues windows of history as backfill work items.
 async fn enqueue_windows(deps: &Deps, name: &str, windows: &[Window]) -> Result<(), EngineError> {
-    if windows.is_empty() {
-        return Ok(());
-    }
-    let items: Vec<WorkItem> = windows
-        .iter()
-        .map(|w| zdsync_engine::history::work_item(name, *w))
-        .collect();
-    deps.queue
-        .enqueue(&items)
-        .await
-        .map_err(|e| EngineError::Store {
-            context: format!("queueing {} windows of history of {name:?}", items.len()),
-            source: e,
-        })
+    zdsync_engine::backfill::enqueue_windows(deps.queue.as_ref(), name, windows).await
 }
 
 fn summary(r: &SyncReport) -> Value {
