@@ -992,6 +992,31 @@ impl Client {
         Ok(users.into_iter().filter(|u| u.id.is_some()).collect())
     }
 
+    /// One ticket (`/tickets/{id}`); `None` when Zendesk has no such ticket
+    /// (404: deleted or never made).
+    pub async fn ticket(&self, ticket_id: Id) -> Result<Option<Ticket>, Error> {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(default, deserialize_with = "lenient::de::opt")]
+            ticket: Option<Ticket>,
+        }
+        let path = format!("/api/v2/tickets/{ticket_id}");
+        match self
+            .get::<R>("/api/v2/tickets/show", &|_| path.clone())
+            .await
+        {
+            Ok(r) => Ok(r.ticket),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `tickets/show_many` in chunks of 100: the tickets that exist and the
+    /// caller may see (deleted ones are absent).
+    pub async fn tickets_show_many(&self, ids: &[Id]) -> Result<Vec<Ticket>, Error> {
+        self.show_many("tickets", ids).await
+    }
+
     /// `organizations/show_many` in chunks of 100.
     pub async fn organizations_show_many(&self, ids: &[Id]) -> Result<Vec<Organization>, Error> {
         self.show_many("organizations", ids).await

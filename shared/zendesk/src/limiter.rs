@@ -22,12 +22,20 @@ pub enum Bucket {
     /// `/tickets/{id}/conversation_log` (its own "omnilog" budget, about
     /// 100 a minute, besides the account budget).
     ConversationLog,
+    /// `/search/export`: its own 100 requests a minute besides the account
+    /// budget. Zendesk announces it in no header, so it is counted here.
+    SearchExport,
 }
+
+/// The search export's budget a minute (Zendesk's documented figure).
+pub const SEARCH_EXPORT_PER_MIN: u32 = 100;
 
 impl Bucket {
     pub fn for_path(path: &str) -> Bucket {
         if path.ends_with("/conversation_log") {
             Bucket::ConversationLog
+        } else if path.starts_with("/api/v2/search/export") {
+            Bucket::SearchExport
         } else if path.starts_with("/api/v2/incremental/users") {
             Bucket::UsersExport
         } else if path.starts_with("/api/v2/incremental/") {
@@ -50,6 +58,16 @@ impl Bucket {
             Bucket::Account => None,
             Bucket::Export | Bucket::UsersExport => Some("zendesk-ratelimit-incremental-exports"),
             Bucket::ConversationLog => Some("zendesk-ratelimit-omnilog-index"),
+            Bucket::SearchExport => None,
+        }
+    }
+
+    /// The budget a minute of a bucket no header tells, counted by the
+    /// client itself.
+    fn counted_here(self) -> Option<u32> {
+        match self {
+            Bucket::SearchExport => Some(SEARCH_EXPORT_PER_MIN),
+            _ => None,
         }
     }
 }
@@ -75,6 +93,7 @@ pub struct Limiter {
     export: Mutex<State>,
     users: Mutex<State>,
     conversation_log: Mutex<State>,
+    search_export: Mutex<State>,
 }
 
 impl Limiter {
@@ -84,6 +103,7 @@ impl Limiter {
             Bucket::Export => &self.export,
             Bucket::UsersExport => &self.users,
             Bucket::ConversationLog => &self.conversation_log,
+            Bucket::SearchExport => &self.search_export,
         }
     }
 
@@ -98,6 +118,13 @@ impl Limiter {
         {
             // The window turned: the budget is unknown (assumed full) again.
             *st = State::default();
+        }
+        if st.remaining.is_none()
+            && let Some(budget) = b.counted_here()
+        {
+            // A budget no answer tells: this window starts now, full.
+            st.remaining = Some(budget);
+            st.reset_at = Some(now + WINDOW);
         }
         match (st.remaining, st.reset_at) {
             (Some(r), Some(reset)) if r <= reserve => Some(reset),
@@ -274,6 +301,30 @@ mod tests {
         assert_eq!(lock(&l.conversation_log), Some(7));
         assert_eq!(lock(&l.account), Some(500));
         assert_eq!(lock(&l.export), None, "the export budget is untouched");
+    }
+
+    #[test]
+    fn the_search_export_budget_is_counted_here_a_hundred_a_minute() {
+        assert_eq!(
+            Bucket::for_path("/api/v2/search/export"),
+            Bucket::SearchExport
+        );
+        let l = Limiter::default();
+        let now = Instant::now();
+        for i in 0..SEARCH_EXPORT_PER_MIN {
+            assert_eq!(
+                l.try_take(Bucket::SearchExport, 0, now),
+                None,
+                "request {i}"
+            );
+        }
+        let wait = l.try_take(Bucket::SearchExport, 0, now);
+        assert_eq!(wait, Some(now + WINDOW), "the 101st waits for the minute");
+        assert_eq!(
+            l.try_take(Bucket::SearchExport, 0, now + WINDOW),
+            None,
+            "a new minute starts full"
+        );
     }
 
     #[test]

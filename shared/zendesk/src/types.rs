@@ -287,6 +287,17 @@ pub struct User {
     pub role: Role,
     #[serde(default, deserialize_with = "lenient::de::i64_opt")]
     pub role_type: Option<i64>,
+    /// An agent limited to some tickets (`/users/me`); not stored.
+    #[serde(default, deserialize_with = "lenient::de::bool_opt", skip_serializing)]
+    pub restricted_agent: Option<bool>,
+    /// Which tickets a restricted agent sees: `groups`, `organization`,
+    /// `assigned` or `requested` (null: all); not stored.
+    #[serde(
+        default,
+        deserialize_with = "lenient::de::string_opt",
+        skip_serializing
+    )]
+    pub ticket_restriction: Option<String>,
     #[serde(default, deserialize_with = "lenient::de::string_opt")]
     pub external_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::de::strings")]
