@@ -186,7 +186,7 @@ impl Out {
         }
         for c in st {
             say!(
-                "{} ({}.zendesk.com, {} plan, {} auth, role {})",
+                "{} ({}.zendesk.com, {} plan, {} auth, role {}, {})",
                 c.name,
                 c.subdomain,
                 serde_json::to_value(c.plan)
@@ -197,7 +197,8 @@ impl Out {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                c.role.as_deref().unwrap_or("?")
+                c.role.as_deref().unwrap_or("?"),
+                c.access
             );
             say!(
                 "  documents {}, ticket states {}, users {}, organizations {}",
@@ -370,7 +371,12 @@ impl Progress for SyncBar {
             }
         };
         let span = (now - start).max(1) as f64;
-        let done = ((u.position - start).max(0) as f64 / span * 1000.0).min(1000.0);
+        let walked = match u.phase {
+            // The search export walks back from now, newest tickets first.
+            Phase::Search => now - u.position,
+            Phase::Events | Phase::Tickets => u.position - start,
+        };
+        let done = (walked.max(0) as f64 / span * 1000.0).min(1000.0);
         self.bar.set_position(done as u64);
         let reached = jiff::Timestamp::from_second(u.position)
             .map(|t| t.strftime("%Y-%m-%d").to_string())
@@ -378,6 +384,7 @@ impl Progress for SyncBar {
         let phase = match u.phase {
             Phase::Events => "comments",
             Phase::Tickets => "tickets",
+            Phase::Search => "tickets created back",
         };
         self.bar.set_message(format!(
             "{phase} up to {reached}, {} pages, {} documents",

@@ -305,6 +305,12 @@ async fn plan_locked(
         })
     };
 
+    if crate::access::Path::of(conn) == crate::access::Path::Search {
+        return sequential(
+            "an agent connection reads history through the search export, in one walk that resumes where it stopped".into(),
+        )
+        .await;
+    }
     let split_at = match split_point(&client).await? {
         Ok(s) => s,
         Err(reason) => return sequential(reason).await,

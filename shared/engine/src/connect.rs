@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 use zdsync_store::{Connection, Plan, StoreError};
-use zdsync_zendesk::types::{Role, User, role_type};
+use zdsync_zendesk::types::User;
+
+use crate::access::{Access, access_of, agent_notice};
 
 use crate::credentials::{LatestToken, StoredSecret, new_secret_name};
 use crate::error::{Context, EngineError, Result};
@@ -32,7 +34,8 @@ pub struct ConnectOutcome {
     pub role: String,
 }
 
-/// Checks the credentials with `/users/me` and saves the connection.
+/// Checks the credentials with `/users/me` and saves the connection. The
+/// role decides the path its syncs take ([`crate::access`]).
 pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutcome> {
     validate_connection_name(&req.name)?;
     let sub = parse_subdomain(&req.subdomain)?;
@@ -78,6 +81,7 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
         api_url: engine.settings.api_url_override.clone(),
         role: None,
         user_id: None,
+        restriction: None,
         created_at: now.clone(),
         updated_at: now,
     };
@@ -104,9 +108,14 @@ pub async fn connect(engine: &Engine, req: ConnectRequest) -> Result<ConnectOutc
     let client =
         zdsync_zendesk::Client::new(cfg).context(|| "configuring the Zendesk client".into())?;
     let me = client.me().await.map_err(|e| refusal(e, &conn, &base))?;
-    let role = check_role(&me, &conn)?;
+    let access = check_role(&me, &conn)?;
+    let role = access.role.to_string();
     conn.role = Some(role.clone());
+    conn.restriction = access.restriction.clone();
     conn.user_id = me.id;
+    if access.role == "agent" {
+        notices.push(agent_notice(&access, &conn.name));
+    }
     if conn.email.is_none() {
         conn.email = me.email.clone();
     }
@@ -164,14 +173,14 @@ fn refusal(e: zdsync_zendesk::Error, conn: &Connection, base: &url::Url) -> Engi
     let who = conn.email.as_deref().unwrap_or("the OAuth client");
     match e {
         Z::Unauthorized { .. } => EngineError::Refused(format!(
-            "Zendesk at {base} refused the credentials of {who} (401). Check that the e-mail belongs to an admin of {sub}.zendesk.com and that ZENDESK_API_TOKEN is an active API token (Admin Center > Apps and integrations > Zendesk API), or that the OAuth client/token is valid.",
+            "Zendesk at {base} refused the credentials of {who} (401). Check that the e-mail belongs to an admin or agent of {sub}.zendesk.com and that ZENDESK_API_TOKEN is an active API token (Admin Center > Apps and integrations > Zendesk API), or that the OAuth client/token is valid.",
             sub = conn.subdomain
         )),
         Z::OAuth { status, message } => EngineError::Refused(format!(
             "Zendesk at {base} refused the OAuth credentials ({status}: {message}). Check ZENDESK_OAUTH_CLIENT_ID/ZENDESK_OAUTH_CLIENT_SECRET, or get a new access token."
         )),
         Z::Forbidden { .. } => EngineError::Refused(format!(
-            "Zendesk at {base} denied {who} access to the API (403). zdsync needs an admin: connect with an admin's e-mail and token."
+            "Zendesk at {base} denied {who} access to the API (403). zdsync needs an admin or an agent with API access: connect with such a user's e-mail and token."
         )),
         Z::NotFound { .. } => EngineError::Refused(format!(
             "no Zendesk account answers at {base} (404): check the subdomain {:?}",
@@ -184,37 +193,13 @@ fn refusal(e: zdsync_zendesk::Error, conn: &Connection, base: &url::Url) -> Engi
     }
 }
 
-/// Accepts admins only (see README: incremental exports are admin-only).
-fn check_role(me: &User, conn: &Connection) -> Result<String> {
+/// Accepts admins and agents ([`crate::access::access_of`]); the refusal
+/// names the role needed.
+fn check_role(me: &User, conn: &Connection) -> Result<Access> {
     let who = me
         .email
         .clone()
         .or_else(|| conn.email.clone())
         .unwrap_or_else(|| "this user".into());
-    if me.id.is_none() {
-        return Err(EngineError::Refused(format!(
-            "Zendesk answered anonymously: the credentials of {who} were not accepted. Check the e-mail and the token (or OAuth credentials)."
-        )));
-    }
-    match (&me.role, me.role_type) {
-        (Role::Admin, _) => Ok("admin".into()),
-        (Role::EndUser, _) => Err(EngineError::Refused(format!(
-            "{who} is an end-user: end-users cannot use the Zendesk API. Connect with an admin (role `admin`)."
-        ))),
-        (Role::Agent, Some(role_type::LIGHT_AGENT)) => Err(EngineError::Refused(format!(
-            "{who} is a Light Agent: Light Agents cannot use the Zendesk API for this. Connect with an admin (role `admin`)."
-        ))),
-        (Role::Agent, Some(role_type::CHAT_AGENT | role_type::CHAT_CONTRIBUTOR)) => {
-            Err(EngineError::Refused(format!(
-                "{who} is a chat-only agent without Support access. Connect with an admin (role `admin`)."
-            )))
-        }
-        (Role::Agent, Some(role_type::ADMIN | role_type::BILLING_ADMIN)) => Ok("admin".into()),
-        (Role::Agent, _) => Err(EngineError::Refused(format!(
-            "{who} is an agent but not an admin: zdsync reads Zendesk's incremental exports, which are admin-only. Connect with an admin (role `admin`); agent connections are not supported yet."
-        ))),
-        (Role::Unknown(r), _) => Err(EngineError::Refused(format!(
-            "{who} has the role {r:?}, which zdsync does not know. Connect with an admin (role `admin`)."
-        ))),
-    }
+    access_of(me, &who).map_err(EngineError::Refused)
 }

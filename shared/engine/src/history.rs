@@ -214,8 +214,19 @@ fn limit(engine: &Engine) -> usize {
 /// read. `None`: Zendesk's clock could not be used, so history is walked
 /// from the start by the live sync and cut once that walk is done.
 pub async fn start_trial(engine: &Engine, conn: &Connection) -> Result<Option<Window>> {
-    let client = engine.client(conn).await?;
     let limit = limit(engine);
+    if crate::access::Path::of(conn) == crate::access::Path::Search {
+        // The search export comes newest first by creation, but its walk
+        // must be read whole to know which are the most recent feedback.
+        let h = History {
+            cut_after_walk: true,
+            limit,
+            ..History::default()
+        };
+        save(engine, &conn.name, &h).await?;
+        return Ok(None);
+    }
+    let client = engine.client(conn).await?;
     let live_from = match split_point(&client).await? {
         Ok(split) => split.live_from,
         Err(reason) => {
@@ -460,18 +471,11 @@ pub async fn plan_first_trial(
     opts: &SyncOptions,
 ) -> Result<Option<Window>> {
     let conn = engine.connection(name).await?;
-    if conn.plan != Plan::Trial || load(engine, name).await?.is_some() {
+    if conn.plan != Plan::Trial
+        || load(engine, name).await?.is_some()
+        || !crate::sync::never_synced(engine, name).await?
+    {
         return Ok(None);
-    }
-    for kind in [CursorKind::Events, CursorKind::Tickets] {
-        let cursor = engine
-            .store
-            .get_cursor(name, kind)
-            .await
-            .context(|| format!("reading the {} cursor", kind.as_str()))?;
-        if cursor.is_some() {
-            return Ok(None);
-        }
     }
     let lease = Lease::for_run(engine, name, opts).await?;
     let result = start_trial(engine, &conn).await;

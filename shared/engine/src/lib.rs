@@ -3,6 +3,7 @@
 //! [`SecretStore`] and the Zendesk client; the `zdsync` command and the
 //! Lambdas only wire these together.
 
+pub mod access;
 pub mod backfill;
 pub mod connect;
 pub mod credentials;
@@ -12,6 +13,7 @@ pub mod lease;
 pub mod logging;
 pub mod refresh;
 pub mod render;
+pub mod search;
 pub mod state;
 pub mod status;
 pub mod subdomain;

@@ -25,6 +25,8 @@
 //! ticket states (no secondary index); it happens only when something
 //! stored changed.
 
+mod by_id;
+
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
@@ -62,6 +64,13 @@ pub struct RefreshReport {
     /// the pending set (0 when nothing changed).
     #[serde(default)]
     pub data_writes: u64,
+    /// Stored tickets checked against Zendesk (agent connections,
+    /// [`by_id`]).
+    #[serde(default)]
+    pub tickets_checked: u64,
+    /// Stored tickets removed because Zendesk no longer shows them.
+    #[serde(default)]
+    pub tickets_deleted: u64,
     /// Both exports read to their end and every document rendered again.
     pub complete: bool,
     pub requests: RequestStatsOut,
@@ -71,6 +80,17 @@ pub struct RefreshReport {
     pub duration_ms: u64,
     #[serde(default)]
     pub error: Option<String>,
+}
+
+/// Which of a page's stored people must have their documents rendered again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// Every stored one seen (an export page: the hourly sync may have
+    /// stored a new profile with one ticket without rendering the others).
+    Seen,
+    /// Only those that changed (people read again by id: the hourly sync of
+    /// an agent connection stores no profile it already has).
+    Changed,
 }
 
 /// Users and organizations whose documents must be rendered again.
@@ -189,6 +209,9 @@ async fn run(
 
 impl Refresh<'_> {
     async fn all(&mut self, report: &mut RefreshReport) -> Result<()> {
+        if crate::access::Path::of(self.conn) == crate::access::Path::Search {
+            return self.all_by_id(report).await;
+        }
         let Some(first_start) = self.first_start().await? else {
             // Nothing synced yet: no stored customer to refresh.
             report.complete = true;
@@ -298,7 +321,7 @@ impl Refresh<'_> {
                 reached.ts = reached.ts.max(epoch(u.updated_at.as_deref()).unwrap_or(0));
             }
             let empty = page.users.is_empty();
-            self.absorb_users(page.users, report).await?;
+            self.absorb_users(page.users, Mark::Seen, report).await?;
             self.save_pending().await?;
             if let Some(after) = &page.after_cursor
                 && !empty
@@ -323,7 +346,12 @@ impl Refresh<'_> {
     /// Stores the page's users that are already stored and changed, and
     /// marks every stored one seen (the hourly sync may have stored a new
     /// profile with one ticket without rendering the customer's others).
-    async fn absorb_users(&mut self, users: Vec<User>, report: &mut RefreshReport) -> Result<()> {
+    async fn absorb_users(
+        &mut self,
+        users: Vec<User>,
+        mark: Mark,
+        report: &mut RefreshReport,
+    ) -> Result<()> {
         let ids: Vec<u64> = users.iter().filter_map(|u| u.id).collect();
         if ids.is_empty() {
             return Ok(());
@@ -344,9 +372,16 @@ impl Refresh<'_> {
                 updates.push(u);
             }
         }
-        self.pending
-            .users
-            .extend(ids.iter().filter(|id| stored.contains_key(id)));
+        match mark {
+            Mark::Seen => self
+                .pending
+                .users
+                .extend(ids.iter().filter(|id| stored.contains_key(id))),
+            Mark::Changed => self
+                .pending
+                .users
+                .extend(updates.iter().filter_map(|u| u.id)),
+        }
         report.users_updated += updates.len() as u64;
         self.renderer
             .store_entities(self.engine, &updates, &[])
@@ -399,7 +434,8 @@ impl Refresh<'_> {
             report.pages += 1;
             report.orgs_seen += page.organizations.len() as u64;
             let empty = page.organizations.is_empty();
-            self.absorb_orgs(page.organizations, report).await?;
+            self.absorb_orgs(page.organizations, Mark::Seen, report)
+                .await?;
             self.save_pending().await?;
             let next = page.next_start_time.to_string();
             if !empty && cursor.as_deref() != Some(next.as_str()) {
@@ -418,6 +454,7 @@ impl Refresh<'_> {
     async fn absorb_orgs(
         &mut self,
         orgs: Vec<Organization>,
+        mark: Mark,
         report: &mut RefreshReport,
     ) -> Result<()> {
         let ids: Vec<u64> = orgs.iter().map(|o| o.id).collect();
@@ -439,9 +476,13 @@ impl Refresh<'_> {
                 updates.push(o);
             }
         }
-        self.pending
-            .orgs
-            .extend(ids.iter().filter(|id| stored.contains_key(id)));
+        match mark {
+            Mark::Seen => self
+                .pending
+                .orgs
+                .extend(ids.iter().filter(|id| stored.contains_key(id))),
+            Mark::Changed => self.pending.orgs.extend(updates.iter().map(|o| o.id)),
+        }
         report.orgs_updated += updates.len() as u64;
         self.renderer
             .store_entities(self.engine, &[], &updates)

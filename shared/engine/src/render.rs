@@ -48,6 +48,9 @@ pub struct Counters {
     /// Per-ticket reads of messaging conversation logs.
     #[serde(default)]
     pub conversation_log_reads: u64,
+    /// Per-ticket comment reads of the agents' path ([`crate::search`]).
+    #[serde(default)]
+    pub comment_reads: u64,
 }
 
 impl Counters {

@@ -16,6 +16,14 @@ pub struct ConnectionStatus {
     pub plan: zdsync_store::Plan,
     pub auth: zdsync_store::AuthKind,
     pub role: Option<String>,
+    /// The path its syncs take: `exports` (admin) or `search` (agent).
+    pub path: crate::access::Path,
+    /// A restricted agent's restriction (`groups`, `organization`, ...):
+    /// only the tickets it may see are imported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted: Option<String>,
+    /// The path in words, for people.
+    pub access: String,
     pub cursors: std::collections::BTreeMap<String, Option<String>>,
     pub counts: StoreCounts,
     pub last_run: Option<SyncReport>,
@@ -74,7 +82,12 @@ pub async fn status(engine: &Engine, name: Option<&str>) -> Result<Vec<Connectio
     let mut out = Vec::new();
     for conn in engine.connections(name).await? {
         let mut cursors = std::collections::BTreeMap::new();
-        for kind in CursorKind::ALL {
+        let path = crate::access::Path::of(&conn);
+        let kinds: &[CursorKind] = match path {
+            crate::access::Path::Exports => &CursorKind::ALL,
+            crate::access::Path::Search => &[CursorKind::Search],
+        };
+        for &kind in kinds {
             let c = engine
                 .store
                 .get_cursor(&conn.name, kind)
@@ -104,7 +117,11 @@ pub async fn status(engine: &Engine, name: Option<&str>) -> Result<Vec<Connectio
             .and_then(|json| serde_json::from_str(&json).ok());
         let backfill = crate::backfill::progress(engine, &conn.name).await?;
         let history = HistoryStatus::of(crate::history::load(engine, &conn.name).await?.as_ref());
+        let access = crate::access::describe(path, conn.restriction.as_deref());
         out.push(ConnectionStatus {
+            path,
+            restricted: conn.restriction.clone(),
+            access,
             backfill,
             history,
             name: conn.name,

@@ -24,6 +24,7 @@ use zdsync_store::{Connection, CursorKind, TicketWrite, Window};
 use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
 use zdsync_zendesk::{Client, RequestStats, TicketCursor};
 
+use crate::access::Path;
 use crate::error::{Context, EngineError, Result};
 use crate::lease::Lease;
 use crate::render::{Counters, Pending, Renderer};
@@ -39,6 +40,8 @@ const GAP_FETCH_CONCURRENCY: usize = 8;
 pub enum Phase {
     Events,
     Tickets,
+    /// The search export (agent connections, [`crate::search`]).
+    Search,
 }
 
 /// Progress of a sync, reported after every page.
@@ -111,6 +114,10 @@ pub struct SyncReport {
     /// them or walks them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next_windows: Vec<Window>,
+    /// The path the run took (the exports, or the search export of an
+    /// agent connection; [`crate::access`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<crate::access::Path>,
 }
 
 /// Zendesk request figures of a run.
@@ -194,7 +201,7 @@ fn ticket_position(t: &Ticket) -> i64 {
 /// the live sync may reach the same ticket in any order, and an older copy
 /// must never replace a newer one (`generated_timestamp` moves on every
 /// change; `updated_at` when it is missing).
-fn newest(stored: Option<Ticket>, incoming: Ticket) -> Ticket {
+pub(crate) fn newest(stored: Option<Ticket>, incoming: Ticket) -> Ticket {
     match stored {
         Some(old) => {
             let older = match (old.generated_timestamp, incoming.generated_timestamp) {
@@ -294,14 +301,16 @@ impl TicketsCursor {
     }
 }
 
-struct Walk<'a> {
-    engine: &'a Engine,
-    conn: &'a Connection,
-    client: Client,
-    renderer: Renderer,
-    opts: &'a SyncOptions,
-    lease: &'a Lease,
-    pages: u64,
+/// One run's walk of a connection's streams, with what its pages share.
+pub(crate) struct Walk<'a> {
+    pub(crate) engine: &'a Engine,
+    /// The connection as this run knows it (its role may change mid-run).
+    pub(crate) conn: Connection,
+    pub(crate) client: Client,
+    pub(crate) renderer: Renderer,
+    pub(crate) opts: &'a SyncOptions,
+    pub(crate) lease: &'a Lease,
+    pub(crate) pages: u64,
 }
 
 impl Walk<'_> {
@@ -309,7 +318,7 @@ impl Walk<'_> {
     /// Each stream gets at least one page per run (`taken` = pages of the
     /// current stream so far), so a run that is always short of time still
     /// moves both streams forward instead of re-checking the first forever.
-    fn may_continue(&self, taken: u64) -> bool {
+    pub(crate) fn may_continue(&self, taken: u64) -> bool {
         if taken == 0 {
             return true;
         }
@@ -319,7 +328,7 @@ impl Walk<'_> {
         self.opts.max_pages.is_none_or(|m| self.pages < m)
     }
 
-    fn progress(&self, phase: Phase, position: i64) {
+    pub(crate) fn progress(&self, phase: Phase, position: i64) {
         if let Some(p) = &self.opts.progress {
             p.update(&ProgressUpdate {
                 connection: self.conn.name.clone(),
@@ -331,7 +340,7 @@ impl Walk<'_> {
         }
     }
 
-    async fn put_cursor(
+    pub(crate) async fn put_cursor(
         &mut self,
         kind: CursorKind,
         value: &str,
@@ -350,7 +359,10 @@ impl Walk<'_> {
         Ok(())
     }
 
-    async fn load_states(&self, ids: &[u64]) -> Result<HashMap<u64, (TicketState, String)>> {
+    pub(crate) async fn load_states(
+        &self,
+        ids: &[u64],
+    ) -> Result<HashMap<u64, (TicketState, String)>> {
         let blobs = self
             .engine
             .store
@@ -365,7 +377,7 @@ impl Walk<'_> {
         Ok(out)
     }
 
-    async fn write(&self, writes: &[TicketWrite]) -> Result<()> {
+    pub(crate) async fn write(&self, writes: &[TicketWrite]) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -477,37 +489,59 @@ impl Walk<'_> {
     }
 
     /// Fetches the comments of every ticket in the batch that has more than
-    /// the stream delivered (a gap), a few at a time: these requests use the
-    /// account budget, and running them side by side keeps a page's gaps
-    /// from outlasting the wait for the next export page.
+    /// the stream delivered (a gap). A ticket gone meanwhile is left for
+    /// the next run, which sees its deletion.
     async fn fill_gaps(&mut self, batch: &mut [Pending]) -> Result<()> {
-        use futures::StreamExt;
         let gaps: Vec<u64> = batch
             .iter()
             .filter(|p| p.state.ticket.as_ref().is_some_and(|t| p.state.has_gap(t)))
             .map(|p| p.ticket_id)
             .collect();
-        if gaps.is_empty() {
-            return Ok(());
+        let (read, gone) = self.fetch_comments(batch, gaps).await?;
+        self.renderer.counters.gap_fetches += read;
+        for (id, _) in gone {
+            tracing::info!(
+                ticket = id,
+                "ticket vanished while syncing; the next run sees its deletion"
+            );
+        }
+        Ok(())
+    }
+
+    /// Fetches all comments of the given tickets of the batch into their
+    /// states, a few at a time: these requests use the account budget, and
+    /// running them side by side keeps a page's reads from outlasting the
+    /// wait for the next page. Returns how many were read, and the tickets
+    /// Zendesk would not show (404: deleted; 403: out of the caller's sight).
+    pub(crate) async fn fetch_comments(
+        &mut self,
+        batch: &mut [Pending],
+        ids: Vec<u64>,
+    ) -> Result<(u64, Vec<(u64, Unavailable)>)> {
+        use futures::StreamExt;
+        if ids.is_empty() {
+            return Ok((0, Vec::new()));
         }
         let client = &self.client;
-        let mut fetched: HashMap<u64, _> = futures::stream::iter(gaps)
+        let mut fetched: HashMap<u64, _> = futures::stream::iter(ids)
             .map(|id| async move { (id, client.ticket_comments(id).await) })
             .buffer_unordered(GAP_FETCH_CONCURRENCY)
             .collect()
             .await;
+        let mut read = 0;
+        let mut gone = Vec::new();
         for p in batch.iter_mut() {
             match fetched.remove(&p.ticket_id) {
                 None => {}
                 Some(Ok(comments)) => {
-                    self.renderer.counters.gap_fetches += 1;
+                    read += 1;
                     p.state.absorb(&comments);
                 }
                 Some(Err(zdsync_zendesk::Error::NotFound { .. })) => {
-                    tracing::info!(
-                        ticket = p.ticket_id,
-                        "ticket vanished while syncing; the next run sees its deletion"
-                    );
+                    gone.push((p.ticket_id, Unavailable::Deleted));
+                }
+                Some(Err(zdsync_zendesk::Error::Forbidden { .. })) => {
+                    gone.push((p.ticket_id, Unavailable::OutOfSight));
                 }
                 Some(Err(e)) => {
                     return Err(EngineError::Zendesk {
@@ -517,7 +551,7 @@ impl Walk<'_> {
                 }
             }
         }
-        Ok(())
+        Ok((read, gone))
     }
 
     /// Reads the chat history or conversation log of every ticket in the
@@ -525,7 +559,7 @@ impl Walk<'_> {
     /// ([`TicketState::thread_to_read`]), a few at a time on the account
     /// budget (logs also under their own). Zendesk refusing one (404, 403)
     /// leaves that ticket's comments as its conversation.
-    async fn read_threads(&mut self, batch: &mut [Pending]) -> Result<()> {
+    pub(crate) async fn read_threads(&mut self, batch: &mut [Pending]) -> Result<()> {
         use futures::StreamExt;
         let wanted: Vec<(u64, Thread)> = batch
             .iter()
@@ -733,7 +767,12 @@ async fn run(
     report: &mut SyncReport,
 ) -> Result<()> {
     let client = engine.client(conn).await?;
-    let renderer = Renderer::for_run(engine, conn, &client).await?;
+    let conn = match Path::of(conn) {
+        // An agent may have been promoted (or restricted) since.
+        Path::Search => crate::access::recheck(engine, conn, &client).await?,
+        Path::Exports => conn.clone(),
+    };
+    let renderer = Renderer::for_run(engine, &conn, &client).await?;
     let mut walk = Walk {
         engine,
         conn,
@@ -744,19 +783,13 @@ async fn run(
         pages: 0,
     };
     let result = async {
-        let events_done = walk.events(span, report).await?;
-        let tickets_done = if events_done {
-            walk.tickets(span, report).await?
-        } else {
-            false
-        };
-        report.complete = events_done && tickets_done;
+        report.complete = walk.streams(span, report).await?;
         if report.complete {
             // A trial's next window, its floor, or the end of an upgrade.
             report.next_windows = match span.0 {
-                Some(w) => crate::history::after_window(engine, &conn.name, w).await?,
+                Some(w) => crate::history::after_window(engine, &walk.conn.name, w).await?,
                 None => {
-                    crate::history::after_live_walk(engine, &conn.name).await?;
+                    crate::history::after_live_walk(engine, &walk.conn.name).await?;
                     Vec::new()
                 }
             };
@@ -764,6 +797,7 @@ async fn run(
         Ok(())
     }
     .await;
+    report.path = Some(Path::of(&walk.conn));
     report.counters = walk.renderer.counters.clone();
     let stats = walk.client.stats();
     report.skipped_records = stats.skipped_records;
@@ -771,12 +805,81 @@ async fn run(
     result
 }
 
-/// Forgets the tickets and events cursors, so the next sync walks all of
+/// Why Zendesk would not show a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unavailable {
+    /// 404: deleted.
+    Deleted,
+    /// 403: the caller may not see it (a restricted agent).
+    OutOfSight,
+}
+
+impl Walk<'_> {
+    /// Walks the span on the connection's path; true once read to its end.
+    /// An export that answers 403 makes the run read the role again: an
+    /// admin demoted to agent goes on along the search export.
+    async fn streams(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
+        if Path::of(&self.conn) == Path::Search {
+            return self.search_span(span, report).await;
+        }
+        match self.exports(span, report).await {
+            Err(EngineError::Zendesk {
+                source: zdsync_zendesk::Error::Forbidden { .. },
+                ..
+            }) if self.demoted().await? => self.search_span(span, report).await,
+            other => other,
+        }
+    }
+
+    /// True when the connection's user is no admin any more (its path is
+    /// then the search export).
+    async fn demoted(&mut self) -> Result<bool> {
+        self.conn = crate::access::recheck(self.engine, &self.conn, &self.client).await?;
+        Ok(Path::of(&self.conn) == Path::Search)
+    }
+
+    /// The agents' path covers all history with its one walk: a window of
+    /// an exports backfill (queued before the role changed) is done at once.
+    async fn search_span(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
+        match span.0 {
+            None => self.search(report).await,
+            Some(w) => {
+                tracing::info!(connection = %self.conn.name, from = w.from, until = w.until, "an agent connection reads history through the search export; this window has nothing to do");
+                Ok(true)
+            }
+        }
+    }
+
+    /// Both export streams of the span.
+    async fn exports(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
+        let events_done = self.events(span, report).await?;
+        Ok(events_done && self.tickets(span, report).await?)
+    }
+}
+
+/// True when no sync of the connection has stored a position yet (on
+/// either path): its first sync is its backfill.
+pub async fn never_synced(engine: &Engine, name: &str) -> Result<bool> {
+    for kind in [CursorKind::Events, CursorKind::Tickets, CursorKind::Search] {
+        let cursor = engine
+            .store
+            .get_cursor(name, kind)
+            .await
+            .context(|| format!("reading the {} cursor", kind.as_str()))?;
+        if cursor.is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Forgets the tickets and events cursors (and an agent connection's
+/// search cursor), so the next sync walks all of
 /// history again (a manual backfill). Stored states and documents stay:
 /// the walk rewrites only what differs.
 pub async fn reset_cursors(engine: &Engine, name: &str) -> Result<()> {
     let conn = engine.connection(name).await?;
-    for kind in [CursorKind::Events, CursorKind::Tickets] {
+    for kind in [CursorKind::Events, CursorKind::Tickets, CursorKind::Search] {
         engine
             .store
             .delete_cursor(&conn.name, kind)

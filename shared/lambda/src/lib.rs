@@ -23,10 +23,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zdsync_engine::backfill::plan_backfill;
-use zdsync_engine::error::Context;
 use zdsync_engine::sync::{SyncOptions, SyncReport, sync_connection, sync_window};
 use zdsync_engine::{Engine, EngineError, Settings};
-use zdsync_store::{CursorKind, Window, WorkItem, WorkKind, WorkQueue};
+use zdsync_store::{Window, WorkItem, WorkKind, WorkQueue};
 
 /// What the handlers need, built once per container.
 #[derive(Clone)]
@@ -277,16 +276,8 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
 /// queue (its backfill fans out); the live sync then starts at the plan's
 /// end. `Ok` when there was nothing to plan.
 async fn first_backfill(deps: &Deps, name: &str, stop: Instant) -> Result<(), EngineError> {
-    for kind in [CursorKind::Events, CursorKind::Tickets] {
-        let cursor = deps
-            .engine
-            .store
-            .get_cursor(name, kind)
-            .await
-            .context(|| format!("reading the {} cursor of {name:?}", kind.as_str()))?;
-        if cursor.is_some() {
-            return Ok(());
-        }
+    if !zdsync_engine::sync::never_synced(&deps.engine, name).await? {
+        return Ok(());
     }
     let o = opts(deps, stop);
     if let Some(first) = zdsync_engine::history::plan_first_trial(&deps.engine, name, &o).await? {

@@ -21,6 +21,7 @@ fn conn(name: &str) -> Connection {
         api_url: None,
         role: Some("admin".into()),
         user_id: Some(1),
+        restriction: None,
         created_at: "2024-01-01T00:00:00Z".into(),
         updated_at: "2024-01-01T00:00:00Z".into(),
     }

@@ -126,6 +126,11 @@ pub struct Connection {
     /// Zendesk id of the connecting user.
     #[serde(default)]
     pub user_id: Option<u64>,
+    /// The `ticket_restriction` of a restricted agent (`groups`,
+    /// `organization`, `assigned`, `requested`): the connection sees only
+    /// those tickets. `None`: every ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restriction: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -159,6 +164,9 @@ pub enum CursorKind {
     /// How much history the documents cover (a trial's floor, an upgrade
     /// under way; JSON). Absent: all history.
     History,
+    /// Where an agent connection's walk of the search export stands (JSON):
+    /// the agents' path instead of the export cursors.
+    Search,
 }
 
 impl CursorKind {
@@ -181,6 +189,7 @@ impl CursorKind {
             CursorKind::LastRefresh => "last-refresh".into(),
             CursorKind::BackfillPlan => "backfill-plan".into(),
             CursorKind::History => "history".into(),
+            CursorKind::Search => "search".into(),
             CursorKind::WindowEvents { from, until } => {
                 format!("window-{from}-{until}-events").into()
             }

@@ -122,3 +122,25 @@ pub async fn assert_matches_oracle(env: &Env, conn: &str) {
         want.len()
     );
 }
+
+/// Connects `name` with the API token of the simulator's user `email` (an
+/// agent, a restricted agent...), on the paid plan.
+pub async fn connect_as(
+    env: &Env,
+    name: &str,
+    email: &str,
+) -> zdsync_engine::connect::ConnectOutcome {
+    let c = env.sim.credentials();
+    connect(
+        &env.engine,
+        ConnectRequest {
+            name: name.into(),
+            subdomain: "acme".into(),
+            email: Some(email.into()),
+            plan: Plan::Paid,
+            secret: StoredSecret::ApiToken { token: c.api_token },
+        },
+    )
+    .await
+    .expect("the user connects")
+}

@@ -1,0 +1,235 @@
+//! Agent connections (the search-export path) against the project's
+//! Zendesk simulator, which refuses agents the admin-only endpoints, serves
+//! the search export with its query language and an index lag, and knows a
+//! restricted agent.
+
+mod common;
+
+use common::*;
+use zdsync_engine::access::Path;
+use zdsync_engine::refresh::{RefreshReport, refresh_connection};
+use zdsync_engine::sync::{SyncOptions, SyncReport, sync_connection};
+use zendesk_sim::{Fault, FaultKind, Mutation};
+
+async fn sync(env: &Env, name: &str) -> SyncReport {
+    let r = sync_connection(&env.engine, name, &SyncOptions::default())
+        .await
+        .expect("sync");
+    assert!(r.complete, "{r:?}");
+    r
+}
+
+async fn refresh(env: &Env, name: &str) -> RefreshReport {
+    let r = refresh_connection(&env.engine, name, &SyncOptions::default())
+        .await
+        .expect("refresh");
+    assert!(r.complete, "{r:?}");
+    r
+}
+
+async fn agent_env(tickets: usize) -> Env {
+    let env = start(small(tickets)).await;
+    let agent = env.sim.credentials().agent_email;
+    connect_as(&env, "acme", &agent).await;
+    env
+}
+
+/// A round of changes: comments, a status, a rating, a new ticket and a
+/// deleted one. Returns the deleted ticket's id.
+fn changes(env: &Env) -> u64 {
+    let facts = env.sim.facts();
+    let live: Vec<u64> = facts
+        .ticket_ids
+        .iter()
+        .copied()
+        .filter(|id| !facts.deleted_ticket_ids.contains(id))
+        .collect();
+    env.sim.mutate(Mutation::AddComment {
+        ticket_id: live[3],
+        by_customer: true,
+        public: true,
+        text: "Any news on this?".into(),
+    });
+    env.sim.mutate(Mutation::SetStatus {
+        ticket_id: live[5],
+        status: "solved".into(),
+    });
+    env.sim.mutate(Mutation::AddCsat {
+        ticket_id: live[7],
+        score: "bad".into(),
+        comment: Some("Too slow".into()),
+        reason_id: None,
+    });
+    env.sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    let deleted = live[9];
+    env.sim
+        .mutate(Mutation::DeleteTicket { ticket_id: deleted });
+    deleted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_connects_with_a_notice_of_what_differs() {
+    let env = start(small(20)).await;
+    let agent = env.sim.credentials().agent_email;
+    let out = connect_as(&env, "acme", &agent).await;
+    assert_eq!(out.role, "agent");
+    assert_eq!(out.connection.restriction, None);
+    let notice = out.notices.join("\n");
+    assert!(notice.contains("search export"), "{notice}");
+    assert!(notice.contains("admin"), "{notice}");
+    let st = zdsync_engine::status::status(&env.engine, Some("acme"))
+        .await
+        .expect("status");
+    assert_eq!(st[0].path, Path::Search);
+    assert!(st[0].access.contains("search export"), "{}", st[0].access);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_backfill_equals_the_oracle_and_never_touches_admin_only_endpoints() {
+    let env = agent_env(300).await;
+    let r = sync(&env, "acme").await;
+    assert_eq!(r.path, Some(Path::Search));
+    assert_matches_oracle(&env, "acme").await;
+    let stats = env.sim.stats();
+    let refused: u64 = stats
+        .by_endpoint
+        .iter()
+        .filter(|(k, _)| k.contains("incremental") || k.contains("satisfaction_ratings"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(refused, 0, "{:?}", stats.by_endpoint);
+    assert_eq!(r.requests.responses_429, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_agent_sync_reads_no_comment_and_writes_nothing() {
+    let env = agent_env(200).await;
+    sync(&env, "acme").await;
+    env.sim.advance_clock(3_600);
+    let idle = sync(&env, "acme").await;
+    assert_eq!(idle.counters.comment_reads, 0, "{idle:?}");
+    assert_eq!(idle.counters.documents_written, 0);
+    // The role, the fields and one search page; the cursor moves on.
+    assert_eq!(idle.requests.total, 3, "{:?}", idle.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_changes_an_agent_and_an_admin_connection_hold_the_same_documents() {
+    let env = start(small(300)).await;
+    connect_admin(&env, "admin").await;
+    let agent = env.sim.credentials().agent_email;
+    connect_as(&env, "agent", &agent).await;
+    sync(&env, "admin").await;
+    sync(&env, "agent").await;
+    let deleted = changes(&env);
+    // Past the exports' minute and the search index's lag.
+    env.sim.advance_clock(120);
+    sync(&env, "admin").await;
+    let r = sync(&env, "agent").await;
+    assert!(r.counters.comment_reads >= 4, "{r:?}");
+    assert!(
+        export(&env.engine, "agent")
+            .await
+            .iter()
+            .any(|d| d["metadata"]["ticket_id"] == deleted),
+        "search shows no deletion: the document stays until the daily check"
+    );
+    let daily = refresh(&env, "agent").await;
+    assert_eq!(daily.tickets_deleted, 1, "{daily:?}");
+    refresh(&env, "admin").await;
+    assert_matches_oracle(&env, "admin").await;
+    assert_matches_oracle(&env, "agent").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_index_has_not_shown_yet_is_read_by_the_next_sync() {
+    let env = agent_env(100).await;
+    sync(&env, "acme").await;
+    let t = env.sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    let id = t.ticket_ids[0];
+    env.sim.advance_clock(5); // inside the index's lag
+    sync(&env, "acme").await;
+    let has = |docs: &[serde_json::Value]| docs.iter().any(|d| d["metadata"]["ticket_id"] == id);
+    assert!(!has(&export(&env.engine, "acme").await), "not indexed yet");
+    env.sim.advance_clock(600);
+    sync(&env, "acme").await;
+    assert!(
+        has(&export(&env.engine, "acme").await),
+        "the overlap reads it"
+    );
+    assert_matches_oracle(&env, "acme").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tickets_changed_in_one_second_are_all_read() {
+    let env = agent_env(50).await;
+    sync(&env, "acme").await;
+    for _ in 0..40 {
+        env.sim.mutate(Mutation::NewTicket {
+            customer_comment: true,
+        });
+    }
+    env.sim.advance_clock(60);
+    let r = sync(&env, "acme").await;
+    assert_eq!(r.counters.documents_written, 40, "{r:?}");
+    assert_matches_oracle(&env, "acme").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walk_whose_cursor_expired_resumes_by_creation_time() {
+    let env = agent_env(1_500).await;
+    let first = sync_connection(
+        &env.engine,
+        "acme",
+        &SyncOptions {
+            max_pages: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("first page");
+    assert!(!first.complete);
+    let read_once = first.counters.comment_reads;
+    env.sim.inject(Fault {
+        path_prefix: Some("/api/v2/search/export".into()),
+        kind: FaultKind::Rejected {
+            code: "InvalidPaginationParameter".into(),
+        },
+        count: 1,
+    });
+    let rest = sync(&env, "acme").await;
+    assert_matches_oracle(&env, "acme").await;
+    // Only the tickets of the second reached are read again, not the page.
+    assert!(
+        rest.counters.comment_reads < 1_500 - read_once + 20,
+        "read {} again after {read_once}",
+        rest.counters.comment_reads
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_refresh_of_an_agent_updates_customers_by_show_many() {
+    let env = agent_env(150).await;
+    sync(&env, "acme").await;
+    let uid = env.sim.expected_documents("acme")[0]["user"]["id"]
+        .as_u64()
+        .expect("a customer");
+    env.sim.mutate(Mutation::RenameUser {
+        user_id: uid,
+        name: "Renamed Customer".into(),
+    });
+    let r = refresh(&env, "acme").await;
+    assert_eq!(r.users_updated, 1, "{r:?}");
+    assert!(r.documents_written >= 1, "{r:?}");
+    assert_matches_oracle(&env, "acme").await;
+    let stats = env.sim.stats();
+    assert!(
+        !stats.by_endpoint.keys().any(|k| k.contains("incremental")),
+        "{:?}",
+        stats.by_endpoint
+    );
+}
