@@ -49,6 +49,7 @@ struct Limits {
     export: Window,
     users: Window,
     omnilog: Window,
+    search: Window,
 }
 
 /// A budget of its own, besides the account's.
@@ -58,12 +59,16 @@ enum Bucket {
     UsersExport,
     /// The conversation log (`omnilog-index`).
     Omnilog,
+    /// The search export (no header of its own).
+    SearchExport,
 }
 
 impl Bucket {
     fn of(path: &str) -> Option<Bucket> {
         if path.starts_with("/api/v2/incremental/users") {
             Some(Bucket::UsersExport)
+        } else if path.starts_with("/api/v2/search/export") {
+            Some(Bucket::SearchExport)
         } else if path.starts_with("/api/v2/incremental/") {
             Some(Bucket::Export)
         } else if path.starts_with("/api/v2/tickets/")
@@ -77,10 +82,12 @@ impl Bucket {
         }
     }
 
-    fn header(self) -> &'static str {
+    /// The header that announces this budget, if Zendesk sends one.
+    fn header(self) -> Option<&'static str> {
         match self {
-            Bucket::Export | Bucket::UsersExport => "zendesk-ratelimit-incremental-exports",
-            Bucket::Omnilog => "zendesk-ratelimit-omnilog-index",
+            Bucket::Export | Bucket::UsersExport => Some("zendesk-ratelimit-incremental-exports"),
+            Bucket::Omnilog => Some("zendesk-ratelimit-omnilog-index"),
+            Bucket::SearchExport => None,
         }
     }
 }
@@ -91,6 +98,7 @@ impl Limits {
             Bucket::Export => &mut self.export,
             Bucket::UsersExport => &mut self.users,
             Bucket::Omnilog => &mut self.omnilog,
+            Bucket::SearchExport => &mut self.search,
         }
     }
 }
@@ -328,6 +336,7 @@ impl Sim {
                 export: Window::new(config.export_limit_per_min, config.rate_window_secs),
                 users: Window::new(config.users_export_limit_per_min, config.rate_window_secs),
                 omnilog: Window::new(config.omnilog_limit_per_min, config.rate_window_secs),
+                search: Window::new(config.search_export_limit_per_min, config.rate_window_secs),
             }),
             config,
             creds,
@@ -650,7 +659,9 @@ impl Sim {
             ),
             ("ratelimit-reset".to_string(), a.resets_in(now).to_string()),
         ];
-        if let Some(b) = bucket {
+        if let Some(b) = bucket
+            && let Some(name) = b.header()
+        {
             let w = l.window(b);
             w.peek(now);
             let value = format!(
@@ -659,7 +670,7 @@ impl Sim {
                 unlimited(w.remaining()),
                 w.resets_in(now)
             );
-            h.push((b.header().to_string(), value));
+            h.push((name.to_string(), value));
         }
         if let Some(s) = retry_after {
             h.push(("retry-after".to_string(), s.to_string()));
@@ -1298,6 +1309,9 @@ impl Sim {
         )
     }
 
+    /// The search export of tickets: the hits, newest created first,
+    /// cursor-paged (up to 1,000 a page), without the tickets changed within
+    /// the index lag (`SimConfig::search_index_lag_secs`).
     fn search_export(&self, q: &HashMap<String, String>) -> Response {
         if q.get("filter[type]").is_none() {
             return error(400, "InvalidValue", "filter[type] is required");
@@ -1323,13 +1337,9 @@ impl Sim {
             .and_then(|c| unb64(c))
             .and_then(|s| s.strip_prefix("idx:").and_then(|n| n.parse::<usize>().ok()))
             .unwrap_or(0);
+        let indexed_until = self.now() - self.config.search_index_lag_secs.max(0);
         let m = lock(&self.model);
-        let mut hits: Vec<&SimTicket> = m
-            .tickets
-            .values()
-            .filter(|t| !t.deleted && terms.iter().all(|term| term.holds(t.updated_at)))
-            .collect();
-        hits.sort_by_key(|t| std::cmp::Reverse((t.created_at, t.id)));
+        let hits = search_hits(&m, &terms, indexed_until);
         let page: Vec<Value> = hits
             .iter()
             .skip(from)
@@ -1706,51 +1716,99 @@ fn kind_name(m: &Mutation) -> &'static str {
 /// The budget the headers announce when rate limits are off.
 const UNLIMITED: u32 = 1_000_000;
 
-/// A term of a search query on `updated` (the only field the agents' path
-/// asks for): `updated>=T`, `updated>T`, `updated<T`, `updated<=T`, with `T`
-/// a date or an ISO time.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum SearchTerm {
+/// The live tickets of a search export that match every term and that the
+/// index holds (last changed at `indexed_until` or before), newest created
+/// first.
+fn search_hits<'a>(m: &'a Model, terms: &[SearchTerm], indexed_until: i64) -> Vec<&'a SimTicket> {
+    let mut hits: Vec<&SimTicket> = m
+        .tickets
+        .values()
+        .filter(|t| !t.deleted && t.updated_at <= indexed_until)
+        .filter(|t| terms.iter().all(|term| term.holds(t)))
+        .collect();
+    hits.sort_by_key(|t| std::cmp::Reverse((t.created_at, t.id)));
+    hits
+}
+
+/// The time a search term compares: `updated` (`updated_at`) or `created`
+/// (`created_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SearchField {
+    Updated,
+    Created,
+}
+
+/// A bound of a search term: `>=T`, `>T`, `<T`, `<=T`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
     From(i64),
     After(i64),
     Before(i64),
     Until(i64),
 }
 
-impl SearchTerm {
-    fn holds(self, updated_at: i64) -> bool {
+impl Bound {
+    fn holds(self, at: i64) -> bool {
         match self {
-            SearchTerm::From(t) => updated_at >= t,
-            SearchTerm::After(t) => updated_at > t,
-            SearchTerm::Before(t) => updated_at < t,
-            SearchTerm::Until(t) => updated_at <= t,
+            Bound::From(t) => at >= t,
+            Bound::After(t) => at > t,
+            Bound::Before(t) => at < t,
+            Bound::Until(t) => at <= t,
         }
     }
 }
 
-/// The `updated` terms of a query (`type:ticket` is accepted and implied);
-/// `Err` names a term the simulator does not know.
-pub(crate) fn search_terms(query: &str) -> Result<Vec<SearchTerm>, String> {
-    let time = |d: &str| {
-        d.parse::<jiff::Timestamp>()
-            .ok()
-            .or_else(|| format!("{d}T00:00:00Z").parse::<jiff::Timestamp>().ok())
-            .map(|t| t.as_second())
-    };
-    let mut out = Vec::new();
-    for term in query.split_whitespace() {
-        if term == "type:ticket" {
-            continue;
-        }
-        let parsed = [
-            ("updated>=", SearchTerm::From as fn(i64) -> SearchTerm),
-            ("updated<=", SearchTerm::Until),
-            ("updated>", SearchTerm::After),
-            ("updated<", SearchTerm::Before),
-        ]
-        .iter()
-        .find_map(|(prefix, make)| term.strip_prefix(prefix).and_then(time).map(make));
-        out.push(parsed.ok_or_else(|| term.to_string())?);
+/// A term of a search query on `updated` or `created` (the fields the
+/// agents' path asks for): `updated>=T`, `created<T`, ..., with `T` a date
+/// or an ISO time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SearchTerm {
+    pub field: SearchField,
+    pub bound: Bound,
+}
+
+impl SearchTerm {
+    fn holds(self, t: &SimTicket) -> bool {
+        self.bound.holds(match self.field {
+            SearchField::Updated => t.updated_at,
+            SearchField::Created => t.created_at,
+        })
     }
-    Ok(out)
+}
+
+/// A search time: an RFC 3339 time or a date (its midnight, UTC).
+fn search_time(d: &str) -> Option<i64> {
+    d.parse::<jiff::Timestamp>()
+        .ok()
+        .or_else(|| format!("{d}T00:00:00Z").parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_second())
+}
+
+/// One `updated`/`created` term, if `term` is one.
+fn search_term(term: &str) -> Option<SearchTerm> {
+    let (field, rest) = [
+        ("updated", SearchField::Updated),
+        ("created", SearchField::Created),
+    ]
+    .into_iter()
+    .find_map(|(name, field)| term.strip_prefix(name).map(|rest| (field, rest)))?;
+    let bound = [
+        (">=", Bound::From as fn(i64) -> Bound),
+        ("<=", Bound::Until),
+        (">", Bound::After),
+        ("<", Bound::Before),
+    ]
+    .iter()
+    .find_map(|(op, make)| rest.strip_prefix(op).and_then(search_time).map(make))?;
+    Some(SearchTerm { field, bound })
+}
+
+/// The `updated` and `created` terms of a query (`type:ticket` is accepted
+/// and implied); `Err` names a term the simulator does not know.
+pub(crate) fn search_terms(query: &str) -> Result<Vec<SearchTerm>, String> {
+    query
+        .split_whitespace()
+        .filter(|term| *term != "type:ticket")
+        .map(|term| search_term(term).ok_or_else(|| term.to_string()))
+        .collect()
 }

@@ -41,6 +41,21 @@ pub struct SimConfig {
     pub huge_ticket: bool,
     /// Length of a rate-limit window in seconds (Zendesk: 60; tests shorten it).
     pub rate_window_secs: u64,
+    /// How far the search index lags behind writes, in seconds of the
+    /// simulator's clock ([`SimHandle::advance_clock`] moves it). The search
+    /// export (and nothing else) leaves out every ticket whose `updated_at`
+    /// is later than `now - search_index_lag_secs`: it sees a ticket again
+    /// only once its last change is that old. Generated history lies in the
+    /// past, so only tickets changed by mutations are affected. 0 turns the
+    /// lag off.
+    #[serde(default = "search_index_lag_default")]
+    pub search_index_lag_secs: i64,
+    /// Search export budget per minute (100), counted besides the account
+    /// budget. Zendesk announces it in no header, and neither does the
+    /// simulator: a 429 of this budget carries only `Retry-After` and the
+    /// account headers.
+    #[serde(default = "search_export_default")]
+    pub search_export_limit_per_min: u32,
 }
 
 impl Default for SimConfig {
@@ -56,11 +71,21 @@ impl Default for SimConfig {
             rate_limits: true,
             huge_ticket: true,
             rate_window_secs: 60,
+            search_index_lag_secs: search_index_lag_default(),
+            search_export_limit_per_min: search_export_default(),
         }
     }
 }
 
 fn omnilog_default() -> u32 {
+    100
+}
+
+fn search_index_lag_default() -> i64 {
+    30
+}
+
+fn search_export_default() -> u32 {
     100
 }
 

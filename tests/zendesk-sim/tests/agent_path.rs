@@ -1,0 +1,283 @@
+//! The agents' path through the simulator: the search export (its index
+//! lag, its terms, its budget).
+
+use serde_json::Value;
+use zendesk_sim::{Mutation, SimConfig, SimHandle};
+
+async fn get_as(
+    sim: &SimHandle,
+    email: &str,
+    path: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let c = sim.credentials();
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", sim.base_url()))
+        .basic_auth(format!("{email}/token"), Some(c.api_token))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn search_path(query: &str, after: Option<&str>) -> String {
+    let mut path = format!(
+        "/api/v2/search/export?query={}&filter[type]=ticket&page[size]=1000",
+        url_escape(query)
+    );
+    if let Some(a) = after {
+        path.push_str(&format!("&page[after]={a}"));
+    }
+    path
+}
+
+fn url_escape(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace(' ', "%20")
+        .replace('>', "%3E")
+        .replace('<', "%3C")
+        .replace('=', "%3D")
+        .replace(':', "%3A")
+        .replace('+', "%2B")
+}
+
+/// Every ticket id of a search, walked page by page as `email`.
+async fn search_ids(sim: &SimHandle, email: &str, query: &str) -> Vec<u64> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let (status, _, page) = get_as(sim, email, &search_path(query, after.as_deref())).await;
+        assert_eq!(status, 200, "{page}");
+        ids.extend(
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_u64().unwrap()),
+        );
+        if page["meta"]["has_more"] != true {
+            return ids;
+        }
+        after = page["meta"]["after_cursor"].as_str().map(String::from);
+    }
+}
+
+fn config(tickets: usize) -> SimConfig {
+    SimConfig {
+        tickets,
+        rate_limits: false,
+        ..SimConfig::default()
+    }
+}
+
+/// The first ticket that is not deleted.
+fn live_ticket(sim: &SimHandle) -> u64 {
+    let f = sim.facts();
+    *f.ticket_ids
+        .iter()
+        .find(|id| !f.deleted_ticket_ids.contains(id))
+        .unwrap()
+}
+
+fn time_of(v: &Value) -> i64 {
+    v.as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_second()
+}
+
+#[test]
+fn a_config_without_the_search_fields_reads_with_their_defaults() {
+    let mut v = serde_json::to_value(SimConfig::default()).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.remove("search_index_lag_secs");
+    o.remove("search_export_limit_per_min");
+    let c: SimConfig = serde_json::from_value(v).unwrap();
+    assert_eq!(c.search_index_lag_secs, 30);
+    assert_eq!(c.search_export_limit_per_min, 100);
+    let d = SimConfig::default();
+    assert_eq!(
+        (d.search_index_lag_secs, d.search_export_limit_per_min),
+        (30, 100)
+    );
+}
+
+#[tokio::test]
+async fn the_search_export_sees_a_change_only_once_the_index_lag_has_passed() {
+    let sim = SimHandle::start(config(60)).await.unwrap();
+    let agent = sim.credentials().agent_email;
+    let ticket = live_ticket(&sim);
+    assert!(
+        search_ids(&sim, &agent, "type:ticket")
+            .await
+            .contains(&ticket)
+    );
+    sim.mutate(Mutation::AddComment {
+        ticket_id: ticket,
+        by_customer: true,
+        public: true,
+        text: "Still waiting.".into(),
+    });
+    let new = sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    let new = new.ticket_ids[0];
+    let lagging = search_ids(&sim, &agent, "type:ticket").await;
+    assert!(
+        !lagging.contains(&ticket),
+        "a ticket changed just now is not indexed yet"
+    );
+    assert!(!lagging.contains(&new), "nor is a new one");
+    let (status, _, shown) = get_as(&sim, &agent, &format!("/api/v2/tickets/{new}")).await;
+    assert_eq!(
+        (status, shown["ticket"]["id"].as_u64()),
+        (200, Some(new)),
+        "only search lags"
+    );
+    sim.advance_clock(31);
+    let indexed = search_ids(&sim, &agent, "type:ticket").await;
+    assert!(indexed.contains(&ticket) && indexed.contains(&new));
+}
+
+#[tokio::test]
+async fn without_an_index_lag_the_search_export_sees_changes_at_once() {
+    let sim = SimHandle::start(SimConfig {
+        search_index_lag_secs: 0,
+        ..config(30)
+    })
+    .await
+    .unwrap();
+    let new = sim.mutate(Mutation::NewTicket {
+        customer_comment: false,
+    });
+    let agent = sim.credentials().agent_email;
+    let ids = search_ids(&sim, &agent, "type:ticket").await;
+    assert!(ids.contains(&new.ticket_ids[0]));
+}
+
+#[tokio::test]
+async fn created_terms_select_tickets_by_their_creation_time() {
+    let sim = SimHandle::start(config(200)).await.unwrap();
+    let admin = sim.credentials().admin_email;
+    let (_, _, all) = get_as(&sim, &admin, &search_path("type:ticket", None)).await;
+    let all = all["results"].as_array().unwrap().clone();
+    let mut created: Vec<i64> = all.iter().map(|t| time_of(&t["created_at"])).collect();
+    created.sort_unstable();
+    let split = created[created.len() / 2];
+    let at = jiff::Timestamp::from_second(split).unwrap().to_string();
+    let older = search_ids(&sim, &admin, &format!("type:ticket created<{at}")).await;
+    let newer = search_ids(&sim, &admin, &format!("created>={at}")).await;
+    let until = search_ids(&sim, &admin, &format!("created<={at}")).await;
+    let after = search_ids(&sim, &admin, &format!("created>{at}")).await;
+    let by_id = |id: &u64| all.iter().find(|t| t["id"] == *id).unwrap();
+    assert!(
+        older
+            .iter()
+            .all(|id| time_of(&by_id(id)["created_at"]) < split)
+    );
+    assert!(
+        newer
+            .iter()
+            .all(|id| time_of(&by_id(id)["created_at"]) >= split)
+    );
+    assert_eq!(
+        older.len() + newer.len(),
+        all.len(),
+        "< and >= split the tickets"
+    );
+    assert_eq!(
+        until.len() + after.len(),
+        all.len(),
+        "<= and > split them too"
+    );
+    assert!(
+        until.len() > older.len(),
+        "<= holds the ticket created at the split"
+    );
+}
+
+#[tokio::test]
+async fn created_and_updated_terms_combine_and_take_dates() {
+    let sim = SimHandle::start(config(200)).await.unwrap();
+    let admin = sim.credentials().admin_email;
+    let query = "type:ticket created>=2024-01-01 created<2025-01-01 updated>=2024-06-01";
+    let (status, _, page) = get_as(&sim, &admin, &search_path(query, None)).await;
+    assert_eq!(status, 200, "{page}");
+    let results = page["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    let (from, to, updated) = (1_704_067_200, 1_735_689_600, 1_717_200_000);
+    for t in results {
+        let c = time_of(&t["created_at"]);
+        assert!((from..to).contains(&c), "{t}");
+        assert!(time_of(&t["updated_at"]) >= updated, "{t}");
+    }
+}
+
+#[tokio::test]
+async fn search_terms_the_simulator_does_not_know_are_refused() {
+    let sim = SimHandle::start(config(20)).await.unwrap();
+    let admin = sim.credentials().admin_email;
+    for query in [
+        "status<solved",
+        "created:2024-01-01",
+        "created>yesterday",
+        "type:user",
+    ] {
+        let (status, _, body) = get_as(&sim, &admin, &search_path(query, None)).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"], "InvalidValue", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn the_search_export_has_a_budget_of_its_own_without_a_header() {
+    let sim = SimHandle::start(SimConfig {
+        tickets: 20,
+        search_export_limit_per_min: 2,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let agent = sim.credentials().agent_email;
+    let path = search_path("type:ticket", None);
+    let (s1, _, _) = get_as(&sim, &agent, &path).await;
+    let (s2, h2, _) = get_as(&sim, &agent, &path).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(
+        h2.get("x-rate-limit-remaining").unwrap(),
+        "698",
+        "search requests count against the account budget too"
+    );
+    let (s3, h3, _) = get_as(&sim, &agent, &path).await;
+    assert_eq!(s3, 429);
+    let wait: u64 = h3
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    assert_eq!(
+        h3.get("x-rate-limit").unwrap(),
+        "700",
+        "the account headers stay"
+    );
+    for h in [&h2, &h3] {
+        assert!(
+            h.keys()
+                .all(|k| !k.as_str().starts_with("zendesk-ratelimit")),
+            "no header of its own: {h:?}"
+        );
+    }
+    let (s4, _, _) = get_as(&sim, &agent, "/api/v2/ticket_fields").await;
+    assert_eq!(s4, 200, "the account budget is not spent");
+    assert_eq!(sim.stats().responses_429, 1);
+}
