@@ -37,7 +37,7 @@ const ORGS_PER_PAGE: usize = 1000;
 
 /// Handlers return early with a ready response.
 type Early<T> = Result<T, Response>;
-use crate::model::{self, CLOCK_START, Csat, Model, SimTicket, iso};
+use crate::model::{self, Access, CLOCK_START, Csat, Model, SimTicket, iso};
 use crate::shapes;
 use crate::{
     Fault, FaultKind, MessageBy, Mutation, MutationResult, SimConfig, SimCredentials, SimFacts,
@@ -122,13 +122,34 @@ pub struct Sim {
     tokens: Mutex<Tokens>,
 }
 
+/// The caller, by the role its user has at the time of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who {
     Anonymous,
     Admin(u64),
+    /// An agent; a restricted one sees only its groups' tickets (see
+    /// [`Model::sees`]).
     Agent(u64),
     /// Light agents and end-users: `/users/me` only.
     Limited(u64),
+}
+
+impl Who {
+    fn of(u: &model::SimUser) -> Who {
+        match u.access() {
+            Access::Admin => Who::Admin(u.id),
+            Access::Agent => Who::Agent(u.id),
+            Access::Limited => Who::Limited(u.id),
+        }
+    }
+
+    /// The user who reads tickets (admins and agents).
+    fn reader(self) -> Option<u64> {
+        match self {
+            Who::Admin(id) | Who::Agent(id) => Some(id),
+            Who::Anonymous | Who::Limited(_) => None,
+        }
+    }
 }
 
 fn reply(status: u16, content_type: &str, body: String) -> Response {
@@ -145,6 +166,15 @@ fn json_reply(status: u16, v: &Value) -> Response {
 
 fn error(status: u16, code: &str, description: &str) -> Response {
     json_reply(status, &json!({"error": code, "description": description}))
+}
+
+/// Zendesk's 403 to an authenticated caller who may not see a page.
+fn forbidden() -> Response {
+    error(
+        403,
+        "Forbidden",
+        "You do not have access to this page. Please contact the account owner of this help desk for further help.",
+    )
 }
 
 fn query(uri: &Uri) -> HashMap<String, String> {
@@ -326,6 +356,7 @@ impl Sim {
             admin_email: "admin@acme.example".into(),
             agent_email: "agent0@acme.example".into(),
             light_agent_email: "light@acme.example".into(),
+            restricted_agent_email: model::RESTRICTED_AGENT_EMAIL.into(),
             end_user_email: login,
             oauth_client_id: "zdsync-sim".into(),
             oauth_client_secret: format!("sim-oauth-secret-{}", config.seed),
@@ -366,8 +397,16 @@ impl Sim {
             missing_requester_ticket_id: m.specials.missing_requester_ticket,
             ..Default::default()
         };
+        let restricted_groups = m
+            .users
+            .get(&m.specials.restricted_agent)
+            .and_then(|u| u.restricted_to_groups.clone())
+            .unwrap_or_default();
         for t in m.tickets.values() {
             f.ticket_ids.push(t.id);
+            if !t.deleted && restricted_groups.contains(&t.group_id) {
+                f.restricted_visible_ticket_ids.push(t.id);
+            }
             if t.deleted {
                 f.deleted_ticket_ids.push(t.id);
             } else if !crate::oracle::speaks(&m, t) {
@@ -410,6 +449,11 @@ impl Sim {
 
     pub fn expected(&self, connection: &str) -> Vec<Value> {
         crate::oracle::expected(&lock(&self.model), connection, &self.config.subdomain)
+    }
+
+    pub fn expected_visible_to(&self, connection: &str, email: &str) -> Vec<Value> {
+        let m = lock(&self.model);
+        crate::oracle::expected_visible_to(&m, connection, &self.config.subdomain, email)
     }
 
     /// The first matching injected fault, if any (Delay faults only wait).
@@ -528,7 +572,10 @@ impl Sim {
         if let Some(token) = auth.strip_prefix("Bearer ") {
             let ok = lock(&self.tokens).access.contains(token.trim());
             return if ok {
-                Ok(Who::Admin(lock(&self.model).specials.admin))
+                // OAuth tokens act as the admin, with its role of now.
+                let m = lock(&self.model);
+                let admin = m.users.get(&m.specials.admin).filter(|u| !u.deleted);
+                admin.map(Who::of).ok_or_else(unauthorized)
             } else {
                 Err(json_reply(
                     401,
@@ -553,19 +600,7 @@ impl Sim {
             return Err(unauthorized());
         }
         let m = lock(&self.model);
-        let Some(u) = m
-            .users
-            .values()
-            .find(|u| !u.deleted && u.email.as_deref() == Some(email))
-        else {
-            return Err(unauthorized());
-        };
-        Ok(match (u.role, u.role_type) {
-            ("admin", _) => Who::Admin(u.id),
-            ("agent", Some(1)) => Who::Limited(u.id),
-            ("agent", _) => Who::Agent(u.id),
-            _ => Who::Limited(u.id),
-        })
+        m.user_by_email(email).map(Who::of).ok_or_else(unauthorized)
     }
 
     fn oauth(&self, body: &Bytes) -> Response {
@@ -738,33 +773,8 @@ impl Sim {
         if p == "/api/v2/users/me" {
             return self.me(who);
         }
-        match who {
-            Who::Anonymous => {
-                return error(401, "Couldn't authenticate you", "Authentication required");
-            }
-            Who::Limited(id) => {
-                // Light agents and end-users: sometimes an empty HTML page.
-                return if id % 2 == 0 {
-                    reply(403, "text/html", String::new())
-                } else {
-                    error(
-                        403,
-                        "Forbidden",
-                        "You do not have access to this page. Please contact the account owner of this help desk for further help.",
-                    )
-                };
-            }
-            Who::Agent(_)
-                if p.starts_with("/api/v2/incremental/")
-                    || p.starts_with("/api/v2/satisfaction_") =>
-            {
-                return error(
-                    403,
-                    "Forbidden",
-                    "You do not have access to this page. Please contact the account owner of this help desk for further help.",
-                );
-            }
-            _ => {}
+        if let Some(refused) = self.refusal(who, p) {
+            return refused;
         }
         let segs: Vec<&str> = p.trim_start_matches("/api/v2/").split('/').collect();
         match segs.as_slice() {
@@ -772,7 +782,7 @@ impl Sim {
             ["incremental", "ticket_events"] => self.ticket_events(&q, uri),
             ["incremental", "users", "cursor"] => self.users_export(&q),
             ["incremental", "organizations"] => self.orgs_export(&q, uri),
-            ["tickets", "show_many"] => self.tickets_show_many(&q),
+            ["tickets", "show_many"] => self.tickets_show_many(who, &q),
             ["tickets", id] => match id.parse::<u64>() {
                 Ok(id) => self.ticket(id),
                 Err(_) => error(404, "RecordNotFound", "Not found"),
@@ -783,32 +793,72 @@ impl Sim {
             },
             ["users", "show_many"] => self.show_many_users(&q),
             ["organizations", "show_many"] => self.show_many_orgs(&q),
-            ["ticket_fields"] => {
+            ["satisfaction_ratings"] => self.ratings(&q),
+            ["search", "export"] => self.search_export(who, &q),
+            [list] => self.account_list(list),
+            _ => error(404, "InvalidEndpoint", "Not found"),
+        }
+    }
+
+    /// The answer to a caller who may not make this request, if any:
+    /// anonymous callers, light agents and end-users everywhere (but
+    /// `/users/me`), agents on the admin-only endpoints, and a restricted
+    /// agent on a ticket outside its groups (`/tickets/{id}` and
+    /// `/tickets/{id}/…`; a deleted or unknown ticket stays a 404).
+    fn refusal(&self, who: Who, p: &str) -> Option<Response> {
+        match who {
+            Who::Anonymous => Some(error(
+                401,
+                "Couldn't authenticate you",
+                "Authentication required",
+            )),
+            // Light agents and end-users: sometimes an empty HTML page.
+            Who::Limited(id) if id % 2 == 0 => Some(reply(403, "text/html", String::new())),
+            Who::Limited(_) => Some(forbidden()),
+            Who::Agent(_)
+                if p.starts_with("/api/v2/incremental/")
+                    || p.starts_with("/api/v2/satisfaction_") =>
+            {
+                Some(forbidden())
+            }
+            Who::Agent(user) | Who::Admin(user) => {
+                let id = p.strip_prefix("/api/v2/tickets/")?.split('/').next()?;
+                let id: u64 = id.parse().ok()?;
+                let m = lock(&self.model);
+                let t = m.tickets.get(&id).filter(|t| !t.deleted)?;
+                (!m.sees(user, t)).then(forbidden)
+            }
+        }
+    }
+
+    /// The account's lists: ticket, user and organization fields,
+    /// satisfaction reasons.
+    fn account_list(&self, list: &str) -> Response {
+        match list {
+            "ticket_fields" => {
                 let m = lock(&self.model);
                 json_reply(
                     200,
                     &json!({"ticket_fields": m.fields.iter().map(|f| f.json()).collect::<Vec<_>>(), "next_page": null, "previous_page": null, "count": m.fields.len(), "meta": {"has_more": false, "after_cursor": null}}),
                 )
             }
-            ["user_fields"] => json_reply(
+            "user_fields" => json_reply(
                 200,
                 &json!({"user_fields": [
                 {"id": 1, "key": "plan", "title": "Plan", "type": "text"},
                 {"id": 2, "key": "region", "title": "Region", "type": "text"},
                 {"id": 3, "key": "nps", "title": "NPS", "type": "integer"}], "next_page": null}),
             ),
-            ["organization_fields"] => json_reply(
+            "organization_fields" => json_reply(
                 200,
                 &json!({"organization_fields": [
                 {"id": 1, "key": "tier", "title": "Tier", "type": "text"},
                 {"id": 2, "key": "csm", "title": "CSM", "type": "text"}], "next_page": null}),
             ),
-            ["satisfaction_reasons"] => json_reply(
+            "satisfaction_reasons" => json_reply(
                 200,
                 &json!({"reasons": model::reasons().iter().map(|(id, v)| json!({"id": id, "value": v, "raw_value": v, "reason_code": id - 1000})).collect::<Vec<_>>(), "next_page": null}),
             ),
-            ["satisfaction_ratings"] => self.ratings(&q),
-            ["search", "export"] => self.search_export(&q),
             _ => error(404, "InvalidEndpoint", "Not found"),
         }
     }
@@ -1172,7 +1222,9 @@ impl Sim {
         )
     }
 
-    fn tickets_show_many(&self, q: &HashMap<String, String>) -> Response {
+    /// The tickets asked for that exist and the caller may see (deleted
+    /// ones and, for a restricted agent, those of other groups are left out).
+    fn tickets_show_many(&self, who: Who, q: &HashMap<String, String>) -> Response {
         let ids = match Self::ids(q) {
             Ok(i) => i,
             Err(r) => return r,
@@ -1181,7 +1233,7 @@ impl Sim {
         let t: Vec<Value> = ids
             .iter()
             .filter_map(|id| m.tickets.get(id))
-            .filter(|t| !t.deleted)
+            .filter(|t| !t.deleted && who.reader().is_some_and(|u| m.sees(u, t)))
             .map(|t| {
                 let mut v = t.json(false);
                 shapes::ticket(&mut v, t.id);
@@ -1309,10 +1361,10 @@ impl Sim {
         )
     }
 
-    /// The search export of tickets: the hits, newest created first,
-    /// cursor-paged (up to 1,000 a page), without the tickets changed within
-    /// the index lag (`SimConfig::search_index_lag_secs`).
-    fn search_export(&self, q: &HashMap<String, String>) -> Response {
+    /// The search export of tickets: the hits the caller may see, newest
+    /// created first, cursor-paged (up to 1,000 a page), without the tickets
+    /// changed within the index lag (`SimConfig::search_index_lag_secs`).
+    fn search_export(&self, who: Who, q: &HashMap<String, String>) -> Response {
         if q.get("filter[type]").is_none() {
             return error(400, "InvalidValue", "filter[type] is required");
         }
@@ -1339,7 +1391,7 @@ impl Sim {
             .unwrap_or(0);
         let indexed_until = self.now() - self.config.search_index_lag_secs.max(0);
         let m = lock(&self.model);
-        let hits = search_hits(&m, &terms, indexed_until);
+        let hits = search_hits(&m, &terms, indexed_until, who.reader());
         let page: Vec<Value> = hits
             .iter()
             .skip(from)
@@ -1381,11 +1433,13 @@ impl Sim {
                 json_reply(200, &json!({"ok": true}))
             }
             ("GET", "expected") => {
-                let conn = query(uri)
-                    .get("connection")
-                    .cloned()
-                    .unwrap_or_else(|| "acme".into());
-                json_reply(200, &Value::Array(self.expected(&conn)))
+                let q = query(uri);
+                let conn = q.get("connection").map_or("acme", String::as_str);
+                let docs = match q.get("as") {
+                    Some(email) => self.expected_visible_to(conn, email),
+                    None => self.expected(conn),
+                };
+                json_reply(200, &Value::Array(docs))
             }
             ("POST", "faults") => match serde_json::from_slice::<Fault>(body) {
                 Ok(f) => {
@@ -1441,6 +1495,7 @@ fn apply(m: &mut Model, mu: Mutation, now: i64, out: &mut MutationResult) {
                     submitter_id: if customer_comment { requester } else { agent },
                     assignee_id: Some(agent),
                     organization_id: org,
+                    group_id: model::group_of(id),
                     channel: "web".into(),
                     custom_fields: vec![(100, json!("billing")), (102, json!("3"))],
                     tags: vec![],
@@ -1716,15 +1771,21 @@ fn kind_name(m: &Mutation) -> &'static str {
 /// The budget the headers announce when rate limits are off.
 const UNLIMITED: u32 = 1_000_000;
 
-/// The live tickets of a search export that match every term and that the
-/// index holds (last changed at `indexed_until` or before), newest created
-/// first.
-fn search_hits<'a>(m: &'a Model, terms: &[SearchTerm], indexed_until: i64) -> Vec<&'a SimTicket> {
+/// The live tickets of a search export that `reader` may see, that match
+/// every term and that the index holds (last changed at `indexed_until` or
+/// before), newest created first.
+fn search_hits<'a>(
+    m: &'a Model,
+    terms: &[SearchTerm],
+    indexed_until: i64,
+    reader: Option<u64>,
+) -> Vec<&'a SimTicket> {
     let mut hits: Vec<&SimTicket> = m
         .tickets
         .values()
         .filter(|t| !t.deleted && t.updated_at <= indexed_until)
         .filter(|t| terms.iter().all(|term| term.holds(t)))
+        .filter(|t| reader.is_some_and(|u| m.sees(u, t)))
         .collect();
     hits.sort_by_key(|t| std::cmp::Reverse((t.created_at, t.id)));
     hits

@@ -96,6 +96,11 @@ pub struct SimCredentials {
     pub admin_email: String,
     pub agent_email: String,
     pub light_agent_email: String,
+    /// An agent (`role_type` null) restricted to the tickets of group
+    /// 360000001 (`restricted_agent: true`, `ticket_restriction: "groups"`);
+    /// the tickets whose id is a multiple of 3 are in group 360000002.
+    #[serde(default)]
+    pub restricted_agent_email: String,
     pub end_user_email: String,
     pub oauth_client_id: String,
     pub oauth_client_secret: String,
@@ -281,6 +286,10 @@ pub struct SimFacts {
     pub log_unavailable_ticket_ids: Vec<u64>,
     /// Organizations that exist (not deleted).
     pub org_ids: Vec<u64>,
+    /// Tickets the restricted agent may see: the live (not deleted) ones of
+    /// its group, 360000001.
+    #[serde(default)]
+    pub restricted_visible_ticket_ids: Vec<u64>,
     /// Requesters of the tickets that are documents, with their
     /// organization (the user's own).
     pub requesters: Vec<(u64, Option<u64>)>,
@@ -358,6 +367,19 @@ impl SimHandle {
     /// own model (not with zdsync-mapping).
     pub fn expected_documents(&self, connection: &str) -> Vec<serde_json::Value> {
         self.sim.expected(connection)
+    }
+
+    /// [`SimHandle::expected_documents`] of the tickets the user with this
+    /// e-mail may see now: all of them for an admin or an unrestricted
+    /// agent, those of its groups for a restricted agent, none for a user
+    /// who cannot read tickets through the API (light agents, end-users,
+    /// deleted or unknown users).
+    pub fn expected_documents_visible_to(
+        &self,
+        connection: &str,
+        email: &str,
+    ) -> Vec<serde_json::Value> {
+        self.sim.expected_visible_to(connection, email)
     }
 
     pub fn stats(&self) -> SimStats {

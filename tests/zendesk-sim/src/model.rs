@@ -20,6 +20,24 @@ pub(crate) const HISTORY_END: i64 = CLOCK_START - 3_600;
 /// Comment ids start above 2^53, as on large accounts: they do not fit an
 /// IEEE double, so a reader that goes through `f64` loses them.
 pub const COMMENT_ID_BASE: u64 = 1 << 53;
+/// The group most tickets are in; the restricted agent's only group.
+pub const MAIN_GROUP: u64 = 360_000_001;
+/// The group of every ticket whose id is a multiple of 3.
+pub const OTHER_GROUP: u64 = 360_000_002;
+/// The restricted agent's id: outside the generated sequence, so adding it
+/// changed no other id or generated value.
+pub const RESTRICTED_AGENT_ID: u64 = 9_001;
+pub const RESTRICTED_AGENT_EMAIL: &str = "restricted@acme.example";
+
+/// The group of ticket `id`: [`OTHER_GROUP`] for a multiple of 3, else
+/// [`MAIN_GROUP`] (new tickets too).
+pub fn group_of(id: u64) -> u64 {
+    if id.is_multiple_of(3) {
+        OTHER_GROUP
+    } else {
+        MAIN_GROUP
+    }
+}
 
 pub fn iso(t: i64) -> String {
     jiff::Timestamp::from_second(t)
@@ -42,6 +60,12 @@ pub struct SimUser {
     pub external_id: Option<String>,
     pub tags: Vec<String>,
     pub user_fields: Map<String, Value>,
+    /// A restricted agent's groups (`ticket_restriction: "groups"`): it
+    /// sees only their tickets. `None` for everyone else. It applies (and
+    /// shows) only while the user's role is `agent`: an admin sees every
+    /// ticket, and a restricted agent promoted then demoted is restricted
+    /// again.
+    pub restricted_to_groups: Option<Vec<u64>>,
     /// Permanently deleted (GDPR): `show_many` leaves them out, the users
     /// export shows them scrubbed.
     pub deleted: bool,
@@ -62,7 +86,34 @@ impl SimUser {
             "external_id": self.external_id, "tags": self.tags, "user_fields": self.user_fields,
             "active": !self.deleted, "verified": true, "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
+            "restricted_agent": self.restricted(), "ticket_restriction": self.restricted().then_some("groups"),
         })
+    }
+
+    /// What the user may do through the API: admins everything, agents
+    /// all but the admin-only endpoints, light agents and end-users nothing
+    /// but `/users/me`.
+    pub fn access(&self) -> Access {
+        match (self.role, self.role_type) {
+            ("admin", _) => Access::Admin,
+            ("agent", Some(1)) => Access::Limited,
+            ("agent", _) => Access::Agent,
+            _ => Access::Limited,
+        }
+    }
+
+    /// A restricted agent now (an agent with groups to keep to).
+    pub fn restricted(&self) -> bool {
+        self.role == "agent" && self.restricted_to_groups.is_some()
+    }
+
+    /// Whether this user may see the tickets of `group` (admins and
+    /// unrestricted agents see every group; end-users are not asked).
+    pub fn sees_group(&self, group: u64) -> bool {
+        match &self.restricted_to_groups {
+            Some(groups) if self.role == "agent" => groups.contains(&group),
+            _ => true,
+        }
     }
 
     /// A permanently deleted user as the users export shows it: inactive,
@@ -76,8 +127,18 @@ impl SimUser {
             "external_id": null, "tags": [], "user_fields": {},
             "active": false, "verified": false, "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
+            "restricted_agent": false, "ticket_restriction": null,
         })
     }
+}
+
+/// What a user may do through the API (see [`SimUser::access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Admin,
+    Agent,
+    /// Light agents and end-users: `/users/me` only.
+    Limited,
 }
 
 #[derive(Debug, Clone)]
@@ -254,6 +315,8 @@ pub struct SimTicket {
     pub submitter_id: u64,
     pub assignee_id: Option<u64>,
     pub organization_id: Option<u64>,
+    /// See [`group_of`].
+    pub group_id: u64,
     pub channel: String,
     pub custom_fields: Vec<(u64, Value)>,
     pub tags: Vec<String>,
@@ -287,7 +350,7 @@ impl SimTicket {
             "status": status, "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
             "generated_timestamp": self.generated, "requester_id": self.requester_id,
             "submitter_id": self.submitter_id, "assignee_id": self.assignee_id,
-            "organization_id": self.organization_id, "group_id": 360000001,
+            "organization_id": self.organization_id, "group_id": self.group_id,
             "via": {"channel": self.channel, "source": {"from": {}, "to": {}, "rel": null}},
             "custom_fields": self.custom_fields.iter().map(|(id, v)| json!({"id": id, "value": v})).collect::<Vec<_>>(),
             "fields": self.custom_fields.iter().map(|(id, v)| json!({"id": id, "value": v})).collect::<Vec<_>>(),
@@ -415,6 +478,8 @@ pub struct Specials {
     pub admin: u64,
     pub agents: Vec<u64>,
     pub light_agent: u64,
+    /// An agent restricted to the tickets of [`MAIN_GROUP`].
+    pub restricted_agent: u64,
     pub end_user_login: u64,
     pub deleted_user: u64,
     pub huge_ticket: Option<u64>,
@@ -583,12 +648,58 @@ impl Model {
                 "nps": self.rng.random_range(0..=10),
             }))
             .unwrap_or_default(),
+            restricted_to_groups: None,
             deleted: false,
             created_at: created,
             updated_at: created + DAY,
         };
         self.users.insert(id, u);
         id
+    }
+
+    /// The agent restricted to [`MAIN_GROUP`] (`restricted@acme.example`),
+    /// built without the generator's random numbers or ids, so the rest of
+    /// the account is what it was before it existed.
+    fn add_restricted_agent(&mut self) -> u64 {
+        let id = RESTRICTED_AGENT_ID;
+        let created = CLOCK_START - 900 * DAY;
+        self.users.insert(
+            id,
+            SimUser {
+                id,
+                name: "Rita Restricted".into(),
+                email: Some(RESTRICTED_AGENT_EMAIL.into()),
+                phone: None,
+                locale: "en-US".into(),
+                time_zone: "Tokyo".into(),
+                iana_time_zone: "Asia/Tokyo".into(),
+                organization_id: None,
+                role: "agent",
+                role_type: None,
+                external_id: None,
+                tags: vec![],
+                user_fields: Map::new(),
+                restricted_to_groups: Some(vec![MAIN_GROUP]),
+                deleted: false,
+                created_at: created,
+                updated_at: created + DAY,
+            },
+        );
+        id
+    }
+
+    /// The live (not deleted) user with this e-mail.
+    pub fn user_by_email(&self, email: &str) -> Option<&SimUser> {
+        self.users
+            .values()
+            .find(|u| !u.deleted && u.email.as_deref() == Some(email))
+    }
+
+    /// Whether user `user_id` may see ticket `t` (unknown users see none).
+    pub fn sees(&self, user_id: u64, t: &SimTicket) -> bool {
+        self.users
+            .get(&user_id)
+            .is_some_and(|u| u.sees_group(t.group_id))
     }
 
     /// Generates the account.
@@ -665,6 +776,7 @@ impl Model {
             Some("light@acme.example".into()),
             None,
         );
+        m.specials.restricted_agent = m.add_restricted_agent();
         // End-users.
         let n_users = (tickets / 3).max(20);
         for i in 0..n_users {
@@ -1135,6 +1247,7 @@ impl Model {
             submitter_id: d.submitter,
             assignee_id: Some(d.assignee),
             organization_id: d.organization_id,
+            group_id: group_of(d.id),
             channel: d.channel,
             custom_fields,
             tags: vec![format!("tag{}", d.id % 5)],

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::chat::{ChatLine, ChatLineKind};
 use crate::model::{
-    Body, CommentKind, Model, SimComment, SimTicket, SimUser, field_defs, iso, reasons,
+    Access, Body, CommentKind, Model, SimComment, SimTicket, SimUser, field_defs, iso, reasons,
 };
 use crate::oracle_threads::{Msg, chat_messages, log_messages, message};
 
@@ -287,9 +287,37 @@ fn title(t: &SimTicket) -> String {
 }
 
 pub fn expected(m: &Model, connection: &str, subdomain: &str) -> Vec<Value> {
+    expected_where(m, connection, subdomain, |_| true)
+}
+
+/// The documents of the tickets the user with this e-mail may read: every
+/// ticket for an admin or an unrestricted agent, its groups' for a
+/// restricted agent, none for users the API refuses (light agents,
+/// end-users) and for unknown or deleted users.
+pub fn expected_visible_to(
+    m: &Model,
+    connection: &str,
+    subdomain: &str,
+    email: &str,
+) -> Vec<Value> {
+    match m
+        .user_by_email(email)
+        .filter(|u| u.access() != Access::Limited)
+    {
+        Some(u) => expected_where(m, connection, subdomain, |t| u.sees_group(t.group_id)),
+        None => Vec::new(),
+    }
+}
+
+fn expected_where(
+    m: &Model,
+    connection: &str,
+    subdomain: &str,
+    visible: impl Fn(&SimTicket) -> bool,
+) -> Vec<Value> {
     let mut out = Vec::new();
     for t in m.tickets.values() {
-        if t.deleted {
+        if t.deleted || !visible(t) {
             continue;
         }
         let content = content(m, t);

@@ -1,5 +1,8 @@
 //! The agents' path through the simulator: the search export (its index
-//! lag, its terms, its budget).
+//! lag, its terms, its budget), ticket groups and the restricted agent who
+//! sees only its groups' tickets, and the oracle of what a user may see.
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 use zendesk_sim::{Mutation, SimConfig, SimHandle};
@@ -83,6 +86,23 @@ fn live_ticket(sim: &SimHandle) -> u64 {
         .iter()
         .find(|id| !f.deleted_ticket_ids.contains(id))
         .unwrap()
+}
+
+/// A live ticket in the restricted agent's group and one outside it.
+fn inside_and_outside(sim: &SimHandle) -> (u64, u64) {
+    let f = sim.facts();
+    let live = |id: &u64| !f.deleted_ticket_ids.contains(id);
+    let inside = *f
+        .ticket_ids
+        .iter()
+        .find(|id| live(id) && *id % 3 != 0)
+        .unwrap();
+    let outside = *f
+        .ticket_ids
+        .iter()
+        .find(|id| live(id) && *id % 3 == 0)
+        .unwrap();
+    (inside, outside)
 }
 
 fn time_of(v: &Value) -> i64 {
@@ -280,4 +300,200 @@ async fn the_search_export_has_a_budget_of_its_own_without_a_header() {
     let (s4, _, _) = get_as(&sim, &agent, "/api/v2/ticket_fields").await;
     assert_eq!(s4, 200, "the account budget is not spent");
     assert_eq!(sim.stats().responses_429, 1);
+}
+
+#[tokio::test]
+async fn tickets_are_in_two_groups_by_their_id_new_ones_too() {
+    let sim = SimHandle::start(config(60)).await.unwrap();
+    let admin = sim.credentials().admin_email;
+    let new = sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    let f = sim.facts();
+    let mut ids = f.ticket_ids.clone();
+    ids.retain(|id| !f.deleted_ticket_ids.contains(id));
+    ids.truncate(30);
+    ids.push(new.ticket_ids[0]);
+    let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let path = format!("/api/v2/tickets/show_many?ids={}", list.join(","));
+    let (_, _, many) = get_as(&sim, &admin, &path).await;
+    let tickets = many["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), ids.len());
+    for t in tickets {
+        let id = t["id"].as_u64().unwrap();
+        let group = if id % 3 == 0 { 360000002 } else { 360000001 };
+        assert_eq!(t["group_id"], group, "ticket {id}");
+    }
+}
+
+#[tokio::test]
+async fn users_me_says_which_agent_is_restricted_to_its_groups() {
+    let sim = SimHandle::start(config(20)).await.unwrap();
+    let c = sim.credentials();
+    assert_eq!(c.restricted_agent_email, "restricted@acme.example");
+    let (_, _, me) = get_as(&sim, &c.restricted_agent_email, "/api/v2/users/me").await;
+    let me = &me["user"];
+    assert_eq!(me["role"], "agent");
+    assert!(me["role_type"].is_null(), "{me}");
+    assert_eq!(me["restricted_agent"], true);
+    assert_eq!(me["ticket_restriction"], "groups");
+    for email in [&c.agent_email, &c.admin_email, &c.end_user_email] {
+        let (_, _, other) = get_as(&sim, email, "/api/v2/users/me").await;
+        assert_eq!(other["user"]["restricted_agent"], false, "{email}");
+        assert!(other["user"]["ticket_restriction"].is_null(), "{email}");
+    }
+}
+
+#[tokio::test]
+async fn a_restricted_agent_searches_only_the_tickets_of_its_groups() {
+    let sim = SimHandle::start(config(300)).await.unwrap();
+    let c = sim.credentials();
+    let f = sim.facts();
+    let restricted: BTreeSet<u64> = search_ids(&sim, &c.restricted_agent_email, "type:ticket")
+        .await
+        .into_iter()
+        .collect();
+    let visible: BTreeSet<u64> = f.restricted_visible_ticket_ids.iter().copied().collect();
+    assert_eq!(restricted, visible);
+    let everyone: BTreeSet<u64> = search_ids(&sim, &c.agent_email, "type:ticket")
+        .await
+        .into_iter()
+        .collect();
+    let live: BTreeSet<u64> = f
+        .ticket_ids
+        .iter()
+        .filter(|id| !f.deleted_ticket_ids.contains(id))
+        .copied()
+        .collect();
+    assert_eq!(
+        everyone, live,
+        "an unrestricted agent sees every live ticket"
+    );
+    assert!(restricted.len() < everyone.len());
+}
+
+#[tokio::test]
+async fn the_facts_list_the_live_tickets_of_the_restricted_agents_group() {
+    let sim = SimHandle::start(config(200)).await.unwrap();
+    let f = sim.facts();
+    let expected: Vec<u64> = f
+        .ticket_ids
+        .iter()
+        .filter(|id| *id % 3 != 0 && !f.deleted_ticket_ids.contains(id))
+        .copied()
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(f.restricted_visible_ticket_ids, expected);
+}
+
+#[tokio::test]
+async fn a_restricted_agent_is_forbidden_the_tickets_outside_its_groups() {
+    let sim = SimHandle::start(config(200)).await.unwrap();
+    let who = sim.credentials().restricted_agent_email;
+    let (inside, outside) = inside_and_outside(&sim);
+    for sub in ["", "/comments", "/audits", "/conversation_log"] {
+        let (status, _, body) =
+            get_as(&sim, &who, &format!("/api/v2/tickets/{outside}{sub}")).await;
+        assert_eq!(status, 403, "{sub}: {body}");
+        assert_eq!(body["error"], "Forbidden", "{sub}");
+        assert!(
+            body["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("You do not have access to this page"),
+            "{sub}"
+        );
+        let (status, _, _) =
+            get_as(&sim, &who, &format!("/api/v2/tickets/{inside}{sub}.json")).await;
+        assert_ne!(status, 403, "{sub} of a ticket of its group");
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_ticket_outside_the_restricted_agents_groups_stays_not_found() {
+    let sim = SimHandle::start(config(200)).await.unwrap();
+    let who = sim.credentials().restricted_agent_email;
+    let (_, outside) = inside_and_outside(&sim);
+    sim.mutate(Mutation::DeleteTicket { ticket_id: outside });
+    let (status, _, _) = get_as(&sim, &who, &format!("/api/v2/tickets/{outside}/comments")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn show_many_leaves_out_deleted_tickets_and_those_the_caller_may_not_see() {
+    let sim = SimHandle::start(config(200)).await.unwrap();
+    let c = sim.credentials();
+    let (inside, outside) = inside_and_outside(&sim);
+    let deleted = sim.facts().deleted_ticket_ids[0];
+    let path = format!("/api/v2/tickets/show_many?ids={inside},{outside},{deleted}");
+    let ids = |v: &Value| -> Vec<u64> {
+        v["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect()
+    };
+    let (_, _, restricted) = get_as(&sim, &c.restricted_agent_email, &path).await;
+    assert_eq!(ids(&restricted), vec![inside]);
+    let (_, _, agent) = get_as(&sim, &c.agent_email, &path).await;
+    assert_eq!(ids(&agent), vec![inside, outside]);
+}
+
+#[tokio::test]
+async fn a_restricted_agent_is_refused_the_incremental_exports() {
+    let sim = SimHandle::start(config(20)).await.unwrap();
+    let who = sim.credentials().restricted_agent_email;
+    let (status, _, body) = get_as(
+        &sim,
+        &who,
+        "/api/v2/incremental/tickets/cursor?start_time=0",
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("Forbidden")));
+}
+
+#[tokio::test]
+async fn the_oracle_of_a_restricted_agent_holds_only_its_groups_documents() {
+    let sim = SimHandle::start(config(300)).await.unwrap();
+    let c = sim.credentials();
+    let all = sim.expected_documents("acme");
+    let visible = sim.facts().restricted_visible_ticket_ids;
+    let mine = sim.expected_documents_visible_to("acme", &c.restricted_agent_email);
+    let theirs: Vec<Value> = all
+        .iter()
+        .filter(|d| visible.contains(&d["ticket_id"].as_u64().unwrap()))
+        .cloned()
+        .collect();
+    assert!(!mine.is_empty() && mine.len() < all.len());
+    assert_eq!(mine, theirs);
+    assert_eq!(
+        sim.expected_documents_visible_to("acme", &c.admin_email),
+        all
+    );
+    assert_eq!(
+        sim.expected_documents_visible_to("acme", &c.agent_email),
+        all
+    );
+    assert!(
+        sim.expected_documents_visible_to("acme", &c.light_agent_email)
+            .is_empty()
+    );
+    assert!(
+        sim.expected_documents_visible_to("acme", "nobody@acme.example")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_expected_control_answers_for_a_user_given_as() {
+    let sim = SimHandle::start(config(100)).await.unwrap();
+    let who = sim.credentials().restricted_agent_email;
+    let url = format!("{}/sim/expected?connection=x&as={who}", sim.base_url());
+    let served: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let expected = Value::Array(sim.expected_documents_visible_to("x", &who));
+    assert_eq!(served, expected);
+    let url = format!("{}/sim/expected?connection=x", sim.base_url());
+    let everything: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    assert_eq!(everything, Value::Array(sim.expected_documents("x")));
 }
