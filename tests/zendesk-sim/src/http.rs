@@ -1617,6 +1617,7 @@ fn apply(m: &mut Model, mu: Mutation, now: i64, out: &mut MutationResult) {
         Mutation::RenameOrg { .. } | Mutation::UpdateOrg { .. } | Mutation::DeleteOrg { .. } => {
             change_org(m, mu, now)
         }
+        Mutation::SetRole { email, role } => set_role(m, &email, &role, now),
         Mutation::Random { n, seed } => {
             let mut r = rand::rngs::StdRng::seed_from_u64(seed);
             let ids: Vec<u64> = m
@@ -1710,6 +1711,24 @@ fn random_people_change(m: &Model, r: &mut rand::rngs::StdRng) -> Mutation {
     }
 }
 
+/// Makes the user with this e-mail an admin (`role_type` 4) or a plain
+/// agent (`role_type` 0); other roles and unknown e-mails change nothing.
+fn set_role(m: &mut Model, email: &str, role: &str, now: i64) {
+    let (role, role_type) = match role {
+        "admin" => ("admin", Some(4)),
+        "agent" => ("agent", Some(0)),
+        _ => return,
+    };
+    let Some(id) = m.user_by_email(email).map(|u| u.id) else {
+        return;
+    };
+    if let Some(u) = m.users.get_mut(&id) {
+        u.role = role;
+        u.role_type = role_type;
+        u.updated_at = now;
+    }
+}
+
 /// Renames, updates or deletes an organization.
 fn change_org(m: &mut Model, mu: Mutation, now: i64) {
     let id = match &mu {
@@ -1764,6 +1783,7 @@ fn kind_name(m: &Mutation) -> &'static str {
         Mutation::MoveUser { .. } => "move_user",
         Mutation::DeleteUser { .. } => "delete_user",
         Mutation::DeleteOrg { .. } => "delete_org",
+        Mutation::SetRole { .. } => "set_role",
         Mutation::Random { .. } => "random",
     }
 }

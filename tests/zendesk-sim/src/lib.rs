@@ -216,7 +216,16 @@ pub enum Mutation {
     DeleteOrg {
         org_id: u64,
     },
-    /// `n` random mutations of the kinds above, seeded.
+    /// Gives the user with this e-mail the role `admin` (`role_type` 4, as
+    /// the other admins) or `agent` (`role_type` 0, a plain agent; a light
+    /// agent becomes a full one); any other role changes nothing. The
+    /// caller's access follows on its next request. A restricted agent made
+    /// admin sees every ticket, and is restricted again once made agent.
+    SetRole {
+        email: String,
+        role: String,
+    },
+    /// `n` random mutations of the kinds above (role changes aside), seeded.
     Random {
         n: usize,
         seed: u64,

@@ -1,6 +1,7 @@
 //! The agents' path through the simulator: the search export (its index
 //! lag, its terms, its budget), ticket groups and the restricted agent who
-//! sees only its groups' tickets, and the oracle of what a user may see.
+//! sees only its groups' tickets, the oracle of what a user may see, and
+//! role changes.
 
 use std::collections::BTreeSet;
 
@@ -496,4 +497,124 @@ async fn the_expected_control_answers_for_a_user_given_as() {
     let url = format!("{}/sim/expected?connection=x", sim.base_url());
     let everything: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     assert_eq!(everything, Value::Array(sim.expected_documents("x")));
+}
+
+#[tokio::test]
+async fn an_agent_promoted_to_admin_reads_the_admin_endpoints_at_once() {
+    let sim = SimHandle::start(config(20)).await.unwrap();
+    let agent = sim.credentials().agent_email;
+    let export = "/api/v2/incremental/tickets/cursor?start_time=0";
+    assert_eq!(get_as(&sim, &agent, export).await.0, 403);
+    sim.mutate(Mutation::SetRole {
+        email: agent.clone(),
+        role: "admin".into(),
+    });
+    assert_eq!(get_as(&sim, &agent, export).await.0, 200);
+    let (_, _, me) = get_as(&sim, &agent, "/api/v2/users/me").await;
+    assert_eq!(
+        (
+            me["user"]["role"].as_str(),
+            me["user"]["role_type"].as_i64()
+        ),
+        (Some("admin"), Some(4))
+    );
+}
+
+#[tokio::test]
+async fn a_demoted_admin_loses_the_admin_endpoints_at_once() {
+    let sim = SimHandle::start(config(20)).await.unwrap();
+    let admin = sim.credentials().admin_email;
+    let export = "/api/v2/incremental/tickets/cursor?start_time=0";
+    assert_eq!(get_as(&sim, &admin, export).await.0, 200);
+    sim.mutate(Mutation::SetRole {
+        email: admin.clone(),
+        role: "agent".into(),
+    });
+    assert_eq!(get_as(&sim, &admin, export).await.0, 403);
+    let (_, _, me) = get_as(&sim, &admin, "/api/v2/users/me").await;
+    assert_eq!(
+        (
+            me["user"]["role"].as_str(),
+            me["user"]["role_type"].as_i64()
+        ),
+        (Some("agent"), Some(0))
+    );
+    assert_eq!(
+        get_as(&sim, &admin, "/api/v2/ticket_fields").await.0,
+        200,
+        "still an agent"
+    );
+}
+
+#[tokio::test]
+async fn a_restricted_agent_made_admin_sees_every_ticket_until_made_agent_again() {
+    let sim = SimHandle::start(config(100)).await.unwrap();
+    let who = sim.credentials().restricted_agent_email;
+    let (_, outside) = inside_and_outside(&sim);
+    let ticket = format!("/api/v2/tickets/{outside}");
+    let set = |role: &str| Mutation::SetRole {
+        email: who.clone(),
+        role: role.into(),
+    };
+    sim.mutate(set("admin"));
+    assert_eq!(get_as(&sim, &who, &ticket).await.0, 200);
+    let (_, _, me) = get_as(&sim, &who, "/api/v2/users/me").await;
+    assert_eq!(me["user"]["restricted_agent"], false);
+    assert_eq!(
+        sim.expected_documents_visible_to("acme", &who),
+        sim.expected_documents("acme")
+    );
+    sim.mutate(set("agent"));
+    assert_eq!(get_as(&sim, &who, &ticket).await.0, 403);
+    let (_, _, me) = get_as(&sim, &who, "/api/v2/users/me").await;
+    assert_eq!(me["user"]["ticket_restriction"], "groups");
+}
+
+#[tokio::test]
+async fn an_unknown_role_changes_nothing() {
+    let sim = SimHandle::start(config(20)).await.unwrap();
+    let agent = sim.credentials().agent_email;
+    sim.mutate(Mutation::SetRole {
+        email: agent.clone(),
+        role: "owner".into(),
+    });
+    let (_, _, me) = get_as(&sim, &agent, "/api/v2/users/me").await;
+    assert_eq!(
+        (
+            me["user"]["role"].as_str(),
+            me["user"]["role_type"].as_i64()
+        ),
+        (Some("agent"), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn the_oauth_tokens_of_a_demoted_admin_lose_the_admin_endpoints() {
+    let sim = SimHandle::start(config(20)).await.unwrap();
+    let c = sim.credentials();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/oauth/tokens", sim.base_url()))
+        .json(&serde_json::json!({"grant_type": "client_credentials", "client_id": c.oauth_client_id, "client_secret": c.oauth_client_secret, "scope": "read"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let export = format!(
+        "{}/api/v2/incremental/tickets/cursor?start_time=0",
+        sim.base_url()
+    );
+    let status = |access: String| {
+        let request = http.get(&export).bearer_auth(access);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let access = token["access_token"].as_str().unwrap().to_string();
+    assert_eq!(status(access.clone()).await, 200);
+    sim.mutate(Mutation::SetRole {
+        email: c.admin_email,
+        role: "agent".into(),
+    });
+    assert_eq!(status(access).await, 403);
 }
