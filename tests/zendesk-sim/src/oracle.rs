@@ -138,7 +138,10 @@ fn user(m: &Model, t: &SimTicket) -> Value {
     })
 }
 
-fn satisfaction(t: &SimTicket) -> Value {
+/// A rating's score, reason and comment. The reason's name comes from the
+/// ticket, else (`names_reasons`: the reader may list the reasons, admins
+/// only) from the reasons list by its id.
+fn satisfaction(t: &SimTicket, names_reasons: bool) -> Value {
     let Some(c) = &t.csat else { return Value::Null };
     if c.score != "good" && c.score != "bad" {
         return Value::Null;
@@ -148,7 +151,7 @@ fn satisfaction(t: &SimTicket) -> Value {
         .clone()
         .filter(|r| !r.trim().is_empty())
         .or_else(|| {
-            c.reason_id.and_then(|id| {
+            c.reason_id.filter(|_| names_reasons).and_then(|id| {
                 reasons()
                     .into_iter()
                     .find(|(r, _)| *r == id)
@@ -287,13 +290,15 @@ fn title(t: &SimTicket) -> String {
 }
 
 pub fn expected(m: &Model, connection: &str, subdomain: &str) -> Vec<Value> {
-    expected_where(m, connection, subdomain, |_| true)
+    expected_where(m, connection, subdomain, true, |_| true)
 }
 
 /// The documents of the tickets the user with this e-mail may read: every
 /// ticket for an admin or an unrestricted agent, its groups' for a
 /// restricted agent, none for users the API refuses (light agents,
-/// end-users) and for unknown or deleted users.
+/// end-users) and for unknown or deleted users. An agent may not read the
+/// satisfaction reasons list: its ratings name a reason only when the
+/// ticket itself does.
 pub fn expected_visible_to(
     m: &Model,
     connection: &str,
@@ -304,7 +309,9 @@ pub fn expected_visible_to(
         .user_by_email(email)
         .filter(|u| u.access() != Access::Limited)
     {
-        Some(u) => expected_where(m, connection, subdomain, |t| u.sees_group(t.group_id)),
+        Some(u) => expected_where(m, connection, subdomain, u.access() == Access::Admin, |t| {
+            u.sees_group(t.group_id)
+        }),
         None => Vec::new(),
     }
 }
@@ -313,6 +320,7 @@ fn expected_where(
     m: &Model,
     connection: &str,
     subdomain: &str,
+    names_reasons: bool,
     visible: impl Fn(&SimTicket) -> bool,
 ) -> Vec<Value> {
     let mut out = Vec::new();
@@ -321,7 +329,7 @@ fn expected_where(
             continue;
         }
         let content = content(m, t);
-        let sat = satisfaction(t);
+        let sat = satisfaction(t, names_reasons);
         let customer = content.iter().any(|c| c["role"] == "customer");
         if !customer && sat["comment"].is_null() {
             continue;

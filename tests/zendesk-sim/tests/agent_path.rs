@@ -461,20 +461,24 @@ async fn the_oracle_of_a_restricted_agent_holds_only_its_groups_documents() {
     let all = sim.expected_documents("acme");
     let visible = sim.facts().restricted_visible_ticket_ids;
     let mine = sim.expected_documents_visible_to("acme", &c.restricted_agent_email);
-    let theirs: Vec<Value> = all
-        .iter()
-        .filter(|d| visible.contains(&d["ticket_id"].as_u64().unwrap()))
-        .cloned()
+    let ids = |docs: &[Value]| -> Vec<u64> {
+        docs.iter()
+            .map(|d| d["ticket_id"].as_u64().unwrap())
+            .collect()
+    };
+    let theirs: Vec<u64> = ids(&all)
+        .into_iter()
+        .filter(|id| visible.contains(id))
         .collect();
     assert!(!mine.is_empty() && mine.len() < all.len());
-    assert_eq!(mine, theirs);
+    assert_eq!(ids(&mine), theirs);
     assert_eq!(
         sim.expected_documents_visible_to("acme", &c.admin_email),
         all
     );
     assert_eq!(
-        sim.expected_documents_visible_to("acme", &c.agent_email),
-        all
+        ids(&sim.expected_documents_visible_to("acme", &c.agent_email)),
+        ids(&all)
     );
     assert!(
         sim.expected_documents_visible_to("acme", &c.light_agent_email)
@@ -617,4 +621,30 @@ async fn the_oauth_tokens_of_a_demoted_admin_lose_the_admin_endpoints() {
         role: "agent".into(),
     });
     assert_eq!(status(access).await, 403);
+}
+
+#[tokio::test]
+async fn an_agents_ratings_name_a_reason_only_when_the_ticket_does() {
+    let sim = SimHandle::start(config(300)).await.unwrap();
+    let c = sim.credentials();
+    let all = sim.expected_documents("acme");
+    let agents = sim.expected_documents_visible_to("acme", &c.agent_email);
+    let reason = |d: &Value| d["properties"]["satisfaction"]["reason"].clone();
+    let named_by_list = all
+        .iter()
+        .zip(&agents)
+        .filter(|(a, g)| reason(a) != reason(g))
+        .inspect(|(_, g)| assert!(reason(g).is_null(), "an agent names no reason itself"))
+        .count();
+    assert!(
+        named_by_list > 0,
+        "some ratings name their reason by id only"
+    );
+    for (a, g) in all.iter().zip(&agents) {
+        let mut a = a.clone();
+        let mut g = g.clone();
+        a["properties"]["satisfaction"]["reason"] = Value::Null;
+        g["properties"]["satisfaction"]["reason"] = Value::Null;
+        assert_eq!(a, g, "only the reasons differ");
+    }
 }
