@@ -16,8 +16,13 @@
 //!
 //! Sizes can be changed with `ZDSYNC_BENCH_TICKETS` and
 //! `ZDSYNC_BENCH_RSS_TICKETS` (a quick run: 2000 and 4000);
+//! - the same account through an agent's connection (the search export and
+//!   per-ticket comments): requests per 1,000 tickets, 429s, wall time
+//!   against the account-budget bound, and an idle hourly sync.
+//!
 //! `ZDSYNC_BENCH_ONLY=windows` runs only the windowed comparison,
-//! `ZDSYNC_BENCH_ONLY=rss` only the peak RSS.
+//! `ZDSYNC_BENCH_ONLY=rss` only the peak RSS, `ZDSYNC_BENCH_ONLY=agent`
+//! only the agent connection.
 
 use std::path::Path;
 use std::process::Command;
@@ -54,6 +59,15 @@ fn zdsync(data: &Path, url: &str, token: &str, args: &[&str]) -> Value {
 }
 
 async fn backfill(tickets: usize, rate_limits: bool) -> (SimHandle, tempfile::TempDir, Value, f64) {
+    backfill_as(tickets, rate_limits, |c| c.admin_email.clone()).await
+}
+
+/// A backfill by the simulator's user that `who` picks (an admin, an agent).
+async fn backfill_as(
+    tickets: usize,
+    rate_limits: bool,
+    who: fn(&zendesk_sim::SimCredentials) -> String,
+) -> (SimHandle, tempfile::TempDir, Value, f64) {
     let sim = SimHandle::start(SimConfig {
         tickets,
         rate_limits,
@@ -66,7 +80,7 @@ async fn backfill(tickets: usize, rate_limits: bool) -> (SimHandle, tempfile::Te
     let url = sim.base_url();
     let data = dir.path().to_path_buf();
     let (url2, token) = (url.clone(), c.api_token.clone());
-    let email = c.admin_email.clone();
+    let email = who(&c);
     tokio::task::spawn_blocking(move || {
         zdsync(
             &data,
@@ -100,6 +114,10 @@ async fn main() {
 
     if std::env::var("ZDSYNC_BENCH_ONLY").as_deref() == Ok("rss") {
         peak_rss(rss_tickets).await;
+        return;
+    }
+    if std::env::var("ZDSYNC_BENCH_ONLY").as_deref() == Ok("agent") {
+        agent_backfill(tickets).await;
         return;
     }
 
@@ -189,6 +207,60 @@ async fn main() {
 
     // 4. The same account backfilled as windows (the Lambda path).
     windowed(tickets, env_usize("ZDSYNC_BENCH_WINDOWS", 16)).await;
+
+    // 5. The same account through an agent's connection (search export).
+    agent_backfill(tickets).await;
+}
+
+/// The backfill of an agent connection (the search export and per-ticket
+/// comments, on the account budget) with realistic limits, then an idle
+/// hourly sync.
+async fn agent_backfill(tickets: usize) {
+    let (sim, dir, report, wall) = backfill_as(tickets, true, |c| c.agent_email.clone()).await;
+    let r = &report["reports"][0];
+    let n = |k: &str| r[k].as_u64().unwrap_or(0);
+    let requests = r["requests"]["total"].as_u64().unwrap_or(0);
+    let account = SimConfig::default().account_limit_per_min as f64;
+    // The account budget starts full: the first minute's requests need no wait.
+    let bound_s = ((requests as f64 - account).max(0.0) / account) * 60.0;
+    println!("agent backfill of {tickets} tickets (search export, account 700/min, search export 100/min):");
+    println!("  documents written:          {}", n("documents_written"));
+    println!(
+        "  Zendesk requests:           {requests} ({:.1} per 1,000 tickets): {} search pages, {} comment reads, {} chat histories, {} conversation logs",
+        requests as f64 * 1000.0 / tickets as f64,
+        n("ticket_pages"),
+        n("comment_reads"),
+        n("chat_history_reads"),
+        n("conversation_log_reads")
+    );
+    println!(
+        "  429 responses:              {} (client) / {} (simulator)",
+        r["requests"]["responses_429"],
+        sim.stats().responses_429
+    );
+    println!(
+        "  wall time:                  {wall:.1} s; account-budget bound {bound_s:.1} s: ratio {:.3}",
+        wall / bound_s.max(1e-9)
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(61)).await;
+    sim.advance_clock(3_600);
+    sim.reset_stats();
+    let data = dir.path().to_path_buf();
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let again =
+        tokio::task::spawn_blocking(move || zdsync(&data, &url, &c.api_token, &["sync", "acme"]))
+            .await
+            .expect("join");
+    let a = &again["reports"][0];
+    println!(
+        "  unchanged hourly sync:      {} requests {:?}, {} comment reads, {} ms",
+        a["requests"]["total"],
+        sim.stats().by_endpoint,
+        a["comment_reads"],
+        a["duration_ms"]
+    );
+    sim.shutdown().await;
 }
 
 /// Peak RSS of a backfill of `rss_tickets` tickets (limits off).

@@ -47,8 +47,7 @@ use crate::Engine;
 use crate::backfill::{replace_cursor, split_point, window_done};
 use crate::error::{Context, EngineError, Result};
 use crate::lease::Lease;
-use crate::render::{Pending, Renderer};
-use crate::state::TicketState;
+use crate::render::Renderer;
 use crate::sync::{SyncOptions, SyncReport, TicketsCursor, epoch, sync_window};
 
 /// Feedback documents a trial holds when the settings do not say.
@@ -531,44 +530,14 @@ async fn hold_everything(engine: &Engine, name: &str, h: History) -> Result<()> 
     // The floor is still recorded: renders every ticket, held back or not.
     let mut renderer = Renderer::for_run(engine, &conn, &client).await?;
     renderer.floor = None;
-    let mut after = None;
-    loop {
-        let ids = engine
-            .store
-            .list_state_ids(name, after, BATCH)
-            .await
-            .context(|| "listing ticket states".into())?;
-        let Some(&last) = ids.last() else { break };
-        after = Some(last);
-        let states = engine
-            .store
-            .get_states(name, &ids)
-            .await
-            .context(|| "reading ticket states".into())?;
-        let mut batch = Vec::new();
-        for (id, blob) in states {
-            let state = TicketState::decode(&blob.body, &format!("{name}#{id}"))?;
-            let held_back = state
+    renderer
+        .render_stored(engine, &client, |state| {
+            state
                 .ticket
                 .as_ref()
-                .is_some_and(|t| !History::holds(Some(old_floor), t));
-            if held_back {
-                batch.push(Pending {
-                    ticket_id: id,
-                    state,
-                    stored_state_hash: Some(blob.hash),
-                });
-            }
-        }
-        let writes = renderer.render_batch(engine, &client, &batch).await?;
-        if !writes.is_empty() {
-            engine
-                .store
-                .write_tickets(name, &writes)
-                .await
-                .context(|| "storing the documents of older history".into())?;
-        }
-    }
+                .is_some_and(|t| !History::holds(Some(old_floor), t))
+        })
+        .await?;
     forget(engine, name).await?;
     tracing::info!(
         connection = name,

@@ -273,6 +273,54 @@ impl Renderer {
         Ok(writes)
     }
 
+    /// Renders again the stored tickets `pick` selects, from their stored
+    /// states (Zendesk is asked only for what rendering needs).
+    pub async fn render_stored(
+        &mut self,
+        engine: &Engine,
+        client: &Client,
+        pick: impl Fn(&TicketState) -> bool,
+    ) -> Result<()> {
+        const BATCH: usize = 500;
+        let name = self.connection.clone();
+        let mut after = None;
+        loop {
+            let ids = engine
+                .store
+                .list_state_ids(&name, after, BATCH)
+                .await
+                .context(|| "listing ticket states".into())?;
+            let Some(&last) = ids.last() else {
+                return Ok(());
+            };
+            after = Some(last);
+            let states = engine
+                .store
+                .get_states(&name, &ids)
+                .await
+                .context(|| "reading ticket states".into())?;
+            let mut batch = Vec::new();
+            for (id, blob) in states {
+                let state = TicketState::decode(&blob.body, &format!("{name}#{id}"))?;
+                if pick(&state) {
+                    batch.push(Pending {
+                        ticket_id: id,
+                        state,
+                        stored_state_hash: Some(blob.hash),
+                    });
+                }
+            }
+            let writes = self.render_batch(engine, client, &batch).await?;
+            if !writes.is_empty() {
+                engine
+                    .store
+                    .write_tickets(&name, &writes)
+                    .await
+                    .context(|| format!("storing {} rendered documents", writes.len()))?;
+            }
+        }
+    }
+
     /// Loads `satisfaction_reasons` once per run, when a rating needs it.
     async fn ensure_reasons<'a>(
         &mut self,
@@ -282,13 +330,7 @@ impl Renderer {
         if self.reasons.is_some() {
             return;
         }
-        let needed = tickets.any(|t| {
-            t.satisfaction_rating.as_ref().is_some_and(|r| {
-                matches!(r.score.as_str(), "good" | "bad")
-                    && r.reason_id.is_some()
-                    && r.reason.as_deref().is_none_or(|s| s.trim().is_empty())
-            })
-        });
+        let needed = tickets.any(needs_reason_name);
         if !needed {
             return;
         }
@@ -398,4 +440,14 @@ impl Renderer {
         }
         Ok(out)
     }
+}
+
+/// Whether a ticket's rating names its reason only by id (its name comes
+/// from the reasons list, which only admins may read).
+pub fn needs_reason_name(t: &Ticket) -> bool {
+    t.satisfaction_rating.as_ref().is_some_and(|r| {
+        matches!(r.score.as_str(), "good" | "bad")
+            && r.reason_id.is_some()
+            && r.reason.as_deref().is_none_or(|s| s.trim().is_empty())
+    })
 }

@@ -767,11 +767,13 @@ async fn run(
     report: &mut SyncReport,
 ) -> Result<()> {
     let client = engine.client(conn).await?;
-    let conn = match Path::of(conn) {
+    let was = Path::of(conn);
+    let conn = match was {
         // An agent may have been promoted (or restricted) since.
         Path::Search => crate::access::recheck(engine, conn, &client).await?,
         Path::Exports => conn.clone(),
     };
+    let promoted = was == Path::Search && Path::of(&conn) == Path::Exports;
     let renderer = Renderer::for_run(engine, &conn, &client).await?;
     let mut walk = Walk {
         engine,
@@ -783,6 +785,9 @@ async fn run(
         pages: 0,
     };
     let result = async {
+        if promoted {
+            walk.name_reasons().await?;
+        }
         report.complete = walk.streams(span, report).await?;
         if report.complete {
             // A trial's next window, its floor, or the end of an upgrade.
@@ -848,6 +853,18 @@ impl Walk<'_> {
                 Ok(true)
             }
         }
+    }
+
+    /// Renders again the stored tickets whose rating names its reason by
+    /// id only: an agent could not read the names, an admin can.
+    async fn name_reasons(&mut self) -> Result<()> {
+        self.renderer
+            .render_stored(self.engine, &self.client, |s| {
+                s.ticket
+                    .as_ref()
+                    .is_some_and(crate::render::needs_reason_name)
+            })
+            .await
     }
 
     /// Both export streams of the span.

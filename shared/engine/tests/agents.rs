@@ -27,6 +27,12 @@ async fn refresh(env: &Env, name: &str) -> RefreshReport {
     r
 }
 
+/// The documents an agent should hold.
+async fn assert_agent_holds(env: &Env, name: &str) {
+    let agent = env.sim.credentials().agent_email;
+    assert_matches_oracle_as(env, name, &agent).await;
+}
+
 async fn agent_env(tickets: usize) -> Env {
     let env = start(small(tickets)).await;
     let agent = env.sim.credentials().agent_email;
@@ -91,7 +97,7 @@ async fn an_agent_backfill_equals_the_oracle_and_never_touches_admin_only_endpoi
     let env = agent_env(300).await;
     let r = sync(&env, "acme").await;
     assert_eq!(r.path, Some(Path::Search));
-    assert_matches_oracle(&env, "acme").await;
+    assert_agent_holds(&env, "acme").await;
     let stats = env.sim.stats();
     let refused: u64 = stats
         .by_endpoint
@@ -140,7 +146,7 @@ async fn after_changes_an_agent_and_an_admin_connection_hold_the_same_documents(
     assert_eq!(daily.tickets_deleted, 1, "{daily:?}");
     refresh(&env, "admin").await;
     assert_matches_oracle(&env, "admin").await;
-    assert_matches_oracle(&env, "agent").await;
+    assert_agent_holds(&env, "agent").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,7 +167,7 @@ async fn a_change_the_index_has_not_shown_yet_is_read_by_the_next_sync() {
         has(&export(&env.engine, "acme").await),
         "the overlap reads it"
     );
-    assert_matches_oracle(&env, "acme").await;
+    assert_agent_holds(&env, "acme").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +182,7 @@ async fn many_tickets_changed_in_one_second_are_all_read() {
     env.sim.advance_clock(60);
     let r = sync(&env, "acme").await;
     assert_eq!(r.counters.documents_written, 40, "{r:?}");
-    assert_matches_oracle(&env, "acme").await;
+    assert_agent_holds(&env, "acme").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +208,7 @@ async fn a_walk_whose_cursor_expired_resumes_by_creation_time() {
         count: 1,
     });
     let rest = sync(&env, "acme").await;
-    assert_matches_oracle(&env, "acme").await;
+    assert_agent_holds(&env, "acme").await;
     // Only the tickets of the second reached are read again, not the page.
     assert!(
         rest.counters.comment_reads < 1_500 - read_once + 20,
@@ -225,11 +231,85 @@ async fn the_daily_refresh_of_an_agent_updates_customers_by_show_many() {
     let r = refresh(&env, "acme").await;
     assert_eq!(r.users_updated, 1, "{r:?}");
     assert!(r.documents_written >= 1, "{r:?}");
-    assert_matches_oracle(&env, "acme").await;
+    assert_agent_holds(&env, "acme").await;
     let stats = env.sim.stats();
     assert!(
         !stats.by_endpoint.keys().any(|k| k.contains("incremental")),
         "{:?}",
         stats.by_endpoint
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_promoted_to_admin_moves_to_the_exports_and_back_when_demoted() {
+    let env = agent_env(200).await;
+    let agent = env.sim.credentials().agent_email;
+    sync(&env, "acme").await;
+    env.sim.mutate(Mutation::SetRole {
+        email: agent.clone(),
+        role: "admin".into(),
+    });
+    changes(&env);
+    env.sim.advance_clock(120);
+    let promoted = sync(&env, "acme").await;
+    assert_eq!(promoted.path, Some(Path::Exports), "{promoted:?}");
+    let conn = env.engine.connection("acme").await.expect("connection");
+    assert_eq!(conn.role.as_deref(), Some("admin"));
+    // The exports started where the search walk had reached: no backfill.
+    assert!(promoted.ticket_pages <= 2, "{promoted:?}");
+    refresh(&env, "acme").await;
+    assert_matches_oracle(&env, "acme").await;
+
+    env.sim.mutate(Mutation::SetRole {
+        email: agent,
+        role: "agent".into(),
+    });
+    env.sim.mutate(Mutation::NewTicket {
+        customer_comment: true,
+    });
+    env.sim.advance_clock(120);
+    let demoted = sync(&env, "acme").await;
+    assert_eq!(demoted.path, Some(Path::Search), "{demoted:?}");
+    assert!(
+        demoted.counters.comment_reads < 20,
+        "the search walk starts where the exports had reached: {demoted:?}"
+    );
+    // Reason names read while an admin stay until their tickets change.
+    let unnamed = |docs: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        docs.into_iter()
+            .map(|mut d| {
+                if d["properties"]["satisfaction"].is_object() {
+                    d["properties"]["satisfaction"]["reason"] = serde_json::Value::Null;
+                }
+                d
+            })
+            .collect()
+    };
+    let want = env
+        .sim
+        .expected_documents_visible_to("acme", &env.sim.credentials().agent_email);
+    assert!(unnamed(export(&env.engine, "acme").await) == unnamed(want));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_agent_imports_what_it_may_see_and_status_says_so() {
+    let env = start(small(300)).await;
+    let restricted = env.sim.credentials().restricted_agent_email;
+    let out = connect_as(&env, "acme", &restricted).await;
+    assert_eq!(out.connection.restriction.as_deref(), Some("groups"));
+    assert!(
+        out.notices.join(" ").contains("restricted"),
+        "{:?}",
+        out.notices
+    );
+    sync(&env, "acme").await;
+    let got = export(&env.engine, "acme").await;
+    let want = env.sim.expected_documents_visible_to("acme", &restricted);
+    assert!(!want.is_empty() && want.len() < env.sim.expected_documents("acme").len());
+    assert_eq!(got.len(), want.len());
+    let st = zdsync_engine::status::status(&env.engine, Some("acme"))
+        .await
+        .expect("status");
+    assert_eq!(st[0].restricted.as_deref(), Some("groups"));
+    assert!(st[0].access.contains("restricted"), "{}", st[0].access);
 }

@@ -634,3 +634,65 @@ async fn a_trial_backfills_through_the_queue_keeps_new_tickets_and_upgrades_on_i
         w.sim.expected_documents("acme")
     );
 }
+
+/// All documents of one connection.
+async fn export_of(engine: &Engine, name: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    zdsync_engine::status::for_each_document(engine, Some(name), |r| {
+        out.push(serde_json::from_str(&r.body).unwrap());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_connection_syncs_through_the_lambdas_like_the_admin_one() {
+    let Some(mut w) = world("agent", 1_200).await else {
+        return;
+    };
+    let c = w.sim.credentials();
+    connect(
+        &w.deps.engine,
+        ConnectRequest {
+            name: "crew".into(),
+            subdomain: "acme".into(),
+            email: Some(c.agent_email.clone()),
+            plan: Plan::Paid,
+            secret: StoredSecret::ApiToken {
+                token: c.api_token.clone(),
+            },
+        },
+    )
+    .await
+    .expect("the agent connects");
+    // One page a run: the agent's walk of 1,200 tickets (two search pages)
+    // is handed over through the queue.
+    w.deps.max_pages = Some(1);
+    let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(out["ok"], true, "{out}");
+    assert!(drain(&w).await >= 2, "the runs were handed over");
+    w.deps.max_pages = None;
+    let want = |w: &World| w.sim.expected_documents_visible_to("crew", &c.agent_email);
+    assert_eq!(export_of(&w.deps.engine, "crew").await, want(&w));
+    assert_eq!(
+        export_of(&w.deps.engine, "acme").await,
+        w.sim.expected_documents("acme")
+    );
+
+    // A round of changes with a deletion: the hourly run, then the daily.
+    w.sim.advance_clock(3_600);
+    w.sim.mutate(Mutation::Random { n: 150, seed: 12 });
+    w.sim.advance_clock(120);
+    ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    drain(&w).await;
+    let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(out["ok"], true, "{out}");
+    drain(&w).await;
+    assert_eq!(export_of(&w.deps.engine, "crew").await, want(&w));
+    assert_eq!(
+        export_of(&w.deps.engine, "acme").await,
+        w.sim.expected_documents("acme")
+    );
+}

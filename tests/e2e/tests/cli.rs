@@ -451,3 +451,44 @@ async fn a_trial_connection_holds_its_limit_and_plan_paid_fetches_the_rest() {
     assert_eq!(st["connections"][0]["plan"], "paid");
     assert_eq!(st["connections"][0]["history"]["complete"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_connects_with_a_notice_and_status_names_the_search_path() {
+    let sim = sim(120).await;
+    let data = tempfile::tempdir().unwrap();
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let env = token_env(&url, &c.api_token);
+    let r = zdsync(
+        data.path(),
+        &[
+            "connect",
+            "crew",
+            "--subdomain",
+            "acme",
+            "--email",
+            &c.agent_email,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("as an agent"), "{}", r.stderr);
+    assert!(r.stderr.contains("Connect with an admin"), "{}", r.stderr);
+    let r = zdsync(data.path(), &["--json", "sync", "crew"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["reports"][0]["path"], "search");
+    let docs = export(data.path()).await;
+    assert_eq!(
+        docs,
+        sim.expected_documents_visible_to("crew", &c.agent_email)
+    );
+    let st = zdsync(data.path(), &["status", "crew"], &[]).await;
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    assert!(
+        st.stdout.contains("reads the search export (agent)"),
+        "{}",
+        st.stdout
+    );
+    assert!(st.stdout.contains("cursor search"), "{}", st.stdout);
+}

@@ -144,3 +144,25 @@ pub async fn connect_as(
     .await
     .expect("the user connects")
 }
+
+/// Asserts stored documents equal what the simulator expects the user with
+/// this e-mail to see (a restricted agent: its tickets; an agent: ratings
+/// without the reason names only admins may read).
+pub async fn assert_matches_oracle_as(env: &Env, conn: &str, email: &str) {
+    let got = export(&env.engine, conn).await;
+    let want = env.sim.expected_documents_visible_to(conn, email);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            g == w,
+            "document {} differs from the simulator's expectation",
+            w["id"]
+        );
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "stored {} documents, expected {}",
+        got.len(),
+        want.len()
+    );
+}
