@@ -223,7 +223,9 @@ async fn agent_backfill(tickets: usize) {
     let account = SimConfig::default().account_limit_per_min as f64;
     // The account budget starts full: the first minute's requests need no wait.
     let bound_s = ((requests as f64 - account).max(0.0) / account) * 60.0;
-    println!("agent backfill of {tickets} tickets (search export, account 700/min, search export 100/min):");
+    println!(
+        "agent backfill of {tickets} tickets (search export, account 700/min, search export 100/min):"
+    );
     println!("  documents written:          {}", n("documents_written"));
     println!(
         "  Zendesk requests:           {requests} ({:.1} per 1,000 tickets): {} search pages, {} comment reads, {} chat histories, {} conversation logs",
