@@ -313,3 +313,88 @@ async fn a_restricted_agent_imports_what_it_may_see_and_status_says_so() {
     assert_eq!(st[0].restricted.as_deref(), Some("groups"));
     assert!(st[0].access.contains("restricted"), "{}", st[0].access);
 }
+
+/// Comments are read eight tickets at a time on the account budget alone:
+/// the limiter keeps them under it, so no answer is a 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_ticket_reads_side_by_side_stay_within_the_account_budget() {
+    let env = start(zendesk_sim::SimConfig {
+        rate_limits: true,
+        account_limit_per_min: 40,
+        rate_window_secs: 2,
+        ..small(200)
+    })
+    .await;
+    let agent = env.sim.credentials().agent_email;
+    connect_as(&env, "acme", &agent).await;
+    let r = sync(&env, "acme").await;
+    assert!(r.counters.comment_reads > 150, "{r:?}");
+    assert!(
+        r.requests.slept_ms > 0,
+        "the budget was spent and waited for"
+    );
+    assert_eq!(
+        env.sim.stats().responses_429,
+        0,
+        "{:?}",
+        env.sim.stats().by_endpoint
+    );
+    assert_agent_holds(&env, "acme").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_agent_keeps_to_its_tickets_through_changes_and_a_deletion() {
+    let env = start(small(300)).await;
+    let restricted = env.sim.credentials().restricted_agent_email;
+    connect_as(&env, "acme", &restricted).await;
+    sync(&env, "acme").await;
+    let mine = env.sim.facts().restricted_visible_ticket_ids;
+    env.sim
+        .mutate(Mutation::DeleteTicket { ticket_id: mine[2] });
+    env.sim.mutate(Mutation::Random { n: 60, seed: 5 });
+    env.sim.advance_clock(120);
+    sync(&env, "acme").await;
+    refresh(&env, "acme").await;
+    assert_matches_oracle_as(&env, "acme", &restricted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_trial_holds_its_most_recent_documents_and_an_upgrade_the_rest() {
+    let mut env = agent_env(300).await;
+    env.engine.settings.trial_limit = Some(25);
+    zdsync_engine::history::set_plan(&env.engine, "acme", zdsync_store::Plan::Trial)
+        .await
+        .expect("trial");
+    zdsync_engine::history::plan_first_trial(&env.engine, "acme", &SyncOptions::default())
+        .await
+        .expect("plan");
+    sync(&env, "acme").await;
+    let agent = env.sim.credentials().agent_email;
+    let place = |d: &serde_json::Value| {
+        (
+            d["created_at"].as_str().unwrap_or_default().to_string(),
+            d["ticket_id"].as_u64().unwrap_or_default(),
+        )
+    };
+    let mut recent = env.sim.expected_documents_visible_to("acme", &agent);
+    recent.sort_by_key(|d| std::cmp::Reverse(place(d)));
+    recent.truncate(25);
+    recent.sort_by_key(|d| d["ticket_id"].as_u64());
+    assert!(
+        export(&env.engine, "acme").await == recent,
+        "the 25 most recent"
+    );
+    let change = zdsync_engine::history::change_plan(
+        &env.engine,
+        "acme",
+        zdsync_store::Plan::Paid,
+        &SyncOptions::default(),
+    )
+    .await
+    .expect("upgrade");
+    assert!(
+        change.windows.is_empty(),
+        "nothing more to read: {change:?}"
+    );
+    assert_agent_holds(&env, "acme").await;
+}
