@@ -1,7 +1,9 @@
 //! The daily refresh of the people in the documents: walks Zendesk's
 //! incremental users export and organizations export, each from its own
 //! saved cursor, updates the customers and organizations already stored,
-//! and renders again the documents they appear in.
+//! and renders again the documents they appear in. An agent connection,
+//! which may not read those exports, reads its stored people by id and
+//! checks its stored tickets instead ([`by_id`]).
 //!
 //! - A user deleted in Zendesk (the export shows them scrubbed, `active:
 //!   false`) keeps only `{id, active: false}` in the store, and their
