@@ -1,11 +1,19 @@
 //! The Lambda handlers, kept out of the functions' `main.rs` so they can be
 //! called in-process by tests with real event payloads.
 //!
-//! - [`ticket_sync`]: EventBridge schedule (every connection) or a manual
-//!   invoke `{"connection": "acme", "backfill": true}`.
+//! - [`ticket_sync`]: EventBridge schedule (hourly) or a manual invoke
+//!   `{"connection": "acme", "backfill": true}` (run in the invocation).
 //! - [`user_refresh`]: EventBridge schedule (daily).
 //! - [`backfill_worker`]: SQS batch of [`WorkItem`]s, with partial batch
 //!   failures.
+//!
+//! A schedule's run lists the connections (a `Query`, never a scan) and
+//! queues one work item per connection, in batches: it returns in seconds
+//! however many tenants the deployment holds, and the workers (at most the
+//! stack's `WorkerConcurrency` at once, one item each) run the connections
+//! side by side, so a slow or failing one delays nobody else and fails on
+//! its own (retried, then the dead-letter queue). A connection never synced
+//! plans its history when its first item runs.
 //!
 //! A manual backfill plans history as windows (see
 //! `zdsync_engine::backfill`), queued as work items for the worker. Every run
@@ -205,71 +213,81 @@ pub async fn ticket_sync(deps: &Deps, payload: Value, stop: Instant) -> Result<V
             ))
         })?)
     };
-    let mut planned = Value::Null;
-    let names: Vec<String> = match &manual {
-        Some(m) if m.plan.is_some() => {
-            let plan = m.plan.unwrap_or_default();
-            let change = zdsync_engine::history::change_plan(
-                &deps.engine,
-                &m.connection,
-                plan,
-                &opts(deps, stop),
-            )
-            .await?;
-            enqueue_windows(deps, &m.connection, &change.windows).await?;
-            return Ok(json!({"ok": true, "plan": change}));
-        }
-        Some(m) => {
-            if m.backfill {
-                let plan = plan_backfill(
-                    &deps.engine,
-                    &m.connection,
-                    deps.queue.as_ref(),
-                    m.windows,
-                    &opts(deps, stop),
-                )
-                .await?;
-                planned = serde_json::to_value(&plan).unwrap_or_default();
-            }
-            vec![m.connection.clone()]
-        }
-        None => deps
-            .engine
-            .connections(None)
-            .await?
-            .into_iter()
-            .map(|c| c.name)
-            .collect(),
+    let Some(m) = manual else {
+        return fan_out(deps, WorkKind::Sync).await;
     };
-    let mut results = Vec::new();
-    let mut failed = 0;
-    for name in names {
-        let run = async {
-            if manual.is_none() {
-                first_backfill(deps, &name, stop).await?;
-            }
-            sync_one(deps, &name, stop, 0).await
-        };
-        match run.await {
-            Ok(v) => results.push(v),
-            Err(EngineError::Busy { owner, .. }) => {
-                // Another run (a worker continuing a backfill) is at work.
-                tracing::info!(connection = %name, %owner, "another run holds the lease; leaving it the work");
-                results.push(json!({"connection": name, "skipped": "busy"}));
-            }
-            Err(e) => {
-                // One connection's failure does not stop the others.
-                tracing::error!(connection = %name, error = %e, "sync failed");
-                failed += 1;
-                results.push(json!({"connection": name, "error": e.to_string()}));
-            }
+    if let Some(plan) = m.plan {
+        let change = zdsync_engine::history::change_plan(
+            &deps.engine,
+            &m.connection,
+            plan,
+            &opts(deps, stop),
+        )
+        .await?;
+        enqueue_windows(deps, &m.connection, &change.windows).await?;
+        return Ok(json!({"ok": true, "plan": change}));
+    }
+    let mut out = json!({"ok": true});
+    if m.backfill {
+        let plan = plan_backfill(
+            &deps.engine,
+            &m.connection,
+            deps.queue.as_ref(),
+            m.windows,
+            &opts(deps, stop),
+        )
+        .await?;
+        out["backfill"] = serde_json::to_value(&plan).unwrap_or_default();
+    }
+    let result = match sync_one(deps, &m.connection, stop, 0).await {
+        Ok(v) => v,
+        Err(EngineError::Busy { owner, .. }) => {
+            tracing::info!(connection = %m.connection, %owner, "another run holds the lease; leaving it the work");
+            json!({"connection": m.connection, "skipped": "busy"})
         }
-    }
-    let mut out = json!({"ok": failed == 0, "connections": results});
-    if !planned.is_null() {
-        out["backfill"] = planned;
-    }
+        Err(e) => {
+            tracing::error!(connection = %m.connection, error = %e, "sync failed");
+            out["ok"] = json!(false);
+            json!({"connection": m.connection, "error": e.to_string()})
+        }
+    };
+    out["connections"] = json!([result]);
     Ok(out)
+}
+
+/// A schedule's run: one work item per connection on the queue, sent in
+/// batches, for the workers to run side by side (a slow or failing
+/// connection holds up no other, and fails on its own). Returns at once.
+async fn fan_out(deps: &Deps, kind: WorkKind) -> Result<Value, EngineError> {
+    let started = Instant::now();
+    let names: Vec<String> = deps
+        .engine
+        .connections(None)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let items: Vec<WorkItem> = names
+        .iter()
+        .map(|name| WorkItem {
+            connection: name.clone(),
+            kind,
+            hop: 0,
+            window: None,
+        })
+        .collect();
+    deps.queue
+        .enqueue(&items)
+        .await
+        .map_err(|e| EngineError::Store {
+            context: format!("queueing the scheduled runs of {} connections", items.len()),
+            source: e,
+        })?;
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(kind = ?kind, connections = items.len(), ms, "scheduled runs queued");
+    Ok(
+        json!({"ok": true, "queued": items.len(), "kind": kind, "connections": names, "duration_ms": ms}),
+    )
 }
 
 /// A connection never synced gets its history planned as windows on the
@@ -313,39 +331,14 @@ async fn first_backfill(deps: &Deps, name: &str, stop: Instant) -> Result<(), En
     Ok(())
 }
 
-/// The daily user refresh of every connection.
+/// The daily user refresh: one work item per connection for the workers
+/// (the function returns at once; its deadline is not needed).
 pub async fn user_refresh(
     deps: &Deps,
     _payload: Value,
-    stop: Instant,
+    _stop: Instant,
 ) -> Result<Value, EngineError> {
-    let mut results = Vec::new();
-    for conn in deps.engine.connections(None).await? {
-        match zdsync_engine::refresh::refresh_connection(
-            &deps.engine,
-            &conn.name,
-            &opts(deps, stop),
-        )
-        .await
-        {
-            Ok(r) => {
-                if !r.complete {
-                    enqueue(deps, &conn.name, WorkKind::RefreshUsers, 1).await?;
-                }
-                results.push(json!({"connection": conn.name, "users_updated": r.users_updated, "documents_written": r.documents_written, "complete": r.complete}));
-            }
-            Err(EngineError::Busy { .. }) => {
-                // The hourly sync holds the lease: try again through the queue.
-                enqueue(deps, &conn.name, WorkKind::RefreshUsers, 1).await?;
-                results.push(json!({"connection": conn.name, "deferred": "busy"}));
-            }
-            Err(e) => {
-                tracing::error!(connection = %conn.name, error = %e, "user refresh failed");
-                results.push(json!({"connection": conn.name, "error": e.to_string()}));
-            }
-        }
-    }
-    Ok(json!({"ok": true, "connections": results}))
+    fan_out(deps, WorkKind::RefreshUsers).await
 }
 
 // The event types are non-exhaustive: built from their defaults.
@@ -361,6 +354,8 @@ async fn run_item(deps: &Deps, item: &WorkItem, stop: Instant) -> Result<(), Eng
     let o = opts(deps, stop);
     let done = match item.kind {
         WorkKind::Sync => {
+            // A connection never synced plans its history first.
+            first_backfill(deps, &item.connection, stop).await?;
             sync_connection(&deps.engine, &item.connection, &o)
                 .await?
                 .complete

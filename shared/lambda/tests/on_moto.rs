@@ -138,7 +138,18 @@ async fn daily_run_after_a_rename(w: &World) {
     });
     w.sim.advance_clock(120);
     let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
-    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    assert_eq!(out["queued"], 1, "{out}");
+    assert_eq!(drain(w).await, 1, "one refresh, run to its end");
+    assert_refreshed(w, "acme").await;
+}
+
+/// The connection's last refresh ran to its end.
+async fn assert_refreshed(w: &World, name: &str) {
+    let st = zdsync_engine::status::status(&w.deps.engine, Some(name))
+        .await
+        .unwrap();
+    let last = st[0].last_refresh.as_ref().expect("a refresh ran");
+    assert!(last.complete && last.error.is_none(), "{last:?}");
 }
 
 fn later() -> Instant {
@@ -195,44 +206,33 @@ async fn hourly_run_then_daily_refresh() {
     let Some(w) = world("hourly", 300).await else {
         return;
     };
-    // The first hourly run of a new connection plans its history as
-    // windows on the queue and syncs the last hour itself.
+    // The first hourly run queues the new connection's item; its worker
+    // plans the history as windows on the queue and syncs the last hour.
     let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
     assert_eq!(out["ok"], true, "{out}");
-    assert_eq!(out["connections"][0]["complete"], true, "{out}");
-    let mut windows = 0;
-    loop {
-        let msgs = receive(&w).await;
-        if msgs.is_empty() {
-            break;
-        }
-        windows += msgs.len();
-        let resp = backfill_worker(&w.deps, sqs_event(&msgs), later()).await;
-        assert!(resp.batch_item_failures.is_empty());
-        for m in &msgs {
-            delete(&w, m).await;
-        }
-    }
+    assert_eq!(out["queued"], 1, "{out}");
+    let items = drain(&w).await;
     assert!(
-        windows >= 1,
-        "the first run planned its history ({windows} windows)"
+        items >= 2,
+        "the first run planned its history ({} windows)",
+        items - 1
     );
     assert_eq!(
         export(&w.deps.engine).await,
         w.sim.expected_documents("acme")
     );
     // The next hourly run has nothing to plan and nothing to hand over.
-    let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
-    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(drain(&w).await, 1, "one item, done in one go");
+    let st = zdsync_engine::status::status(&w.deps.engine, Some("acme"))
+        .await
+        .unwrap();
+    assert!(st[0].last_run.as_ref().is_some_and(|r| r.complete));
 
     daily_run_after_a_rename(&w).await;
     assert_eq!(
         export(&w.deps.engine).await,
         w.sim.expected_documents("acme")
-    );
-    assert!(
-        receive(&w).await.is_empty(),
-        "nothing was handed to the queue"
     );
 }
 
@@ -443,8 +443,8 @@ async fn a_manual_backfill_fans_out_in_windows_and_survives_duplicates_and_a_kil
         text: "Any news on this?".into(),
     });
     w.sim.advance_clock(120);
-    let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
-    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    assert_eq!(drain(&w).await, 1, "the hourly item, done in one go");
     daily_run_after_a_rename(&w).await;
 
     let got = lines(&w.deps.engine).await;
@@ -475,7 +475,7 @@ async fn a_second_invocation_while_one_holds_the_lease_exits_cleanly() {
         .acquire_lease("acme", "first-invocation", zdsync_engine::now_ms(), 60_000)
         .await
         .unwrap();
-    let out = ticket_sync(&w.deps, scheduled(), later())
+    let out = ticket_sync(&w.deps, json!({"connection": "acme"}), later())
         .await
         .expect("no error");
     assert_eq!(out["ok"], true, "{out}");
@@ -606,9 +606,14 @@ async fn a_trial_backfills_through_the_queue_keeps_new_tickets_and_upgrades_on_i
     w.sim.mutate(Mutation::Random { n: 200, seed: 3 });
     w.sim.advance_clock(120);
     ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
-    assert_eq!(drain(&w).await, 0, "nothing more to read");
-    let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
-    assert_eq!(out["connections"][0]["complete"], true, "{out}");
+    assert_eq!(
+        drain(&w).await,
+        1,
+        "the hourly item only: nothing more to read"
+    );
+    user_refresh(&w.deps, scheduled(), later()).await.unwrap();
+    drain(&w).await;
+    assert_refreshed(&w, "acme").await;
     let held: Vec<Value> = w
         .sim
         .expected_documents("acme")
@@ -688,11 +693,77 @@ async fn an_agent_connection_syncs_through_the_lambdas_like_the_admin_one() {
     ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
     drain(&w).await;
     let out = user_refresh(&w.deps, scheduled(), later()).await.unwrap();
-    assert_eq!(out["ok"], true, "{out}");
+    assert_eq!(out["queued"], 2, "{out}");
     drain(&w).await;
+    assert_refreshed(&w, "crew").await;
     assert_eq!(export_of(&w.deps.engine, "crew").await, want(&w));
     assert_eq!(
         export_of(&w.deps.engine, "acme").await,
         w.sim.expected_documents("acme")
     );
+}
+
+/// The run record of every connection (name → record).
+async fn run_records(engine: &Engine) -> std::collections::BTreeMap<String, Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for st in zdsync_engine::status::status(engine, None).await.unwrap() {
+        out.insert(st.name.clone(), serde_json::to_value(&st.last_run).unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_connections_are_each_synced_once_per_schedule() {
+    const TENANTS: usize = 200;
+    let Some(w) = world("tenants", 20).await else {
+        return;
+    };
+    let c = w.sim.credentials();
+    for i in 1..TENANTS {
+        connect(
+            &w.deps.engine,
+            ConnectRequest {
+                name: format!("t{i:03}"),
+                subdomain: "acme".into(),
+                email: Some(c.admin_email.clone()),
+                plan: Plan::Paid,
+                secret: StoredSecret::ApiToken {
+                    token: c.api_token.clone(),
+                },
+            },
+        )
+        .await
+        .expect("connect");
+    }
+    // The first schedule: every connection plans and reads its history.
+    ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    drain(&w).await;
+    let first = run_records(&w.deps.engine).await;
+    assert_eq!(first.len(), TENANTS);
+    assert!(
+        first.values().all(|r| r["complete"] == true),
+        "every backfill done"
+    );
+
+    // The next schedule: one item per connection, each run once.
+    w.sim.advance_clock(3_600);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let at = zdsync_engine::now_rfc3339();
+    let started = Instant::now();
+    let out = ticket_sync(&w.deps, scheduled(), later()).await.unwrap();
+    let scheduler_ms = started.elapsed().as_millis();
+    assert_eq!(out["queued"], TENANTS, "{}", out["kind"]);
+    let items = drain(&w).await;
+    println!(
+        "schedule of {TENANTS} connections: scheduler {scheduler_ms} ms, {} messages ({} SendMessageBatch calls of 10), {items} items run",
+        out["queued"],
+        TENANTS.div_ceil(10)
+    );
+    assert_eq!(items, TENANTS, "each connection once, none handed over");
+    let second = run_records(&w.deps.engine).await;
+    for (name, r) in &second {
+        let began = r["started_at"].as_str().unwrap_or_default();
+        assert!(began >= at.as_str(), "{name} ran in this schedule: {r}");
+        assert_eq!(r["complete"], true, "{name}: {r}");
+    }
 }
