@@ -411,21 +411,24 @@ pub async fn sync_all(engine: &Engine, name: Option<&str>, out: &Out) -> Result<
     }
 }
 
-/// One connection's sync: a trial never synced first reads its recent
-/// history window by window (in-process), then the live streams.
+/// One connection's sync. A connection never synced plans its history as
+/// windows (`plan_first_sync`, the rule the Lambdas follow too): the last
+/// hour is synced first, then the windows are read newest first, in this
+/// process, then the live streams again. Windows a killed run left
+/// unfinished are taken up the same way.
 async fn sync_one(
     engine: &Engine,
     name: &str,
     opts: &SyncOptions,
 ) -> Result<Vec<zdsync_engine::sync::SyncReport>, EngineError> {
-    let mut reports = Vec::new();
-    if let Some(first) = zdsync_engine::history::plan_first_trial(engine, name, opts).await? {
-        // The last hour first, so the trial's cut counts it too.
+    use zdsync_engine::backfill::{InProcess, plan_first_sync, unfinished};
+    plan_first_sync(engine, name, &InProcess, opts).await?;
+    let mut reports = vec![sync_connection(engine, name, opts).await?];
+    let windows = unfinished(engine, name).await?;
+    if !windows.is_empty() {
+        reports.extend(zdsync_engine::history::walk_windows(engine, name, windows, opts).await?);
         reports.push(sync_connection(engine, name, opts).await?);
-        reports
-            .extend(zdsync_engine::history::walk_windows(engine, name, vec![first], opts).await?);
     }
-    reports.push(sync_connection(engine, name, opts).await?);
     Ok(reports)
 }
 

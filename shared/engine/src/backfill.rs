@@ -411,3 +411,72 @@ mod tests {
         assert_eq!(split(0, 1_000, 1000).len(), MAX_WINDOWS);
     }
 }
+
+/// Plans a connection's first sync: the one rule for the command and the
+/// Lambdas, so recent feedback comes first everywhere. A trial reads its
+/// first window of recent history ([`crate::history`]); a paid connection
+/// its history as windows, newest first ([`plan_backfill`]); both queued on
+/// `queue` and returned, while the live sync starts an hour ago. Nothing
+/// is planned when the connection was synced before, or when it reads its
+/// history in its live walk (an agent connection, a trial whose Zendesk
+/// clock is unknown, a plan that fell back to one sequential walk).
+pub async fn plan_first_sync(
+    engine: &Engine,
+    name: &str,
+    queue: &dyn WorkQueue,
+    opts: &SyncOptions,
+) -> Result<Vec<Window>> {
+    if !crate::sync::never_synced(engine, name).await? {
+        return Ok(Vec::new());
+    }
+    if let Some(first) = crate::history::plan_first_trial(engine, name, opts).await? {
+        tracing::info!(connection = name, from = first.from, "first sync: trial backfill planned");
+        enqueue_windows(queue, name, &[first]).await?;
+        return Ok(vec![first]);
+    }
+    if crate::history::load(engine, name).await?.is_some() {
+        return Ok(Vec::new()); // a trial walking all history in the live sync
+    }
+    let plan = plan_backfill(engine, name, queue, None, opts).await?;
+    tracing::info!(
+        connection = name,
+        windows = plan.windows.len(),
+        sequential = plan.sequential,
+        "first sync: backfill planned"
+    );
+    Ok(plan.windows)
+}
+
+/// The windows of history planned and not yet read whole, newest first:
+/// the last backfill plan's, a trial's current window, an upgrade's. A
+/// process that walks windows itself (the command on the embedded store)
+/// takes them up after a crash; on AWS the queue holds them.
+pub async fn unfinished(engine: &Engine, name: &str) -> Result<Vec<Window>> {
+    let mut windows: Vec<Window> = progress(engine, name)
+        .await?
+        .map(|p| p.pending)
+        .unwrap_or_default();
+    if let Some(h) = crate::history::load(engine, name).await? {
+        windows.extend(h.probing);
+        windows.extend(h.upgrade);
+    }
+    let mut out = Vec::new();
+    for w in windows {
+        if !out.contains(&w) && !window_done(engine, name, w).await? {
+            out.push(w);
+        }
+    }
+    out.sort_by_key(|w| std::cmp::Reverse(w.until));
+    Ok(out)
+}
+
+/// A queue that keeps nothing: for a caller that walks the planned windows
+/// itself (they are recorded in the store by the plan).
+pub struct InProcess;
+
+#[async_trait::async_trait]
+impl WorkQueue for InProcess {
+    async fn enqueue(&self, _items: &[WorkItem]) -> zdsync_store::Result<()> {
+        Ok(())
+    }
+}

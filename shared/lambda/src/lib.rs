@@ -291,44 +291,12 @@ async fn fan_out(deps: &Deps, kind: WorkKind) -> Result<Value, EngineError> {
 }
 
 /// A connection never synced gets its history planned as windows on the
-/// queue (its backfill fans out); the live sync then starts at the plan's
-/// end. `Ok` when there was nothing to plan.
+/// queue (the engine's rule, [`zdsync_engine::backfill::plan_first_sync`]);
+/// the live sync then starts at the plan's end.
 async fn first_backfill(deps: &Deps, name: &str, stop: Instant) -> Result<(), EngineError> {
-    if !zdsync_engine::sync::never_synced(&deps.engine, name).await? {
-        return Ok(());
-    }
-    let o = opts(deps, stop);
-    if let Some(first) = zdsync_engine::history::plan_first_trial(&deps.engine, name, &o).await? {
-        // A trial reads its recent history window by window (crate docs of
-        // zdsync_engine::history); each window queues the next.
-        tracing::info!(
-            connection = name,
-            from = first.from,
-            "first sync: trial backfill planned"
-        );
-        return enqueue_windows(deps, name, &[first]).await;
-    }
-    if zdsync_engine::history::load(&deps.engine, name)
-        .await?
-        .is_some()
-    {
-        return Ok(()); // a trial walking all history in the live sync
-    }
-    let plan = plan_backfill(
-        &deps.engine,
-        name,
-        deps.queue.as_ref(),
-        None,
-        &opts(deps, stop),
-    )
-    .await?;
-    tracing::info!(
-        connection = name,
-        windows = plan.windows.len(),
-        sequential = plan.sequential,
-        "first sync: backfill planned"
-    );
-    Ok(())
+    zdsync_engine::backfill::plan_first_sync(&deps.engine, name, deps.queue.as_ref(), &opts(deps, stop))
+        .await
+        .map(|_| ())
 }
 
 /// The daily user refresh: one work item per connection for the workers
