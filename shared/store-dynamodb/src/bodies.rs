@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::WriteRequest;
 use zdsync_store::{Blob, Result, StoreError, TicketWrite};
 
 use crate::DynamoStore;
-use crate::batch::{delete_request, put_request};
+use crate::batch::{Projection, delete_request, put_request};
 use crate::items::{Item, attr_n, attr_s, chunk_body, get_n, get_s, key_of};
 use crate::keys::{Body, doc_pk, pad};
 
@@ -23,13 +23,16 @@ pub(crate) struct Existing {
     parts: Vec<String>,
 }
 
-/// Attribute names a projection of [`DynamoStore::existing`] uses.
-pub(crate) const PROJECTION_NAMES: [(&str, &str); 4] = [
-    ("#sk", "sk"),
-    ("#v", "version"),
-    ("#n", "parts"),
-    ("#pending", "pending"),
-];
+/// What [`DynamoStore::existing`] reads of a head and of a marker.
+const SHAPES: Projection = Projection {
+    expression: "#sk, #v, #n, #pending",
+    names: &[
+        ("#sk", "sk"),
+        ("#v", "version"),
+        ("#n", "parts"),
+        ("#pending", "pending"),
+    ],
+};
 
 /// The part keys of a version with `parts` items (none for one item).
 pub(crate) fn part_keys(which: Body, version: i64, parts: i64) -> Vec<String> {
@@ -187,7 +190,7 @@ impl DynamoStore {
                     (pk.to_string(), which.head_sk().to_string()),
                     (pk.to_string(), which.marker_sk().to_string()),
                 ],
-                Some("#sk, #v, #n, #pending"),
+                Some(SHAPES),
             )
             .await?;
         let mut found = Existing::default();

@@ -77,6 +77,7 @@ use zdsync_store::{
     StoreCounts, StoreError, TicketWrite,
 };
 
+pub use batch::BATCH_CONCURRENCY;
 pub use items::{BATCH_GET_MAX, BATCH_WRITE_MAX, CHUNK_BYTES, chunk_body};
 
 /// The store on one DynamoDB table.

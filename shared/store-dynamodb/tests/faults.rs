@@ -5,6 +5,7 @@
 //! 26-item `BatchWriteItem` that DynamoDB rejects), and a write that fails
 //! for good (a process dying between two writes of a split body).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use zdsync_store::{Blob, Store, StoreError, TicketWrite};
-use zdsync_store_dynamodb::{BATCH_WRITE_MAX, CHUNK_BYTES, DynamoStore};
+use zdsync_store_dynamodb::{BATCH_CONCURRENCY, BATCH_WRITE_MAX, CHUNK_BYTES, DynamoStore};
 
 #[derive(Default)]
 struct Faults {
@@ -42,9 +43,51 @@ struct Faults {
     fail_writes_of: Mutex<Option<String>>,
     /// Write requests answered with the injected failure.
     failed_writes: AtomicU32,
+    /// Milliseconds each BatchGetItem and BatchWriteItem is held before it
+    /// goes on to moto (0: none), so requests sent side by side overlap.
+    hold_batches_ms: AtomicU32,
+    /// Batch requests (BatchGetItem, BatchWriteItem) under way, and the
+    /// most there were at once, by operation.
+    in_flight: Mutex<HashMap<String, (u32, u32)>>,
+}
+
+/// A batch request under way at the proxy, from its arrival to its answer.
+struct InFlight<'a> {
+    faults: &'a Faults,
+    op: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(faults: &'a Faults, op: &str) -> Self {
+        let mut m = faults.in_flight.lock().unwrap();
+        let (now, most) = m.entry(op.to_string()).or_default();
+        *now += 1;
+        *most = (*most).max(*now);
+        InFlight {
+            faults,
+            op: op.to_string(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some((now, _)) = self.faults.in_flight.lock().unwrap().get_mut(&self.op) {
+            *now -= 1;
+        }
+    }
 }
 
 impl Faults {
+    /// The most requests of `op` that were under way at once.
+    fn most_in_flight(&self, op: &str) -> u32 {
+        self.in_flight
+            .lock()
+            .unwrap()
+            .get(op)
+            .map_or(0, |(_, most)| *most)
+    }
+
     fn fail_writes_of(&self, sk: &str) {
         *self.fail_writes_of.lock().unwrap() = Some(sk.to_string());
     }
@@ -93,6 +136,15 @@ async fn handle(
         .to_string();
     let op = target.rsplit('.').next().unwrap_or("").to_string();
     let data_op = !matches!(op.as_str(), "CreateTable" | "DescribeTable");
+    let _in_flight = matches!(op.as_str(), "BatchGetItem" | "BatchWriteItem").then(|| {
+        let guard = InFlight::enter(&p.faults, &op);
+        (guard, p.faults.hold_batches_ms.load(Ordering::SeqCst))
+    });
+    if let Some((_, ms)) = &_in_flight
+        && *ms > 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(*ms))).await;
+    }
     if data_op
         && p.faults
             .throttle
@@ -329,6 +381,27 @@ async fn batch_writes_send_at_most_25_items_and_retry_unprocessed_ones() {
     );
     let ids: Vec<u64> = (1..=60).collect();
     assert_eq!(s.get_states("acme", &ids).await.unwrap().len(), 60);
+}
+
+#[tokio::test]
+async fn batch_requests_go_side_by_side_within_the_bound() {
+    let Some((s, p)) = store_via_proxy("side-by-side").await else {
+        return;
+    };
+    p.faults.hold_batches_ms.store(50, Ordering::SeqCst);
+    // 400 one-item states: 16 chunks of 25 to write, 4 of 100 to read.
+    s.write_tickets("acme", &states(400))
+        .await
+        .expect("written");
+    let ids: Vec<u64> = (1..=400).collect();
+    assert_eq!(s.get_states("acme", &ids).await.unwrap().len(), 400);
+    for op in ["BatchWriteItem", "BatchGetItem"] {
+        let most = p.faults.most_in_flight(op);
+        assert!(
+            most > 1 && most <= BATCH_CONCURRENCY as u32,
+            "{op}: at most {most} at once, expected 2..={BATCH_CONCURRENCY}"
+        );
+    }
 }
 
 /// DynamoDB item writes of a sync, counted on the wire: a backfill, then an
