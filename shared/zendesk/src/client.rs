@@ -247,6 +247,13 @@ fn refused(endpoint: &str, status: u16, body: &str) -> Error {
     }
 }
 
+/// This machine's clock, epoch milliseconds.
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The host a `Location` header names, without path, query or user info.
 fn location_host(location: Option<&str>) -> String {
     match location.map(url::Url::parse) {
@@ -315,13 +322,15 @@ impl Client {
             } => (Some(access_token.clone()), refresh_token.clone()),
             _ => (None, None),
         };
+        let limiter = Limiter::default();
+        limiter.seed(&config.budgets, tokio::time::Instant::now(), epoch_ms());
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base: url.as_str().trim_end_matches('/').to_string(),
                 base_url: url.clone(),
                 cfg: config,
-                limiter: Limiter::default(),
+                limiter,
                 auth: Mutex::new(Auth { bearer, refresh }),
                 counters: Counters::default(),
             }),
@@ -338,6 +347,14 @@ impl Client {
     pub fn server_time(&self) -> Option<i64> {
         let t = self.inner.counters.server_date.load(Ordering::Relaxed);
         (t > 0).then_some(t)
+    }
+
+    /// What this client knows now of the account's budgets, for the next
+    /// run to honour ([`ClientConfig::budgets`]).
+    pub fn budgets(&self) -> Vec<crate::BudgetSnapshot> {
+        self.inner
+            .limiter
+            .snapshot(tokio::time::Instant::now(), epoch_ms())
     }
 
     pub fn stats(&self) -> RequestStats {

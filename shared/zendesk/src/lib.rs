@@ -15,7 +15,7 @@ mod retry;
 pub mod types;
 
 pub use client::{Client, check_api_url, default_base_url};
-pub use limiter::Bucket;
+pub use limiter::{Bucket, BudgetSnapshot};
 pub use retry::{Decision, Outcome, decide};
 
 use std::sync::Arc;
@@ -88,6 +88,9 @@ pub struct ClientConfig {
     /// same account (the limiter sleeps when `remaining <= reserve`).
     pub account_reserve: u32,
     pub token_sink: Option<Arc<dyn TokenSink>>,
+    /// What an earlier run learnt of the account's budgets
+    /// ([`Client::budgets`]): honoured until their windows turn.
+    pub budgets: Vec<BudgetSnapshot>,
 }
 
 /// Where the tickets export continues from.
@@ -333,6 +336,7 @@ impl ClientConfig {
             request_timeout: std::time::Duration::from_secs(60),
             account_reserve: 0,
             token_sink: None,
+            budgets: Vec::new(),
         }
     }
 }

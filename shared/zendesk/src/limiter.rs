@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use reqwest::header::HeaderMap;
 
 /// A budget a request counts against (besides the account budget).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Bucket {
     Account,
     /// `/incremental/tickets/cursor`, `/incremental/ticket_events`,
@@ -87,6 +88,17 @@ const MARGIN: Duration = Duration::from_millis(600);
 /// Assumed window when a header gives no reset time.
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// What a limiter knows of one budget, in wall-clock time, so a later
+/// process can honour it (a budget another run just spent is not assumed
+/// full by the next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BudgetSnapshot {
+    pub bucket: Bucket,
+    pub remaining: u32,
+    /// When the budget's window turns, epoch milliseconds.
+    pub resets_at_ms: i64,
+}
+
 #[derive(Debug, Default)]
 pub struct Limiter {
     account: Mutex<State>,
@@ -97,6 +109,48 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    const BUCKETS: [Bucket; 5] = [
+        Bucket::Account,
+        Bucket::Export,
+        Bucket::UsersExport,
+        Bucket::ConversationLog,
+        Bucket::SearchExport,
+    ];
+
+    /// The budgets known now whose window has not turned (`now` and
+    /// `now_ms` are the same moment on both clocks).
+    pub fn snapshot(&self, now: Instant, now_ms: i64) -> Vec<BudgetSnapshot> {
+        Self::BUCKETS
+            .iter()
+            .filter_map(|&bucket| {
+                let st = *self.cell(bucket).lock().ok()?;
+                let (remaining, reset) = (st.remaining?, st.reset_at?);
+                let left = reset.checked_duration_since(now)?;
+                Some(BudgetSnapshot {
+                    bucket,
+                    remaining,
+                    resets_at_ms: now_ms + left.as_millis() as i64,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes up what an earlier run knew: each budget whose window has not
+    /// turned yet starts with what was left of it.
+    pub fn seed(&self, budgets: &[BudgetSnapshot], now: Instant, now_ms: i64) {
+        for b in budgets {
+            let left_ms = b.resets_at_ms - now_ms;
+            if left_ms <= 0 {
+                continue;
+            }
+            let wait = Duration::from_millis(left_ms as u64).min(crate::retry::MAX_SERVER_WAIT);
+            if let Ok(mut st) = self.cell(b.bucket).lock() {
+                st.remaining = Some(b.remaining);
+                st.reset_at = Some(now + wait);
+            }
+        }
+    }
+
     fn cell(&self, b: Bucket) -> &Mutex<State> {
         match b {
             Bucket::Account => &self.account,
@@ -301,6 +355,50 @@ mod tests {
         assert_eq!(lock(&l.conversation_log), Some(7));
         assert_eq!(lock(&l.account), Some(500));
         assert_eq!(lock(&l.export), None, "the export budget is untouched");
+    }
+
+    #[test]
+    fn a_snapshot_seeds_a_new_limiter_with_what_is_left_until_the_window_turns() {
+        let old = Limiter::default();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "zendesk-ratelimit-incremental-exports",
+            HeaderValue::from_static("total=10; remaining=0; resets=40"),
+        );
+        h.insert("ratelimit-remaining", HeaderValue::from_static("650"));
+        h.insert("ratelimit-reset", HeaderValue::from_static("20"));
+        let now = Instant::now();
+        old.observe(Bucket::Export, &h, now);
+        let snap = old.snapshot(now, 1_000_000);
+        assert!(snap.contains(&BudgetSnapshot {
+            bucket: Bucket::Export,
+            remaining: 0,
+            resets_at_ms: 1_040_000
+        }));
+        // Ten seconds later, in another process.
+        let new = Limiter::default();
+        let later = now + Duration::from_secs(10);
+        new.seed(&snap, later, 1_010_000);
+        assert_eq!(
+            new.try_take(Bucket::Export, 0, later),
+            Some(later + Duration::from_secs(30)),
+            "the spent export budget is waited for"
+        );
+        assert_eq!(new.try_take(Bucket::Account, 0, later), None);
+        assert_eq!(new.account.lock().expect("lock").remaining, Some(649));
+    }
+
+    #[test]
+    fn a_snapshot_whose_window_turned_is_ignored() {
+        let new = Limiter::default();
+        let snap = [BudgetSnapshot {
+            bucket: Bucket::Export,
+            remaining: 0,
+            resets_at_ms: 1_000,
+        }];
+        let now = Instant::now();
+        new.seed(&snap, now, 2_000);
+        assert_eq!(new.try_take(Bucket::Export, 0, now), None);
     }
 
     #[test]
