@@ -430,7 +430,11 @@ pub async fn plan_first_sync(
         return Ok(Vec::new());
     }
     if let Some(first) = crate::history::plan_first_trial(engine, name, opts).await? {
-        tracing::info!(connection = name, from = first.from, "first sync: trial backfill planned");
+        tracing::info!(
+            connection = name,
+            from = first.from,
+            "first sync: trial backfill planned"
+        );
         enqueue_windows(queue, name, &[first]).await?;
         return Ok(vec![first]);
     }

@@ -93,11 +93,34 @@ impl Engine {
             self.settings.api_url_override.as_deref(),
         )
         .await?;
+        cfg.budgets = self.last_budgets(&conn.name).await;
         if let Some(tune) = &self.settings.tune_client {
             tune(&mut cfg);
         }
         zdsync_zendesk::Client::new(cfg)
             .context(|| format!("configuring the Zendesk client of {:?}", conn.name))
+    }
+
+    /// The rate budgets the connection's last run left (in its run
+    /// record): a run that starts right after another, in another process,
+    /// waits for what that one spent instead of meeting a 429. Unreadable
+    /// records give none (the first answers tell).
+    async fn last_budgets(&self, name: &str) -> Vec<zdsync_zendesk::BudgetSnapshot> {
+        #[derive(serde::Deserialize)]
+        struct Left {
+            #[serde(default)]
+            budgets: Vec<zdsync_zendesk::BudgetSnapshot>,
+        }
+        match self.store.get_run_record(name).await {
+            Ok(Some(json)) => serde_json::from_str::<Left>(&json)
+                .map(|l| l.budgets)
+                .unwrap_or_default(),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(connection = name, error = %e, "could not read the last run's budgets");
+                Vec::new()
+            }
+        }
     }
 }
 

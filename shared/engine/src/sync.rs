@@ -118,6 +118,11 @@ pub struct SyncReport {
     /// agent connection; [`crate::access`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<crate::access::Path>,
+    /// What the run learnt of the account's rate budgets, for the next run
+    /// of the connection (another process, perhaps) to honour: a budget
+    /// this run spent is not assumed full by the next ([`Engine::client`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<zdsync_zendesk::BudgetSnapshot>,
 }
 
 /// Zendesk request figures of a run.
@@ -803,6 +808,7 @@ async fn run(
     }
     .await;
     report.path = Some(Path::of(&walk.conn));
+    report.budgets = walk.client.budgets();
     report.counters = walk.renderer.counters.clone();
     let stats = walk.client.stats();
     report.skipped_records = stats.skipped_records;
