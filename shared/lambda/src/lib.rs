@@ -294,9 +294,14 @@ async fn fan_out(deps: &Deps, kind: WorkKind) -> Result<Value, EngineError> {
 /// queue (the engine's rule, [`zdsync_engine::backfill::plan_first_sync`]);
 /// the live sync then starts at the plan's end.
 async fn first_backfill(deps: &Deps, name: &str, stop: Instant) -> Result<(), EngineError> {
-    zdsync_engine::backfill::plan_first_sync(&deps.engine, name, deps.queue.as_ref(), &opts(deps, stop))
-        .await
-        .map(|_| ())
+    zdsync_engine::backfill::plan_first_sync(
+        &deps.engine,
+        name,
+        deps.queue.as_ref(),
+        &opts(deps, stop),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The daily user refresh: one work item per connection for the workers
