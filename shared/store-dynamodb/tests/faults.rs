@@ -15,6 +15,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use zdsync_store::{Blob, Store, StoreError, TicketWrite};
+
+#[path = "common/ops.rs"]
+mod ops;
 use zdsync_store_dynamodb::{BATCH_CONCURRENCY, BATCH_WRITE_MAX, CHUNK_BYTES, DynamoStore};
 
 #[derive(Default)]
@@ -36,6 +39,8 @@ struct Faults {
     /// BatchWriteItem), in order; writes failed by `fail_writes_of` are not
     /// recorded (they did not happen).
     written: Mutex<Vec<String>>,
+    /// The same writes as (deleted, sort key), in the order they arrived.
+    changes: Mutex<Vec<(bool, String)>>,
     /// Answer every write request (PutItem, DeleteItem, BatchWriteItem)
     /// that puts or deletes an item with this sort key with a 500
     /// `InternalServerError`, the SDK's retries included, until cleared: a
@@ -166,12 +171,14 @@ async fn handle(
     if matches!(op.as_str(), "PutItem" | "DeleteItem" | "BatchWriteItem") {
         let v: Value = serde_json::from_slice(&body).unwrap_or_default();
         let mut keys = Vec::new();
-        let mut sk_of = |item: &Value| {
+        let mut deleted = Vec::new();
+        let mut sk_of = |item: &Value, delete: bool| {
             keys.push(item["sk"]["S"].as_str().unwrap_or("?").to_string());
+            deleted.push(delete);
         };
         match op.as_str() {
-            "PutItem" => sk_of(&v["Item"]),
-            "DeleteItem" => sk_of(&v["Key"]),
+            "PutItem" => sk_of(&v["Item"], false),
+            "DeleteItem" => sk_of(&v["Key"], true),
             _ => {
                 for reqs in v["RequestItems"]
                     .as_object()
@@ -180,9 +187,9 @@ async fn handle(
                 {
                     for r in reqs.as_array().into_iter().flatten() {
                         if let Some(item) = r.get("PutRequest").map(|p| &p["Item"]) {
-                            sk_of(item);
+                            sk_of(item, false);
                         } else if let Some(key) = r.get("DeleteRequest").map(|d| &d["Key"]) {
-                            sk_of(key);
+                            sk_of(key, true);
                         }
                     }
                 }
@@ -193,6 +200,11 @@ async fn handle(
             p.faults.failed_writes.fetch_add(1, Ordering::SeqCst);
             return injected_failure();
         }
+        p.faults
+            .changes
+            .lock()
+            .unwrap()
+            .extend(deleted.into_iter().zip(keys.iter().cloned()));
         p.faults.written.lock().unwrap().extend(keys);
     }
     let mut forward = body.to_vec();
@@ -587,6 +599,11 @@ fn put_doc(b: &Blob) -> Vec<TicketWrite> {
 
 /// The sort keys stored under the ticket, ascending, asked of moto directly.
 async fn stored_keys(s: &DynamoStore) -> Vec<String> {
+    stored_keys_of(s, TICKET).await
+}
+
+/// The sort keys stored under ticket `id`, ascending, asked of moto directly.
+async fn stored_keys_of(s: &DynamoStore, id: u64) -> Vec<String> {
     let endpoint = std::env::var("ZDSYNC_TEST_AWS_ENDPOINT").expect("endpoint is set");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -606,7 +623,7 @@ async fn stored_keys(s: &DynamoStore) -> Vec<String> {
             .key_condition_expression("pk = :p")
             .expression_attribute_values(
                 ":p",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("DOC#acme#{TICKET}")),
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("DOC#acme#{id}")),
             )
             .projection_expression("sk")
             .consistent_read(true)
@@ -823,4 +840,127 @@ async fn a_deletion_cut_after_the_head_leaves_no_document_and_its_parts_are_swep
         .expect("put");
     assert_document(&s, &again, "written again").await;
     assert_eq!(stored_keys(&s).await, keys(&["PART#0"]));
+}
+
+// ---- one write call: one read of what is stored, then the phases ------
+
+/// A store through a new fault proxy whose requests are also counted by
+/// operation.
+async fn counted_store_via_proxy(name: &str) -> Option<(DynamoStore, Arc<Proxy>, ops::Ops)> {
+    let (conf, proxy) = via_proxy().await?;
+    let counter = ops::Ops::default();
+    let store = DynamoStore::new(
+        counter.client(&conf),
+        format!("zdsync-faults-{name}-{}", std::process::id()),
+    );
+    store.create_table().await.expect("create table on moto");
+    counter.take();
+    Some((store, proxy, counter))
+}
+
+fn doc(id: u64, b: &Blob) -> TicketWrite {
+    TicketWrite::PutDocument {
+        ticket_id: id,
+        blob: b.clone(),
+    }
+}
+
+fn state(id: u64, b: &Blob) -> TicketWrite {
+    TicketWrite::PutState {
+        ticket_id: id,
+        blob: b.clone(),
+    }
+}
+
+/// The phase a write belongs to: 0 markers, 1 parts, 2 heads, 3 stale
+/// parts, 4 markers deleted.
+fn phase_of((deleted, sk): &(bool, String)) -> u8 {
+    let marker = sk.starts_with("PENDING#");
+    let head = sk == "PART#0" || sk == "STATE";
+    match (marker, head, deleted) {
+        (true, _, false) => 0,
+        (false, false, false) => 1,
+        (_, true, _) => 2,
+        (false, false, true) => 3,
+        (true, _, true) => 4,
+    }
+}
+
+#[tokio::test]
+async fn a_mixed_batch_reads_what_is_stored_at_once_and_writes_in_phases() {
+    let Some((s, p, ops)) = counted_store_via_proxy("mixed").await else {
+        return;
+    };
+    let small = |c: char| Blob {
+        hash: format!("{c}-small"),
+        body: c.to_string().repeat(2_000),
+    };
+    let (a, n) = (small('a'), small('n'));
+    let before = [
+        doc(2, &a),
+        doc(3, &a),
+        doc(4, &blob(3, 'a')),
+        state(4, &blob(2, 'a')),
+        doc(5, &blob(2, 'a')),
+        doc(6, &a),
+        state(6, &a),
+    ];
+    s.write_tickets("acme", &before).await.expect("before");
+    ops.take();
+    p.faults.changes.lock().unwrap().clear();
+
+    let mut writes = vec![
+        doc(1, &n),            // new
+        state(1, &n),          // new
+        doc(2, &small('b')),   // the same size, changed
+        doc(3, &blob(3, 'g')), // grown into parts
+        doc(4, &n),            // shrunk from parts
+        state(4, &n),          // shrunk from parts
+        doc(5, &blob(3, 'r')), // a split body replaced by a bigger one
+        TicketWrite::DeleteTicket { ticket_id: 6 },
+    ];
+    writes.extend((100..160).map(|id| state(id, &n)));
+    s.write_tickets("acme", &writes)
+        .await
+        .expect("the mixed batch");
+
+    let counts = ops.take();
+    // 69 bodies, two keys each (head and marker): 138 keys, 2 requests.
+    assert_eq!(counts.get("BatchGetItem"), Some(&2), "{counts:?}");
+    for op in ["GetItem", "PutItem", "DeleteItem", "Query", "Scan"] {
+        assert_eq!(counts.get(op), None, "no {op}: {counts:?}");
+    }
+    let changes = p.faults.changes.lock().unwrap().clone();
+    let phases: Vec<u8> = changes.iter().map(phase_of).collect();
+    assert!(
+        phases.windows(2).all(|w| w[0] <= w[1]),
+        "markers, parts, heads, stale parts, markers deleted, in that order: {changes:?}"
+    );
+    assert!(
+        (0..=4).all(|ph| phases.contains(&ph)),
+        "every phase ran: {changes:?}"
+    );
+
+    for (id, want) in [
+        (1, &n),
+        (2, &small('b')),
+        (3, &blob(3, 'g')),
+        (4, &n),
+        (5, &blob(3, 'r')),
+    ] {
+        let got = s.get_document("acme", id).await.expect("reads");
+        assert!(got.as_deref() == Some(want.body.as_str()), "document {id}");
+    }
+    assert_eq!(s.get_document("acme", 6).await.expect("reads"), None);
+    assert_eq!(s.get_states("acme", &[4]).await.expect("reads")[&4], n);
+    assert_eq!(
+        stored_keys_of(&s, 3).await,
+        keys(&["PART#0", "PART#1#1", "PART#1#2"])
+    );
+    assert_eq!(stored_keys_of(&s, 4).await, keys(&["PART#0", "STATE"]));
+    assert_eq!(
+        stored_keys_of(&s, 5).await,
+        keys(&["PART#0", "PART#2#1", "PART#2#2"])
+    );
+    assert_eq!(stored_keys_of(&s, 6).await, keys(&[]));
 }
