@@ -4,6 +4,7 @@
 //! | item | pk | sk |
 //! |---|---|---|
 //! | connection | `CONN#name` | `META` |
+//! | connections indexed (marker) | `CONNECTIONS` | `INDEXED` |
 //! | cursor | `CONN#name` | `CURSOR#kind` |
 //! | lease | `CONN#name` | `LEASE` |
 //! | run record | `CONN#name` | `RUN` |
@@ -16,7 +17,10 @@
 //! (`STATE#v#i` / `PART#v#i`, i from 1). A reader takes the head and then
 //! exactly the parts it names, so the head is the commit point of a body.
 //! Document and state heads also carry `gsi1pk`/`gsi1sk` (`DOCS#name` /
-//! `STATES#name`, zero-padded ticket id) for listing by connection.
+//! `STATES#name`, zero-padded ticket id) for listing by connection, and
+//! connection records (`CONNECTIONS`, the name) for listing connections
+//! without a scan (the `connections` module: how records written before
+//! they carried the keys are indexed once).
 //!
 //! A `write_tickets` call (its writes reduced to the last effect on each
 //! body) goes in this order; each step's requests are BatchWriteItem chunks
@@ -61,6 +65,7 @@
 
 mod batch;
 mod bodies;
+mod connections;
 mod items;
 mod keys;
 mod listing;
@@ -231,34 +236,6 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Writes a connection record under a condition; a failed condition is
-    /// a `Conflict` saying the connection `{when_failed}`.
-    async fn put_connection(
-        &self,
-        conn: &Connection,
-        condition: &str,
-        when_failed: &str,
-    ) -> Result<()> {
-        let body = serde_json::to_string(conn)
-            .map_err(|e| StoreError::backend("encoding a connection", e))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", attr_s(&conn_pk(&conn.name)))
-            .item("sk", attr_s("META"))
-            .item("body", attr_s(&body))
-            .condition_expression(condition)
-            .send()
-            .await
-            .map_err(|e| match map_err(&self.table, "writing a connection", e) {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("connection {:?} {when_failed}", conn.name))
-                }
-                other => other,
-            })?;
-        Ok(())
-    }
-
     async fn get_item(&self, pk: &str, sk: &str, context: &str) -> Result<Option<Item>> {
         let out = self
             .client
@@ -313,33 +290,7 @@ impl Store for DynamoStore {
     }
 
     async fn list_connections(&self) -> Result<Vec<Connection>> {
-        // Connections are few: a filtered scan of META items.
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("sk = :m")
-                .expression_attribute_values(":m", attr_s("META"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| map_err(&self.table, "listing connections", e))?;
-            for it in resp.items.unwrap_or_default() {
-                let body = get_s(&it, "body")?;
-                out.push(serde_json::from_str::<Connection>(&body).map_err(|e| {
-                    StoreError::corrupt_json(get_s(&it, "pk").unwrap_or_default(), &e)
-                })?);
-            }
-            start = resp.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        self.connections().await
     }
 
     async fn get_cursor(&self, conn: &str, kind: CursorKind) -> Result<Option<String>> {

@@ -10,6 +10,32 @@ use crate::keys::pad;
 use crate::{DynamoStore, GSI, map_err};
 
 impl DynamoStore {
+    /// The table keys (pk, sk) of every item in an index partition.
+    pub(crate) async fn index_keys(&self, index_pk: &str) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", attr_s(index_pk))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map_err(&self.table, "querying the listing index", e))?;
+            for it in resp.items.unwrap_or_default() {
+                out.push((get_s(&it, "pk")?, get_s(&it, "sk")?));
+            }
+            start = resp.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Query of an index partition: ticket ids in order after `after`.
     pub(crate) async fn index_ids(
         &self,
