@@ -415,20 +415,26 @@ pub async fn sync_all(engine: &Engine, name: Option<&str>, out: &Out) -> Result<
 /// windows (`plan_first_sync`, the rule the Lambdas follow too): the last
 /// hour is synced first, then the windows are read newest first, in this
 /// process, then the live streams again. Windows a killed run left
-/// unfinished are taken up the same way.
+/// unfinished are read before the live streams of the next run.
 async fn sync_one(
     engine: &Engine,
     name: &str,
     opts: &SyncOptions,
 ) -> Result<Vec<zdsync_engine::sync::SyncReport>, EngineError> {
     use zdsync_engine::backfill::{InProcess, plan_first_sync, unfinished};
-    plan_first_sync(engine, name, &InProcess, opts).await?;
-    let mut reports = vec![sync_connection(engine, name, opts).await?];
+    let mut reports = Vec::new();
+    if !plan_first_sync(engine, name, &InProcess, opts)
+        .await?
+        .is_empty()
+    {
+        // The last hour first.
+        reports.push(sync_connection(engine, name, opts).await?);
+    }
     let windows = unfinished(engine, name).await?;
     if !windows.is_empty() {
         reports.extend(zdsync_engine::history::walk_windows(engine, name, windows, opts).await?);
-        reports.push(sync_connection(engine, name, opts).await?);
     }
+    reports.push(sync_connection(engine, name, opts).await?);
     Ok(reports)
 }
 

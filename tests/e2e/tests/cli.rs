@@ -352,14 +352,23 @@ async fn status_shows_the_records_a_sync_skipped() {
     let sim = sim(120).await;
     let dir = tempfile::tempdir().expect("temp dir");
     connect(dir.path(), &sim).await;
+    let c = sim.credentials();
+    let url = sim.base_url();
+    let env = token_env(&url, &c.api_token);
+    let first = zdsync(dir.path(), &["sync", "acme"], &env).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // An hourly run whose tickets page holds a record without an id.
+    for _ in 0..3 {
+        sim.mutate(zendesk_sim::Mutation::NewTicket {
+            customer_comment: true,
+        });
+    }
+    sim.advance_clock(120);
     sim.inject(zendesk_sim::Fault {
         path_prefix: Some("/api/v2/incremental/tickets/cursor".into()),
         kind: zendesk_sim::FaultKind::IdlessRecord,
         count: 1,
     });
-    let c = sim.credentials();
-    let url = sim.base_url();
-    let env = token_env(&url, &c.api_token);
     let run = zdsync(dir.path(), &["--json", "-v", "sync", "acme"], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["reports"][0]["skipped_records"], 1);
