@@ -35,10 +35,14 @@ class _NoManagedPolicies:
 #     BatchGetItem   get_entities, get_states, get_document_hashes
 #     BatchWriteItem put_entities, write_tickets, delete_cursor
 #     Query (table)  write_tickets (what is stored of a body)
-#     Query (gsi1)   list_state_ids: refresh_connection only (user refresh,
-#                    and the worker's refresh-users items)
-#     Scan           list_connections: the scheduled runs (all connections);
+#     Query (gsi1)   list_state_ids (the worker's refresh-users items);
+#                    list_connections (the scheduled runs)
+#     Scan, PutItem  list_connections' one-time indexing of connection
+#                    records written before they carried the index's keys;
 #                    the worker is given one connection by name
+#   The daily user-refresh function only lists the connections and queues
+#   one refresh item each (shared/lambda/src/lib.rs fan_out): no credentials,
+#   no ticket data.
 #   SQS (shared/store-dynamodb/src/queue.rs): SendMessageBatch, authorised
 #     as sqs:SendMessage, by every function (continuations, backfill plans,
 #     busy items queued again); the worker's event source mapping receives
@@ -52,11 +56,10 @@ _DDB = {f"dynamodb:{a}" for a in ("GetItem", "PutItem", "DeleteItem", "BatchGetI
 _SECRETS = {("secretsmanager:GetSecretValue", "secrets"), ("secretsmanager:PutSecretValue", "secrets")}
 EXPECTED = {
     "TicketSyncFunction": {(a, "table") for a in _DDB | {"dynamodb:Scan"}}
-    | {("sqs:SendMessage", "queue")}
-    | _SECRETS,
-    "UserRefreshFunction": {(a, "table") for a in _DDB | {"dynamodb:Scan"}}
     | {("dynamodb:Query", "index gsi1"), ("sqs:SendMessage", "queue")}
     | _SECRETS,
+    "UserRefreshFunction": {(f"dynamodb:{a}", "table") for a in ("BatchGetItem", "PutItem", "Scan")}
+    | {("dynamodb:Query", "index gsi1"), ("sqs:SendMessage", "queue")},
     "BackfillWorkerFunction": {(a, "table") for a in _DDB}
     | {("dynamodb:Query", "index gsi1")}
     | {(f"sqs:{a}", "queue") for a in ("SendMessage", "ReceiveMessage", "DeleteMessage", "GetQueueAttributes")}
