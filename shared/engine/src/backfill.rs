@@ -355,63 +355,6 @@ async fn plan_locked(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn covered(ws: &[Window]) -> Vec<(i64, i64)> {
-        let mut v: Vec<(i64, i64)> = ws.iter().map(|w| (w.from, w.until)).collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn windows_tile_history_from_zero_newest_first() {
-        let ws = split(1_000_000, 2_000_000, 4);
-        assert_eq!(ws.len(), 4);
-        assert_eq!(ws[0].until, 2_000_000, "newest first");
-        let c = covered(&ws);
-        assert_eq!(c[0].0, 0, "the oldest window starts at 0");
-        for pair in c.windows(2) {
-            assert_eq!(pair[0].1, pair[1].0, "no gap, no overlap");
-        }
-        assert_eq!(c[1].0, 1_250_000);
-    }
-
-    #[test]
-    fn default_window_count_follows_history_length_and_size() {
-        let year = 365 * DAY;
-        // Four years whose first page of events covered a day: ~1,460 pages.
-        assert_eq!(
-            default_windows(0, 4 * year, Some(DAY)),
-            25,
-            "one per 60 days"
-        );
-        // The same span, sparse (a page covered 100 days): ~15 pages.
-        assert_eq!(default_windows(0, 4 * year, Some(100 * DAY)), 1);
-        // Everything in one page.
-        assert_eq!(default_windows(0, 4 * year, None), 1);
-        // Twenty busy years: capped.
-        assert_eq!(default_windows(0, 20 * year, Some(3_600)), MAX_WINDOWS);
-    }
-
-    #[test]
-    fn degenerate_spans_still_cover_everything() {
-        assert_eq!(
-            covered(&split(10, 12, 64)),
-            vec![(0, 11), (11, 12)],
-            "more windows than seconds"
-        );
-        assert_eq!(
-            covered(&split(50, 40, 3)),
-            vec![(0, 40)],
-            "oldest after split"
-        );
-        assert_eq!(covered(&split(0, 100, 0)), vec![(0, 100)], "zero means one");
-        assert_eq!(split(0, 1_000, 1000).len(), MAX_WINDOWS);
-    }
-}
-
 /// Plans a connection's first sync: the one rule for the command and the
 /// Lambdas, so recent feedback comes first everywhere. A trial reads its
 /// first window of recent history ([`crate::history`]); a paid connection
@@ -482,5 +425,62 @@ pub struct InProcess;
 impl WorkQueue for InProcess {
     async fn enqueue(&self, _items: &[WorkItem]) -> zdsync_store::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn covered(ws: &[Window]) -> Vec<(i64, i64)> {
+        let mut v: Vec<(i64, i64)> = ws.iter().map(|w| (w.from, w.until)).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn windows_tile_history_from_zero_newest_first() {
+        let ws = split(1_000_000, 2_000_000, 4);
+        assert_eq!(ws.len(), 4);
+        assert_eq!(ws[0].until, 2_000_000, "newest first");
+        let c = covered(&ws);
+        assert_eq!(c[0].0, 0, "the oldest window starts at 0");
+        for pair in c.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "no gap, no overlap");
+        }
+        assert_eq!(c[1].0, 1_250_000);
+    }
+
+    #[test]
+    fn default_window_count_follows_history_length_and_size() {
+        let year = 365 * DAY;
+        // Four years whose first page of events covered a day: ~1,460 pages.
+        assert_eq!(
+            default_windows(0, 4 * year, Some(DAY)),
+            25,
+            "one per 60 days"
+        );
+        // The same span, sparse (a page covered 100 days): ~15 pages.
+        assert_eq!(default_windows(0, 4 * year, Some(100 * DAY)), 1);
+        // Everything in one page.
+        assert_eq!(default_windows(0, 4 * year, None), 1);
+        // Twenty busy years: capped.
+        assert_eq!(default_windows(0, 20 * year, Some(3_600)), MAX_WINDOWS);
+    }
+
+    #[test]
+    fn degenerate_spans_still_cover_everything() {
+        assert_eq!(
+            covered(&split(10, 12, 64)),
+            vec![(0, 11), (11, 12)],
+            "more windows than seconds"
+        );
+        assert_eq!(
+            covered(&split(50, 40, 3)),
+            vec![(0, 40)],
+            "oldest after split"
+        );
+        assert_eq!(covered(&split(0, 100, 0)), vec![(0, 100)], "zero means one");
+        assert_eq!(split(0, 1_000, 1000).len(), MAX_WINDOWS);
     }
 }
