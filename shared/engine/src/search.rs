@@ -195,30 +195,7 @@ impl Walk<'_> {
                 return Ok(false);
             }
             taken += 1;
-            let page = match self
-                .client
-                .search_tickets_page(&window.query(), window.after.as_deref())
-                .await
-            {
-                Ok(p) => p,
-                Err(zdsync_zendesk::Error::Rejected { status, code, .. })
-                    if window.after.is_some() =>
-                {
-                    tracing::warn!(
-                        status,
-                        ?code,
-                        "the search export refused its saved cursor (they expire after about an hour); resuming by creation time"
-                    );
-                    window = window.cursor_refused();
-                    continue;
-                }
-                Err(e) => {
-                    return Err(EngineError::Zendesk {
-                        context: format!("searching tickets ({})", window.query()),
-                        source: e,
-                    });
-                }
-            };
+            let page = self.search_page_of(&mut window).await?;
             self.pages += 1;
             report.ticket_pages += 1;
             report.tickets_seen += page.tickets.len() as u64;
@@ -251,6 +228,37 @@ impl Walk<'_> {
                 return Ok(true);
             }
             self.lease.check()?;
+        }
+    }
+
+    /// The window's next page. A saved cursor the export refuses (they
+    /// expire after about an hour) gives way to resuming by creation time
+    /// ([`OpenWindow::cursor_refused`]).
+    async fn search_page_of(&self, window: &mut OpenWindow) -> Result<zdsync_zendesk::SearchPage> {
+        loop {
+            match self
+                .client
+                .search_tickets_page(&window.query(), window.after.as_deref())
+                .await
+            {
+                Ok(p) => return Ok(p),
+                Err(zdsync_zendesk::Error::Rejected { status, code, .. })
+                    if window.after.is_some() =>
+                {
+                    tracing::warn!(
+                        status,
+                        ?code,
+                        "the search export refused its saved cursor; resuming by creation time"
+                    );
+                    *window = window.clone().cursor_refused();
+                }
+                Err(e) => {
+                    return Err(EngineError::Zendesk {
+                        context: format!("searching tickets ({})", window.query()),
+                        source: e,
+                    });
+                }
+            }
         }
     }
 
