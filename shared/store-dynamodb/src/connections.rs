@@ -20,7 +20,9 @@
 //! a record the listing does not see until this version writes it again
 //! (any update) or the marker item is deleted (the next listing indexes
 //! again). Like the scan it replaces, the index is eventually consistent: a
-//! connection created a moment ago may be listed a moment later.
+//! connection created a moment ago may be listed a moment later. Listing
+//! (indexing included) calls only Query on gsi1, BatchGetItem, Scan and
+//! PutItem: what the scheduled functions' roles in template.yaml grant.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use zdsync_store::{Connection, Result, StoreError};
@@ -179,7 +181,10 @@ impl DynamoStore {
             match r.map_err(|e| map_err(&self.table, "indexing a connection", e)) {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict(_)) => {
-                    match self.get_item(&pk, "META", "reading a connection").await? {
+                    // Read again by BatchGetItem, the read a listing makes:
+                    // the scheduled functions' roles grant no GetItem.
+                    let again = self.batch_get(vec![(pk, "META".to_string())]).await?;
+                    match again.into_iter().next() {
                         Some(it) => current = it,
                         None => return Ok(()),
                     }

@@ -186,6 +186,12 @@ async fn connections_are_listed_by_a_query_once_old_records_are_indexed() {
 
     assert_eq!(names(&s).await, ["new", "old"], "the first listing scans");
     let first = ops.take();
+    assert!(
+        first
+            .keys()
+            .all(|op| ["Query", "BatchGetItem", "Scan", "PutItem"].contains(&op.as_str())),
+        "only the calls the scheduled functions may make (template.yaml): {first:?}"
+    );
     assert_eq!(first.get("Scan"), Some(&1), "{first:?}");
     assert_eq!(
         first.get("PutItem"),
