@@ -28,13 +28,16 @@ class _NoManagedPolicies:
 
 # What each function's code calls, as (IAM action, resource) pairs; the
 # resource is a label given by `resource_label`. Derived from the code:
-#   DynamoDB (shared/store-dynamodb/src/lib.rs, through the engine):
+#   DynamoDB (shared/store-dynamodb/src/, through the engine):
 #     GetItem        get_connection, get_cursor, acquire_lease (a held lease)
-#     PutItem        put_cursor, acquire_lease, put_run_record, a split body's head
+#     PutItem        put_cursor, acquire_lease, put_run_record, indexing an
+#                    old connection record
 #     DeleteItem     release_lease
-#     BatchGetItem   get_entities, get_states, get_document_hashes
+#     BatchGetItem   get_entities, get_states, get_document_hashes,
+#                    write_tickets (what is stored of the bodies), listing
+#                    connections (their records)
 #     BatchWriteItem put_entities, write_tickets, delete_cursor
-#     Query (table)  write_tickets (what is stored of a body)
+#     Query (table)  list_entity_ids, counts
 #     Query (gsi1)   list_state_ids (the worker's refresh-users items);
 #                    list_connections (the scheduled runs)
 #     Scan, PutItem  list_connections' one-time indexing of connection
