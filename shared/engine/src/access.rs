@@ -187,25 +187,7 @@ async fn hand_over(engine: &Engine, name: &str, to: Path) -> Result<()> {
                 .transpose()?
                 .and_then(|c| c.reached);
             if let Some(r) = reached {
-                let start = (r - OVERLAP).max(0);
-                let tickets = TicketsCursor {
-                    after: String::new(),
-                    ts: start,
-                };
-                crate::backfill::replace_cursor(
-                    engine,
-                    name,
-                    CursorKind::Events,
-                    &start.to_string(),
-                )
-                .await?;
-                crate::backfill::replace_cursor(
-                    engine,
-                    name,
-                    CursorKind::Tickets,
-                    &tickets.encode(),
-                )
-                .await?;
+                crate::backfill::start_live_at(engine, name, (r - OVERLAP).max(0)).await?;
             }
             delete(engine, name, CursorKind::Search).await
         }

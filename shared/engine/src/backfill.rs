@@ -256,6 +256,19 @@ pub async fn plan_backfill(
     result
 }
 
+/// Moves both live cursors (events, tickets) to start at `ts`, Zendesk
+/// epoch seconds: the end of a backfill plan, a trial's split, or where an
+/// agent's search walk had reached.
+pub(crate) async fn start_live_at(engine: &Engine, name: &str, ts: i64) -> Result<()> {
+    let tickets = TicketsCursor {
+        after: String::new(),
+        ts,
+    }
+    .encode();
+    replace_cursor(engine, name, CursorKind::Events, &ts.to_string()).await?;
+    replace_cursor(engine, name, CursorKind::Tickets, &tickets).await
+}
+
 /// Sets a cursor to `value` whatever it holds now (conditional on what was
 /// just read, so a concurrent writer makes this fail rather than be lost).
 pub(crate) async fn replace_cursor(
@@ -332,13 +345,7 @@ async fn plan_locked(
     })
     .map_err(|e| EngineError::Corrupt(format!("cannot encode the backfill plan: {e}")))?;
     replace_cursor(engine, name, CursorKind::BackfillPlan, &record).await?;
-    let tickets = TicketsCursor {
-        after: String::new(),
-        ts: live_from,
-    }
-    .encode();
-    replace_cursor(engine, name, CursorKind::Events, &live_from.to_string()).await?;
-    replace_cursor(engine, name, CursorKind::Tickets, &tickets).await?;
+    start_live_at(engine, name, live_from).await?;
     tracing::info!(
         connection = name,
         windows = plan.len(),

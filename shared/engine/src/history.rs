@@ -48,7 +48,7 @@ use crate::backfill::{replace_cursor, split_point, window_done};
 use crate::error::{Context, EngineError, Result};
 use crate::lease::Lease;
 use crate::render::Renderer;
-use crate::sync::{SyncOptions, SyncReport, TicketsCursor, epoch, sync_window};
+use crate::sync::{SyncOptions, SyncReport, epoch, sync_window};
 
 /// Feedback documents a trial holds when the settings do not say.
 pub const DEFAULT_TRIAL_LIMIT: usize = 5_000;
@@ -217,26 +217,14 @@ pub async fn start_trial(engine: &Engine, conn: &Connection) -> Result<Option<Wi
     if crate::access::Path::of(conn) == crate::access::Path::Search {
         // The search export comes newest first by creation, but its walk
         // must be read whole to know which are the most recent feedback.
-        let h = History {
-            cut_after_walk: true,
-            limit,
-            ..History::default()
-        };
-        save(engine, &conn.name, &h).await?;
-        return Ok(None);
+        return walk_then_cut(engine, &conn.name, limit).await;
     }
     let client = engine.client(conn).await?;
     let live_from = match split_point(&client).await? {
         Ok(split) => split.live_from,
         Err(reason) => {
             tracing::info!(connection = %conn.name, %reason, "trial backfill walks history from the start");
-            let h = History {
-                cut_after_walk: true,
-                limit,
-                ..History::default()
-            };
-            save(engine, &conn.name, &h).await?;
-            return Ok(None);
+            return walk_then_cut(engine, &conn.name, limit).await;
         }
     };
     let first = Window {
@@ -252,21 +240,21 @@ pub async fn start_trial(engine: &Engine, conn: &Connection) -> Result<Option<Wi
         ..History::default()
     };
     save(engine, &conn.name, &h).await?;
-    let tickets = TicketsCursor {
-        after: String::new(),
-        ts: live_from,
-    }
-    .encode();
-    replace_cursor(
-        engine,
-        &conn.name,
-        CursorKind::Events,
-        &live_from.to_string(),
-    )
-    .await?;
-    replace_cursor(engine, &conn.name, CursorKind::Tickets, &tickets).await?;
+    crate::backfill::start_live_at(engine, &conn.name, live_from).await?;
     tracing::info!(connection = %conn.name, limit, from = first.from, until = first.until, "trial backfill planned");
     Ok(Some(first))
+}
+
+/// Records a trial that walks all history in the live sync and keeps its
+/// `limit` most recent documents once that walk is done.
+async fn walk_then_cut(engine: &Engine, name: &str, limit: usize) -> Result<Option<Window>> {
+    let h = History {
+        cut_after_walk: true,
+        limit,
+        ..History::default()
+    };
+    save(engine, name, &h).await?;
+    Ok(None)
 }
 
 /// What to do once a window is read whole: the next window of a trial,
