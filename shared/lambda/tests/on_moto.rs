@@ -89,16 +89,20 @@ async fn world(name: &str, tickets: usize) -> Option<World> {
 
 /// Connects the simulator's admin as "acme".
 async fn connect_acme(engine: &Engine, sim: &SimHandle) {
-    let c = sim.credentials();
+    connect_as(engine, sim, "acme", &sim.credentials().admin_email).await;
+}
+
+/// Connects `name` with the token of the simulator's user `email`.
+async fn connect_as(engine: &Engine, sim: &SimHandle, name: &str, email: &str) {
     connect(
         engine,
         ConnectRequest {
-            name: "acme".into(),
+            name: name.into(),
             subdomain: "acme".into(),
-            email: Some(c.admin_email.clone()),
+            email: Some(email.into()),
             plan: Plan::Paid,
             secret: StoredSecret::ApiToken {
-                token: c.api_token.clone(),
+                token: sim.credentials().api_token,
             },
         },
     )
@@ -658,20 +662,7 @@ async fn an_agent_connection_syncs_through_the_lambdas_like_the_admin_one() {
         return;
     };
     let c = w.sim.credentials();
-    connect(
-        &w.deps.engine,
-        ConnectRequest {
-            name: "crew".into(),
-            subdomain: "acme".into(),
-            email: Some(c.agent_email.clone()),
-            plan: Plan::Paid,
-            secret: StoredSecret::ApiToken {
-                token: c.api_token.clone(),
-            },
-        },
-    )
-    .await
-    .expect("the agent connects");
+    connect_as(&w.deps.engine, &w.sim, "crew", &c.agent_email).await;
     // One page a run: the agent's walk of 1,200 tickets (two search pages)
     // is handed over through the queue.
     w.deps.max_pages = Some(1);
@@ -737,20 +728,7 @@ async fn two_hundred_connections_are_each_synced_once_per_schedule() {
     let c = w.sim.credentials();
     for i in 1..TENANTS {
         let name = format!("t{i:03}");
-        connect(
-            &w.deps.engine,
-            ConnectRequest {
-                name: name.clone(),
-                subdomain: "acme".into(),
-                email: Some(c.admin_email.clone()),
-                plan: Plan::Paid,
-                secret: StoredSecret::ApiToken {
-                    token: c.api_token.clone(),
-                },
-            },
-        )
-        .await
-        .expect("connect");
+        connect_as(&w.deps.engine, &w.sim, &name, &c.admin_email).await;
         for (kind, value) in &cursors {
             store.put_cursor(&name, *kind, value, None).await.unwrap();
         }

@@ -105,8 +105,13 @@ pub async fn export(engine: &Engine, conn: &str) -> Vec<Value> {
 /// Asserts stored documents equal the simulator's expectation, naming the
 /// first differing document.
 pub async fn assert_matches_oracle(env: &Env, conn: &str) {
+    assert_stored(env, conn, env.sim.expected_documents(conn)).await;
+}
+
+/// Asserts a connection's stored documents equal `want`, naming the first
+/// differing document.
+async fn assert_stored(env: &Env, conn: &str, want: Vec<Value>) {
     let got = export(&env.engine, conn).await;
-    let want = env.sim.expected_documents(conn);
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(
             g, w,
@@ -149,20 +154,6 @@ pub async fn connect_as(
 /// this e-mail to see (a restricted agent: its tickets; an agent: ratings
 /// without the reason names only admins may read).
 pub async fn assert_matches_oracle_as(env: &Env, conn: &str, email: &str) {
-    let got = export(&env.engine, conn).await;
     let want = env.sim.expected_documents_visible_to(conn, email);
-    for (g, w) in got.iter().zip(&want) {
-        assert!(
-            g == w,
-            "document {} differs from the simulator's expectation",
-            w["id"]
-        );
-    }
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "stored {} documents, expected {}",
-        got.len(),
-        want.len()
-    );
+    assert_stored(env, conn, want).await;
 }
