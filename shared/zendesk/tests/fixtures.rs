@@ -595,12 +595,15 @@ async fn users_me_reference_example() {
     assert!(me.id.is_some());
     assert_eq!(me.role, Role::Agent);
     assert_eq!(me.role_type, Some(role_type::CUSTOM_AGENT));
+    assert_eq!(me.restricted_agent, Some(true));
+    assert_eq!(me.ticket_restriction.as_deref(), Some("assigned"));
 }
 
 #[tokio::test]
 async fn users_me_wild_answers() {
     let answers: Vec<Value> = serde_json::from_str(&fixture("wild/users_me.json")).unwrap();
     let mut seen = Vec::new();
+    let mut restrictions = Vec::new();
     for answer in answers {
         let c = client(
             &serve(vec![(
@@ -612,7 +615,11 @@ async fn users_me_wild_answers() {
         );
         let me = c.me().await.unwrap();
         seen.push((me.id, me.role.clone(), me.role_type));
+        restrictions.push((me.restricted_agent, me.ticket_restriction));
     }
+    assert_eq!(restrictions[0], (Some(true), Some("requested".into())));
+    assert_eq!(restrictions[1], (Some(true), Some("groups".into())));
+    assert_eq!(restrictions[2], (Some(false), None), "null restriction");
     assert_eq!(seen[0].0, None, "anonymous");
     assert_eq!(seen[1].2, Some(role_type::LIGHT_AGENT));
     assert_eq!(seen[2].2, Some(role_type::CHAT_AGENT));
