@@ -394,6 +394,7 @@ impl Walk<'_> {
     }
 
     /// Phase 1. Returns true when the stream reached its end (the window's).
+    /// Each page is stored while the next one is read ([`Walk::read_ahead`]).
     async fn events(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
         let mut cursor = self
             .engine
@@ -413,73 +414,29 @@ impl Walk<'_> {
         if !span.holds(start) {
             return Ok(true);
         }
+        let mut read = self.client.ticket_events_page(start).await;
         let mut taken = 0;
         loop {
-            if !self.may_continue(taken) {
-                return Ok(false);
-            }
+            let page = read.context(|| format!("reading ticket events from {start}"))?;
             taken += 1;
-            let page = self
-                .client
-                .ticket_events_page(start)
-                .await
-                .context(|| format!("reading ticket events from {start}"))?;
             self.pages += 1;
             report.event_pages += 1;
-            let chats = page.chat_started_tickets();
-            let mut comments = page.comments;
-            if span.until().is_some() {
-                // What lies beyond the window belongs to the next one.
-                comments.retain(|c| epoch(c.created_at.as_deref()).is_none_or(|t| span.holds(t)));
-            }
-            report.comments_seen += comments.len() as u64;
-            let mut by_ticket: BTreeMap<u64, Vec<Comment>> = BTreeMap::new();
-            for c in comments {
-                if let Some(t) = c.ticket_id {
-                    by_ticket.entry(t).or_default().push(c);
-                }
-            }
-            for id in &chats {
-                by_ticket.entry(*id).or_default();
-            }
-            if !by_ticket.is_empty() {
-                let ids: Vec<u64> = by_ticket.keys().copied().collect();
-                let mut states = self.load_states(&ids).await?;
-                let mut batch = Vec::new();
-                for (id, comments) in by_ticket {
-                    let (mut state, hash) = states
-                        .remove(&id)
-                        .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
-                    let chat_started = chats.binary_search(&id).is_ok() && !state.chat_seen;
-                    state.chat_seen |= chat_started;
-                    // In a window of a trial (a floor is set), a ticket
-                    // whose comments it holds is rendered even when they
-                    // were all known (a gap fetch of a newer window read
-                    // them): the floor may have been above its creation
-                    // then (crate::history). Without a floor nothing is
-                    // held back, so nothing needs rendering again.
-                    let held_back_maybe = span.0.is_some() && self.renderer.floor.is_some();
-                    if state.absorb(&comments) || chat_started || held_back_maybe {
-                        batch.push(Pending {
-                            ticket_id: id,
-                            state,
-                            stored_state_hash: hash,
-                        });
-                    }
-                }
-                let writes = self
-                    .renderer
-                    .render_batch(self.engine, &self.client, &batch)
-                    .await?;
-                self.write(&writes).await?;
-            }
             let mut next = page.next_start_time;
             let done = page.end_of_stream || !span.holds(next);
+            let idle_end = page.events.is_empty() && page.end_of_stream;
+            let ahead =
+                self.read_ahead(
+                    !done,
+                    taken,
+                    |c| async move { c.ticket_events_page(next).await },
+                );
+            let (stored, fetched) = futures::join!(self.events_page(span, page, report), ahead);
+            stored?;
             if let (Some(until), true) = (span.until(), done) {
                 // A finished window says so in its cursor: a later delivery
                 // of its work item reads nothing again.
                 next = next.max(until);
-            } else if page.events.is_empty() && page.end_of_stream {
+            } else if idle_end {
                 return Ok(true);
             }
             self.put_cursor(span.events(), &next.to_string(), &mut cursor)
@@ -490,7 +447,87 @@ impl Walk<'_> {
             }
             start = next;
             self.lease.check()?;
+            match fetched {
+                Some(r) => read = r,
+                None => return Ok(false),
+            }
         }
+    }
+
+    /// The next page's read, begun now so that it waits for Zendesk's
+    /// budget while the current page is stored: `None` when the stream is
+    /// done or the run must stop taking pages ([`Walk::may_continue`]).
+    /// A run cut off while storing a page has read at most this one page
+    /// ahead, which the next run reads again.
+    fn read_ahead<T, F>(
+        &self,
+        more: bool,
+        taken: u64,
+        read: impl FnOnce(Client) -> F,
+    ) -> futures::future::OptionFuture<F>
+    where
+        F: std::future::Future<Output = std::result::Result<T, zdsync_zendesk::Error>>,
+    {
+        (more && self.may_continue(taken))
+            .then(|| read(self.client.clone()))
+            .into()
+    }
+
+    /// Stores one events page: its comments merged into their tickets'
+    /// states, and the documents of tickets that changed.
+    async fn events_page(
+        &mut self,
+        span: Span,
+        page: zdsync_zendesk::EventsPage,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let chats = page.chat_started_tickets();
+        let mut comments = page.comments;
+        if span.until().is_some() {
+            // What lies beyond the window belongs to the next one.
+            comments.retain(|c| epoch(c.created_at.as_deref()).is_none_or(|t| span.holds(t)));
+        }
+        report.comments_seen += comments.len() as u64;
+        let mut by_ticket: BTreeMap<u64, Vec<Comment>> = BTreeMap::new();
+        for c in comments {
+            if let Some(t) = c.ticket_id {
+                by_ticket.entry(t).or_default().push(c);
+            }
+        }
+        for id in &chats {
+            by_ticket.entry(*id).or_default();
+        }
+        if by_ticket.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<u64> = by_ticket.keys().copied().collect();
+        let mut states = self.load_states(&ids).await?;
+        let mut batch = Vec::new();
+        for (id, comments) in by_ticket {
+            let (mut state, hash) = states
+                .remove(&id)
+                .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
+            let chat_started = chats.binary_search(&id).is_ok() && !state.chat_seen;
+            state.chat_seen |= chat_started;
+            // In a window of a trial (a floor is set), a ticket whose
+            // comments it holds is rendered even when they were all known
+            // (a gap fetch of a newer window read them): the floor may have
+            // been above its creation then (crate::history). Without a
+            // floor nothing is held back, so nothing needs rendering again.
+            let held_back_maybe = span.0.is_some() && self.renderer.floor.is_some();
+            if state.absorb(&comments) || chat_started || held_back_maybe {
+                batch.push(Pending {
+                    ticket_id: id,
+                    state,
+                    stored_state_hash: hash,
+                });
+            }
+        }
+        let writes = self
+            .renderer
+            .render_batch(self.engine, &self.client, &batch)
+            .await?;
+        self.write(&writes).await
     }
 
     /// Fetches the comments of every ticket in the batch that has more than
@@ -608,6 +645,7 @@ impl Walk<'_> {
     }
 
     /// Phase 2. Returns true when the stream reached its end (the window's).
+    /// Each page is stored while the next one is read ([`Walk::read_ahead`]).
     async fn tickets(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
         let mut cursor = self
             .engine
@@ -624,107 +662,38 @@ impl Walk<'_> {
             Some(c) if !c.after.is_empty() => TicketCursor::After(c.after),
             _ => TicketCursor::Start(position),
         };
+        let mut read = self.client.tickets_page(&at).await;
         let mut taken = 0;
         loop {
-            if !self.may_continue(taken) {
-                return Ok(false);
-            }
+            let page = self
+                .tickets_page_or_restart(read, &mut at, position)
+                .await?;
             taken += 1;
-            let mut page = match self.client.tickets_page(&at).await {
-                Ok(p) => p,
-                Err(zdsync_zendesk::Error::Rejected {
-                    status,
-                    code,
-                    message,
-                    ..
-                }) if matches!(at, TicketCursor::After(_)) => {
-                    // An expired or invalid cursor: start again from the last
-                    // position reached (re-reading a few tickets is harmless).
-                    tracing::warn!(status, ?code, %message, position, "the saved tickets cursor was rejected; continuing from its time instead");
-                    at = TicketCursor::Start(position.saturating_sub(1));
-                    continue;
-                }
-                Err(e) => {
-                    return Err(EngineError::Zendesk {
-                        context: "reading the tickets export".into(),
-                        source: e,
-                    });
-                }
-            };
             self.pages += 1;
             report.ticket_pages += 1;
             report.tickets_seen += page.tickets.len() as u64;
-            self.renderer
-                .store_entities(self.engine, &page.users, &page.organizations)
-                .await?;
-
-            // The last copy of a ticket in a page wins; what lies beyond the
-            // window belongs to the next one.
-            let mut tickets = BTreeMap::new();
-            for t in std::mem::take(&mut page.tickets) {
-                let at = ticket_position(&t);
-                position = position.max(at);
-                if span.holds(at) {
-                    tickets.insert(t.id, t);
-                }
-            }
-            let tickets_empty = tickets.is_empty();
-            if !tickets_empty {
-                let ids: Vec<u64> = tickets.keys().copied().collect();
-                let mut states = self.load_states(&ids).await?;
-                let deleted: Vec<u64> = tickets
-                    .values()
-                    .filter(|t| t.status == TicketStatus::Deleted)
-                    .map(|t| t.id)
-                    .collect();
-                let mut writes = Vec::new();
-                if !deleted.is_empty() {
-                    let docs = self
-                        .engine
-                        .store
-                        .get_document_hashes(&self.conn.name, &deleted)
-                        .await
-                        .context(|| "reading document hashes".into())?;
-                    for id in &deleted {
-                        if states.contains_key(id) || docs.contains_key(id) {
-                            writes.push(TicketWrite::DeleteTicket { ticket_id: *id });
-                            self.renderer.counters.tickets_deleted += 1;
-                            if docs.contains_key(id) {
-                                self.renderer.counters.documents_deleted += 1;
-                            }
-                        }
-                    }
-                }
-                let mut batch = Vec::new();
-                for (id, ticket) in tickets {
-                    if ticket.status == TicketStatus::Deleted {
-                        continue;
-                    }
-                    let (mut state, hash) = states
-                        .remove(&id)
-                        .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
-                    state.ticket = Some(newest(state.ticket.take(), ticket));
-                    batch.push(Pending {
-                        ticket_id: id,
-                        state,
-                        stored_state_hash: hash,
-                    });
-                }
-                self.fill_gaps(&mut batch).await?;
-                self.read_threads(&mut batch).await?;
-                writes.extend(
-                    self.renderer
-                        .render_batch(self.engine, &self.client, &batch)
-                        .await?,
-                );
-                self.write(&writes).await?;
-            }
+            position = page
+                .tickets
+                .iter()
+                .map(ticket_position)
+                .fold(position, i64::max);
             let done = page.end_of_stream || !span.holds(position);
+            let next = page.next_cursor(&at);
+            let after = page.after_cursor.clone();
+            let ahead = match &next {
+                Ok(Some(n)) if !done => {
+                    let n = n.clone();
+                    self.read_ahead(true, taken, |c| async move { c.tickets_page(&n).await })
+                }
+                _ => None.into(),
+            };
+            let (stored, fetched) = futures::join!(self.tickets_page(span, page), ahead);
+            let tickets_empty = stored?;
             let finished_window = span.until().filter(|_| done);
             if !tickets_empty || finished_window.is_some() {
-                if let Some(after) = &page.after_cursor {
+                if let Some(after) = after {
                     let value = TicketsCursor {
-                        after: after.clone(),
+                        after,
                         ts: finished_window.map_or(position, |u| position.max(u)),
                     }
                     .encode();
@@ -735,15 +704,130 @@ impl Walk<'_> {
             if done {
                 return Ok(true);
             }
-            match page
-                .next_cursor(&at)
-                .context(|| "reading the tickets export".into())?
-            {
+            match next.context(|| "reading the tickets export".into())? {
                 Some(next) => at = next,
                 None => return Ok(true),
             }
             self.lease.check()?;
+            match fetched {
+                Some(r) => read = r,
+                None => return Ok(false),
+            }
         }
+    }
+
+    /// The tickets page read at `at`; a saved cursor Zendesk rejects
+    /// (expired, invalid) is replaced by a start from the last position
+    /// reached (re-reading a few tickets is harmless).
+    async fn tickets_page_or_restart(
+        &self,
+        read: std::result::Result<zdsync_zendesk::TicketPage, zdsync_zendesk::Error>,
+        at: &mut TicketCursor,
+        position: i64,
+    ) -> Result<zdsync_zendesk::TicketPage> {
+        let read = match read {
+            Err(zdsync_zendesk::Error::Rejected {
+                status,
+                code,
+                message,
+                ..
+            }) if matches!(at, TicketCursor::After(_)) => {
+                tracing::warn!(status, ?code, %message, position, "the saved tickets cursor was rejected; continuing from its time instead");
+                *at = TicketCursor::Start(position.saturating_sub(1));
+                self.client.tickets_page(at).await
+            }
+            other => other,
+        };
+        read.map_err(|e| EngineError::Zendesk {
+            context: "reading the tickets export".into(),
+            source: e,
+        })
+    }
+
+    /// Stores one tickets page: users and organizations, then each ticket's
+    /// snapshot in its state (with its comments completed where the events
+    /// stream left a gap, and its chat or log read where it needs one) and
+    /// its document; deleted tickets lose both. Returns true when the page
+    /// held no ticket of the span.
+    async fn tickets_page(
+        &mut self,
+        span: Span,
+        mut page: zdsync_zendesk::TicketPage,
+    ) -> Result<bool> {
+        self.renderer
+            .store_entities(self.engine, &page.users, &page.organizations)
+            .await?;
+        // The last copy of a ticket in a page wins; what lies beyond the
+        // window belongs to the next one.
+        let tickets: BTreeMap<u64, Ticket> = std::mem::take(&mut page.tickets)
+            .into_iter()
+            .filter(|t| span.holds(ticket_position(t)))
+            .map(|t| (t.id, t))
+            .collect();
+        if tickets.is_empty() {
+            return Ok(true);
+        }
+        let ids: Vec<u64> = tickets.keys().copied().collect();
+        let mut states = self.load_states(&ids).await?;
+        let mut writes = self.deletions(&tickets, &states).await?;
+        let mut batch = Vec::new();
+        for (id, ticket) in tickets {
+            if ticket.status == TicketStatus::Deleted {
+                continue;
+            }
+            let (mut state, hash) = states
+                .remove(&id)
+                .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
+            state.ticket = Some(newest(state.ticket.take(), ticket));
+            batch.push(Pending {
+                ticket_id: id,
+                state,
+                stored_state_hash: hash,
+            });
+        }
+        self.fill_gaps(&mut batch).await?;
+        self.read_threads(&mut batch).await?;
+        writes.extend(
+            self.renderer
+                .render_batch(self.engine, &self.client, &batch)
+                .await?,
+        );
+        self.write(&writes).await?;
+        Ok(false)
+    }
+
+    /// The writes that remove the page's deleted tickets that are stored
+    /// (state or document).
+    async fn deletions(
+        &mut self,
+        tickets: &BTreeMap<u64, Ticket>,
+        states: &HashMap<u64, (TicketState, String)>,
+    ) -> Result<Vec<TicketWrite>> {
+        let deleted: Vec<u64> = tickets
+            .values()
+            .filter(|t| t.status == TicketStatus::Deleted)
+            .map(|t| t.id)
+            .collect();
+        if deleted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs = self
+            .engine
+            .store
+            .get_document_hashes(&self.conn.name, &deleted)
+            .await
+            .context(|| "reading document hashes".into())?;
+        let mut writes = Vec::new();
+        for id in &deleted {
+            if states.contains_key(id) || docs.contains_key(id) {
+                writes.push(TicketWrite::DeleteTicket { ticket_id: *id });
+                self.renderer.counters.tickets_deleted += 1;
+                if docs.contains_key(id) {
+                    self.renderer.counters.documents_deleted += 1;
+                }
+            }
+        }
+        Ok(writes)
     }
 }
 

@@ -6,14 +6,11 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use async_trait::async_trait;
+use common::hooked::HookedStore;
 use common::*;
 use zdsync_engine::refresh::refresh_connection;
 use zdsync_engine::sync::{SyncOptions, sync_connection};
-use zdsync_store::{
-    Blob, Connection, CursorKind, DocumentRow, EntityKind, LeaseOutcome, Result as StoreResult,
-    Store, StoreCounts, StoreError, TicketWrite,
-};
+use zdsync_store::{CursorKind, LeaseOutcome, Store, StoreError};
 use zendesk_sim::{Fault, FaultKind, Mutation};
 
 #[tokio::test]
@@ -176,105 +173,22 @@ async fn a_sync_interrupted_after_any_page_resumes_to_the_same_documents() {
 
 /// A store that fails the n-th cursor write: a crash after a page's items
 /// are stored and before its cursor moves.
-struct FailingCursorStore {
-    inner: Arc<dyn Store>,
-    fail_at: u32,
-    calls: AtomicU32,
-}
-
-#[async_trait]
-impl Store for FailingCursorStore {
-    async fn create_connection(&self, c: &Connection) -> StoreResult<()> {
-        self.inner.create_connection(c).await
-    }
-    async fn update_connection(&self, c: &Connection) -> StoreResult<()> {
-        self.inner.update_connection(c).await
-    }
-    async fn get_connection(&self, n: &str) -> StoreResult<Option<Connection>> {
-        self.inner.get_connection(n).await
-    }
-    async fn list_connections(&self) -> StoreResult<Vec<Connection>> {
-        self.inner.list_connections().await
-    }
-    async fn get_cursor(&self, c: &str, k: CursorKind) -> StoreResult<Option<String>> {
-        self.inner.get_cursor(c, k).await
-    }
-    async fn put_cursor(
-        &self,
-        c: &str,
-        k: CursorKind,
-        v: &str,
-        e: Option<&str>,
-    ) -> StoreResult<()> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(StoreError::Throttled(
-                "injected crash before the cursor write".into(),
-            ));
-        }
-        self.inner.put_cursor(c, k, v, e).await
-    }
-    async fn delete_cursor(&self, c: &str, k: CursorKind) -> StoreResult<()> {
-        self.inner.delete_cursor(c, k).await
-    }
-    async fn acquire_lease(&self, c: &str, o: &str, n: i64, t: i64) -> StoreResult<LeaseOutcome> {
-        self.inner.acquire_lease(c, o, n, t).await
-    }
-    async fn release_lease(&self, c: &str, o: &str) -> StoreResult<()> {
-        self.inner.release_lease(c, o).await
-    }
-    async fn put_run_record(&self, c: &str, j: &str) -> StoreResult<()> {
-        self.inner.put_run_record(c, j).await
-    }
-    async fn get_run_record(&self, c: &str) -> StoreResult<Option<String>> {
-        self.inner.get_run_record(c).await
-    }
-    async fn get_entities(
-        &self,
-        c: &str,
-        k: EntityKind,
-        ids: &[u64],
-    ) -> StoreResult<std::collections::HashMap<u64, Blob>> {
-        self.inner.get_entities(c, k, ids).await
-    }
-    async fn put_entities(&self, c: &str, k: EntityKind, items: &[(u64, Blob)]) -> StoreResult<()> {
-        self.inner.put_entities(c, k, items).await
-    }
-    async fn list_entity_ids(&self, c: &str, k: EntityKind) -> StoreResult<Vec<u64>> {
-        self.inner.list_entity_ids(c, k).await
-    }
-    async fn get_states(
-        &self,
-        c: &str,
-        ids: &[u64],
-    ) -> StoreResult<std::collections::HashMap<u64, Blob>> {
-        self.inner.get_states(c, ids).await
-    }
-    async fn get_document_hashes(
-        &self,
-        c: &str,
-        ids: &[u64],
-    ) -> StoreResult<std::collections::HashMap<u64, String>> {
-        self.inner.get_document_hashes(c, ids).await
-    }
-    async fn get_document(&self, c: &str, id: u64) -> StoreResult<Option<String>> {
-        self.inner.get_document(c, id).await
-    }
-    async fn write_tickets(&self, c: &str, w: &[TicketWrite]) -> StoreResult<()> {
-        self.inner.write_tickets(c, w).await
-    }
-    async fn list_documents(
-        &self,
-        c: Option<&str>,
-        a: Option<(&str, u64)>,
-        l: usize,
-    ) -> StoreResult<Vec<DocumentRow>> {
-        self.inner.list_documents(c, a, l).await
-    }
-    async fn list_state_ids(&self, c: &str, a: Option<u64>, l: usize) -> StoreResult<Vec<u64>> {
-        self.inner.list_state_ids(c, a, l).await
-    }
-    async fn counts(&self, c: &str) -> StoreResult<StoreCounts> {
-        self.inner.counts(c).await
+fn failing_cursor_store(inner: Arc<dyn Store>, fail_at: u32) -> HookedStore {
+    let calls = Arc::new(AtomicU32::new(0));
+    HookedStore {
+        inner,
+        before_cursor: Some(Arc::new(move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                if n == fail_at {
+                    return Err(StoreError::Throttled(
+                        "injected crash before the cursor write".into(),
+                    ));
+                }
+                Ok(())
+            })
+        })),
+        before_write: None,
     }
 }
 
@@ -289,11 +203,7 @@ async fn a_crash_between_storing_a_page_and_moving_its_cursor_loses_and_doubles_
         let secrets: Arc<dyn zdsync_store::SecretStore> = Arc::new(
             zdsync_store_embedded::FileSecretStore::new(&dir.path().join("secrets")).unwrap(),
         );
-        let failing: Arc<dyn Store> = Arc::new(FailingCursorStore {
-            inner: inner.clone(),
-            fail_at,
-            calls: AtomicU32::new(0),
-        });
+        let failing: Arc<dyn Store> = Arc::new(failing_cursor_store(inner.clone(), fail_at));
         let engine = engine_with(failing, secrets.clone(), &sim.base_url());
         let (email, secret) = admin_token(&sim);
         zdsync_engine::connect::connect(
@@ -554,6 +464,80 @@ async fn conversation_logs_read_side_by_side_get_no_429() {
         0,
         "{:?}",
         env.sim.stats().by_endpoint
+    );
+    assert_matches_oracle(&env, "acme").await;
+}
+
+/// Export pages the simulator has answered: (events, tickets).
+async fn export_pages(base_url: &str) -> (u64, u64) {
+    let stats: serde_json::Value = reqwest::get(format!("{base_url}/sim/stats"))
+        .await
+        .expect("simulator stats")
+        .json()
+        .await
+        .expect("stats JSON");
+    let n = |k: &str| stats["by_endpoint"][k].as_u64().unwrap_or(0);
+    (
+        n("incremental/ticket_events"),
+        n("incremental/tickets/cursor"),
+    )
+}
+
+/// A store whose every ticket write first waits (up to 10 s) until Zendesk
+/// has been asked for a second page of the stream being stored, and
+/// records which stream it stored (true: tickets) and whether it was.
+type Asked = Arc<std::sync::Mutex<Vec<(bool, bool)>>>;
+
+fn waiting_for_the_next_page(inner: Arc<dyn Store>, base_url: String) -> (HookedStore, Asked) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let hook: common::hooked::Hook = Arc::new(move || {
+        let (base_url, record) = (base_url.clone(), record.clone());
+        Box::pin(async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let asked = loop {
+                let (events, tickets) = export_pages(&base_url).await;
+                // While the events stream is stored, no tickets page is read.
+                let stream = if tickets == 0 { events } else { tickets };
+                if stream >= 2 || std::time::Instant::now() >= deadline {
+                    break (tickets > 0, stream >= 2);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            };
+            record.lock().expect("record").push(asked);
+            Ok(())
+        })
+    });
+    let store = HookedStore {
+        inner,
+        before_cursor: None,
+        before_write: Some(hook),
+    };
+    (store, seen)
+}
+
+#[tokio::test]
+async fn a_page_is_stored_while_the_next_one_is_read() {
+    let env = start(small(2_500)).await;
+    let inner = env.engine.store.clone();
+    let (store, asked) = waiting_for_the_next_page(inner, env.sim.base_url());
+    let secrets = env.engine.secrets.clone();
+    let engine = engine_with(Arc::new(store), secrets, &env.sim.base_url());
+    connect_admin(&env, "acme").await;
+    let report = sync_connection(&engine, "acme", &SyncOptions::default())
+        .await
+        .expect("backfill");
+    assert!(
+        report.event_pages >= 2 && report.ticket_pages >= 2,
+        "{report:?}"
+    );
+    let asked = asked.lock().expect("record").clone();
+    for stream in [false, true] {
+        assert!(asked.iter().any(|(s, _)| *s == stream), "{asked:?}");
+    }
+    assert!(
+        asked.iter().all(|(_, a)| *a),
+        "a page's writes waited in vain for the next page to be asked for: {asked:?}"
     );
     assert_matches_oracle(&env, "acme").await;
 }

@@ -2,6 +2,8 @@
 //! simulator on loopback and an embedded store in a temporary directory.
 #![allow(dead_code)]
 
+pub mod hooked;
+
 use std::sync::Arc;
 use std::time::Duration;
 
