@@ -198,35 +198,20 @@ impl Renderer {
         self.ensure_reasons(client, renderable.iter().map(|(t, _)| *t))
             .await;
 
-        // Users: requesters and comment authors.
-        let mut user_ids: Vec<u64> = renderable
-            .iter()
-            .flat_map(|(t, conversation)| zdsync_mapping::wanted_user_ids(t, conversation))
-            .collect();
-        user_ids.sort_unstable();
-        user_ids.dedup();
-        let users: HashMap<u64, User> = self.resolve_users(engine, client, &user_ids).await?;
-
-        // Organizations: the requester's own, else the ticket's.
-        let mut org_ids: Vec<u64> = renderable
-            .iter()
-            .filter_map(|(t, _)| {
-                let requester = t
-                    .requester_id
-                    .and_then(|r| zdsync_mapping::readable_user(&users, r));
-                zdsync_mapping::requester_org_id(t, requester)
-            })
-            .collect();
-        org_ids.sort_unstable();
-        org_ids.dedup();
-        let orgs = self.resolve_orgs(engine, client, &org_ids).await?;
-
+        // The stored documents' hashes are read while the people are.
         let ids: Vec<u64> = renderable.iter().map(|(t, _)| t.id).collect();
-        let hashes = engine
-            .store
-            .get_document_hashes(&self.connection, &ids)
-            .await
-            .context(|| "reading document hashes".into())?;
+        let connection = self.connection.clone();
+        let hashes = async {
+            engine
+                .store
+                .get_document_hashes(&connection, &ids)
+                .await
+                .context(|| "reading document hashes".into())
+        };
+        let (people, hashes) =
+            futures::join!(self.resolve_people(engine, client, &renderable), hashes);
+        let (users, orgs) = people?;
+        let hashes = hashes?;
         let empty = HashMap::new();
         let ctx = RenderContext {
             connection: &self.connection,
@@ -271,6 +256,37 @@ impl Renderer {
         self.counters.documents_deleted += docs_deleted;
         self.counters.documents_unchanged += unchanged;
         Ok(writes)
+    }
+
+    /// The users the documents name (requesters and comment authors) and
+    /// the organizations they show (the requester's own, else the
+    /// ticket's): from the store, then from Zendesk for those not stored.
+    async fn resolve_people(
+        &mut self,
+        engine: &Engine,
+        client: &Client,
+        renderable: &[(&Ticket, Vec<ConversationEntry>)],
+    ) -> Result<(HashMap<u64, User>, HashMap<u64, Organization>)> {
+        let mut user_ids: Vec<u64> = renderable
+            .iter()
+            .flat_map(|(t, conversation)| zdsync_mapping::wanted_user_ids(t, conversation))
+            .collect();
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let users = self.resolve_users(engine, client, &user_ids).await?;
+        let mut org_ids: Vec<u64> = renderable
+            .iter()
+            .filter_map(|(t, _)| {
+                let requester = t
+                    .requester_id
+                    .and_then(|r| zdsync_mapping::readable_user(&users, r));
+                zdsync_mapping::requester_org_id(t, requester)
+            })
+            .collect();
+        org_ids.sort_unstable();
+        org_ids.dedup();
+        let orgs = self.resolve_orgs(engine, client, &org_ids).await?;
+        Ok((users, orgs))
     }
 
     /// Renders again the stored tickets `pick` selects, from their stored

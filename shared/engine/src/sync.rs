@@ -13,6 +13,9 @@
 //! Each page's items are stored before its cursor moves, so a crash at any
 //! point makes the rerun redo at most one page, and every write is
 //! idempotent (merges de-duplicate, unchanged hashes are not rewritten).
+//! The next page of a stream is read while a page is stored, so the store's
+//! work hides in the wait for Zendesk's export budget; a crash also loses
+//! that page read ahead (one request), never anything stored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -222,6 +225,26 @@ pub(crate) fn newest(stored: Option<Ticket>, incoming: Ticket) -> Ticket {
     }
 }
 
+/// The stored states of the given tickets, with the hashes they were
+/// stored with.
+async fn load_states(
+    engine: &Engine,
+    conn: &str,
+    ids: &[u64],
+) -> Result<HashMap<u64, (TicketState, String)>> {
+    let blobs = engine
+        .store
+        .get_states(conn, ids)
+        .await
+        .context(|| "reading ticket states".into())?;
+    let mut out = HashMap::with_capacity(blobs.len());
+    for (id, blob) in blobs {
+        let key = format!("{conn}#{id}");
+        out.insert(id, (TicketState::decode(&blob.body, &key)?, blob.hash));
+    }
+    Ok(out)
+}
+
 /// Syncs one connection's live streams under its lease and records the run.
 pub async fn sync_connection(
     engine: &Engine,
@@ -368,18 +391,7 @@ impl Walk<'_> {
         &self,
         ids: &[u64],
     ) -> Result<HashMap<u64, (TicketState, String)>> {
-        let blobs = self
-            .engine
-            .store
-            .get_states(&self.conn.name, ids)
-            .await
-            .context(|| "reading ticket states".into())?;
-        let mut out = HashMap::with_capacity(blobs.len());
-        for (id, blob) in blobs {
-            let key = format!("{}#{id}", self.conn.name);
-            out.insert(id, (TicketState::decode(&blob.body, &key)?, blob.hash));
-        }
-        Ok(out)
+        load_states(self.engine, &self.conn.name, ids).await
     }
 
     pub(crate) async fn write(&self, writes: &[TicketWrite]) -> Result<()> {
@@ -754,9 +766,6 @@ impl Walk<'_> {
         span: Span,
         mut page: zdsync_zendesk::TicketPage,
     ) -> Result<bool> {
-        self.renderer
-            .store_entities(self.engine, &page.users, &page.organizations)
-            .await?;
         // The last copy of a ticket in a page wins; what lies beyond the
         // window belongs to the next one.
         let tickets: BTreeMap<u64, Ticket> = std::mem::take(&mut page.tickets)
@@ -764,11 +773,23 @@ impl Walk<'_> {
             .filter(|t| span.holds(ticket_position(t)))
             .map(|t| (t.id, t))
             .collect();
+        let ids: Vec<u64> = tickets.keys().copied().collect();
+        // The sideloaded people are stored while the states are read.
+        let (stored, states) = futures::join!(
+            self.renderer
+                .store_entities(self.engine, &page.users, &page.organizations),
+            async {
+                match ids.is_empty() {
+                    true => Ok(HashMap::new()),
+                    false => load_states(self.engine, &self.conn.name, &ids).await,
+                }
+            }
+        );
+        stored?;
+        let mut states = states?;
         if tickets.is_empty() {
             return Ok(true);
         }
-        let ids: Vec<u64> = tickets.keys().copied().collect();
-        let mut states = self.load_states(&ids).await?;
         let mut writes = self.deletions(&tickets, &states).await?;
         let mut batch = Vec::new();
         for (id, ticket) in tickets {

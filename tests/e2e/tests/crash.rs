@@ -159,9 +159,12 @@ async fn a_backfill_killed_five_times_converges_without_waiting_for_its_lease() 
         "export pages: events {events} (clean {}), tickets {tickets} (clean {})",
         clean.0, clean.1
     );
+    // A kill loses at most the page being stored (its cursor had not
+    // moved) and the page read ahead meanwhile (sync::Walk::read_ahead).
+    let lost = 2 * KILLS as u64;
     assert!(
-        events <= clean.0 + KILLS as u64 && tickets <= clean.1 + KILLS as u64,
-        "at most one page per stream is read again after each kill"
+        events <= clean.0 + lost && tickets <= clean.1 + lost,
+        "at most two pages per stream are read again after each kill"
     );
     assert_converged(data.path(), &sim).await;
 }
