@@ -8,6 +8,7 @@ pub mod backfill;
 pub mod connect;
 pub mod credentials;
 pub mod error;
+mod exports;
 pub mod history;
 pub mod lease;
 pub mod logging;

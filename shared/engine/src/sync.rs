@@ -1,31 +1,31 @@
 //! The sync of one connection (hourly; the first run is the backfill).
 //!
-//! 1. Comments: the incremental ticket-events stream (with comment events)
-//!    from the `events` cursor; each page's comments are merged into the
-//!    tickets' stored states (de-duplicated by comment id); tickets already
-//!    known are rendered again.
-//! 2. Tickets: the incremental tickets cursor export from the `tickets`
-//!    cursor, with users and organizations sideloaded; each ticket's
-//!    snapshot is stored and its document rendered; deleted tickets lose
-//!    state and document; a ticket whose `comment_count` exceeds the comments
-//!    seen gets its comments fetched (a gap in the bulk stream).
+//! On the exports' path (admins) both export streams are walked together
+//! ([`crate::exports`]): a page of the incremental tickets cursor export
+//! (with users and organizations sideloaded) is held while the incremental
+//! ticket-events stream (with comment events) is read up to its newest
+//! change; each ticket's comments are merged into its state (de-duplicated
+//! by comment id) with its snapshot, its document rendered; deleted
+//! tickets lose state and document; a ticket whose `comment_count` exceeds
+//! the comments seen gets its comments fetched (a gap in the bulk stream).
+//! Agents take the search export instead ([`crate::search`]).
 //!
 //! Each page's items are stored before its cursor moves, so a crash at any
-//! point makes the rerun redo at most one page, and every write is
-//! idempotent (merges de-duplicate, unchanged hashes are not rewritten).
-//! The next page of a stream is read while a page is stored, so the store's
-//! work hides in the wait for Zendesk's export budget; a crash also loses
-//! that page read ahead (one request), never anything stored.
+//! point makes the rerun redo at most one page of each stream, and every
+//! write is idempotent (merges de-duplicate, unchanged hashes are not
+//! rewritten). The next page is read while a page is stored, so the
+//! store's work hides in the wait for Zendesk's export budget; a crash
+//! also loses that page read ahead (one request), never anything stored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use zdsync_mapping::threads::Thread;
 use zdsync_store::{Connection, CursorKind, TicketWrite, Window};
-use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
-use zdsync_zendesk::{Client, RequestStats, TicketCursor};
+use zdsync_zendesk::types::Ticket;
+use zdsync_zendesk::{Client, RequestStats};
 
 use crate::access::Path;
 use crate::error::{Context, EngineError, Result};
@@ -159,19 +159,19 @@ impl From<RequestStats> for RequestStatsOut {
 /// Which part of the streams a walk covers: the live cursors (open-ended),
 /// or one window of a planned backfill with its own cursors.
 #[derive(Debug, Clone, Copy)]
-struct Span(Option<Window>);
+pub(crate) struct Span(pub(crate) Option<Window>);
 
 impl Span {
     const LIVE: Span = Span(None);
 
-    fn events(self) -> CursorKind {
+    pub(crate) fn events(self) -> CursorKind {
         match self.0 {
             None => CursorKind::Events,
             Some(Window { from, until }) => CursorKind::WindowEvents { from, until },
         }
     }
 
-    fn tickets(self) -> CursorKind {
+    pub(crate) fn tickets(self) -> CursorKind {
         match self.0 {
             None => CursorKind::Tickets,
             Some(Window { from, until }) => CursorKind::WindowTickets { from, until },
@@ -179,16 +179,16 @@ impl Span {
     }
 
     /// Where a stream without a saved cursor starts.
-    fn start(self) -> i64 {
+    pub(crate) fn start(self) -> i64 {
         self.0.map_or(0, |w| w.from)
     }
 
-    fn until(self) -> Option<i64> {
+    pub(crate) fn until(self) -> Option<i64> {
         self.0.map(|w| w.until)
     }
 
     /// Whether a stream position lies before the window's end.
-    fn holds(self, position: i64) -> bool {
+    pub(crate) fn holds(self, position: i64) -> bool {
         self.until().is_none_or(|u| position < u)
     }
 }
@@ -199,7 +199,7 @@ pub(crate) fn epoch(s: Option<&str>) -> Option<i64> {
 }
 
 /// The position of a ticket in the tickets export.
-fn ticket_position(t: &Ticket) -> i64 {
+pub(crate) fn ticket_position(t: &Ticket) -> i64 {
     t.generated_timestamp
         .or_else(|| epoch(t.updated_at.as_deref()))
         .unwrap_or(0)
@@ -227,7 +227,7 @@ pub(crate) fn newest(stored: Option<Ticket>, incoming: Ticket) -> Ticket {
 
 /// The stored states of the given tickets, with the hashes they were
 /// stored with.
-async fn load_states(
+pub(crate) async fn load_states(
     engine: &Engine,
     conn: &str,
     ids: &[u64],
@@ -405,147 +405,26 @@ impl Walk<'_> {
             .context(|| format!("storing {} ticket items", writes.len()))
     }
 
-    /// Phase 1. Returns true when the stream reached its end (the window's).
-    /// Each page is stored while the next one is read ([`Walk::read_ahead`]).
-    async fn events(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
-        let mut cursor = self
-            .engine
-            .store
-            .get_cursor(&self.conn.name, span.events())
-            .await
-            .context(|| "reading the events cursor".into())?;
-        let mut start: i64 = match cursor.as_deref() {
-            Some(c) => c.parse().map_err(|_| {
-                EngineError::Corrupt(format!(
-                    "the events cursor of {:?} is not a time ({c:?})",
-                    self.conn.name
-                ))
-            })?,
-            None => span.start(),
-        };
-        if !span.holds(start) {
-            return Ok(true);
-        }
-        let mut read = self.client.ticket_events_page(start).await;
-        let mut taken = 0;
-        loop {
-            let page = read.context(|| format!("reading ticket events from {start}"))?;
-            taken += 1;
-            self.pages += 1;
-            report.event_pages += 1;
-            let mut next = page.next_start_time;
-            let done = page.end_of_stream || !span.holds(next);
-            let idle_end = page.events.is_empty() && page.end_of_stream;
-            let ahead =
-                self.read_ahead(
-                    !done,
-                    taken,
-                    |c| async move { c.ticket_events_page(next).await },
-                );
-            let (stored, fetched) = futures::join!(self.events_page(span, page, report), ahead);
-            stored?;
-            if let (Some(until), true) = (span.until(), done) {
-                // A finished window says so in its cursor: a later delivery
-                // of its work item reads nothing again.
-                next = next.max(until);
-            } else if idle_end {
-                return Ok(true);
-            }
-            self.put_cursor(span.events(), &next.to_string(), &mut cursor)
-                .await?;
-            self.progress(Phase::Events, next);
-            if done {
-                return Ok(true);
-            }
-            start = next;
-            self.lease.check()?;
-            match fetched {
-                Some(r) => read = r,
-                None => return Ok(false),
-            }
-        }
-    }
-
     /// The next page's read, begun now so that it waits for Zendesk's
     /// budget while the current page is stored: `None` when the stream is
     /// done or the run must stop taking pages ([`Walk::may_continue`]).
     /// A run cut off while storing a page has read at most this one page
     /// ahead, which the next run reads again.
-    fn read_ahead<T, F>(
+    pub(crate) fn read_ahead<F: std::future::Future>(
         &self,
         more: bool,
         taken: u64,
         read: impl FnOnce(Client) -> F,
-    ) -> futures::future::OptionFuture<F>
-    where
-        F: std::future::Future<Output = std::result::Result<T, zdsync_zendesk::Error>>,
-    {
+    ) -> futures::future::OptionFuture<F> {
         (more && self.may_continue(taken))
             .then(|| read(self.client.clone()))
             .into()
     }
 
-    /// Stores one events page: its comments merged into their tickets'
-    /// states, and the documents of tickets that changed.
-    async fn events_page(
-        &mut self,
-        span: Span,
-        page: zdsync_zendesk::EventsPage,
-        report: &mut SyncReport,
-    ) -> Result<()> {
-        let chats = page.chat_started_tickets();
-        let mut comments = page.comments;
-        if span.until().is_some() {
-            // What lies beyond the window belongs to the next one.
-            comments.retain(|c| epoch(c.created_at.as_deref()).is_none_or(|t| span.holds(t)));
-        }
-        report.comments_seen += comments.len() as u64;
-        let mut by_ticket: BTreeMap<u64, Vec<Comment>> = BTreeMap::new();
-        for c in comments {
-            if let Some(t) = c.ticket_id {
-                by_ticket.entry(t).or_default().push(c);
-            }
-        }
-        for id in &chats {
-            by_ticket.entry(*id).or_default();
-        }
-        if by_ticket.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<u64> = by_ticket.keys().copied().collect();
-        let mut states = self.load_states(&ids).await?;
-        let mut batch = Vec::new();
-        for (id, comments) in by_ticket {
-            let (mut state, hash) = states
-                .remove(&id)
-                .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
-            let chat_started = chats.binary_search(&id).is_ok() && !state.chat_seen;
-            state.chat_seen |= chat_started;
-            // In a window of a trial (a floor is set), a ticket whose
-            // comments it holds is rendered even when they were all known
-            // (a gap fetch of a newer window read them): the floor may have
-            // been above its creation then (crate::history). Without a
-            // floor nothing is held back, so nothing needs rendering again.
-            let held_back_maybe = span.0.is_some() && self.renderer.floor.is_some();
-            if state.absorb(&comments) || chat_started || held_back_maybe {
-                batch.push(Pending {
-                    ticket_id: id,
-                    state,
-                    stored_state_hash: hash,
-                });
-            }
-        }
-        let writes = self
-            .renderer
-            .render_batch(self.engine, &self.client, &batch)
-            .await?;
-        self.write(&writes).await
-    }
-
     /// Fetches the comments of every ticket in the batch that has more than
     /// the stream delivered (a gap). A ticket gone meanwhile is left for
     /// the next run, which sees its deletion.
-    async fn fill_gaps(&mut self, batch: &mut [Pending]) -> Result<()> {
+    pub(crate) async fn fill_gaps(&mut self, batch: &mut [Pending]) -> Result<()> {
         let gaps: Vec<u64> = batch
             .iter()
             .filter(|p| p.state.ticket.as_ref().is_some_and(|t| p.state.has_gap(t)))
@@ -654,201 +533,6 @@ impl Walk<'_> {
             };
         }
         Ok(())
-    }
-
-    /// Phase 2. Returns true when the stream reached its end (the window's).
-    /// Each page is stored while the next one is read ([`Walk::read_ahead`]).
-    async fn tickets(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
-        let mut cursor = self
-            .engine
-            .store
-            .get_cursor(&self.conn.name, span.tickets())
-            .await
-            .context(|| "reading the tickets cursor".into())?;
-        let saved = cursor.as_deref().map(TicketsCursor::decode).transpose()?;
-        let mut position = saved.as_ref().map_or(span.start(), |c| c.ts);
-        if !span.holds(position) {
-            return Ok(true);
-        }
-        let mut at = match saved {
-            Some(c) if !c.after.is_empty() => TicketCursor::After(c.after),
-            _ => TicketCursor::Start(position),
-        };
-        let mut read = self.client.tickets_page(&at).await;
-        let mut taken = 0;
-        loop {
-            let page = self
-                .tickets_page_or_restart(read, &mut at, position)
-                .await?;
-            taken += 1;
-            self.pages += 1;
-            report.ticket_pages += 1;
-            report.tickets_seen += page.tickets.len() as u64;
-            position = page
-                .tickets
-                .iter()
-                .map(ticket_position)
-                .fold(position, i64::max);
-            let done = page.end_of_stream || !span.holds(position);
-            let next = page.next_cursor(&at);
-            let after = page.after_cursor.clone();
-            let ahead = match &next {
-                Ok(Some(n)) if !done => {
-                    let n = n.clone();
-                    self.read_ahead(true, taken, |c| async move { c.tickets_page(&n).await })
-                }
-                _ => None.into(),
-            };
-            let (stored, fetched) = futures::join!(self.tickets_page(span, page), ahead);
-            let tickets_empty = stored?;
-            let finished_window = span.until().filter(|_| done);
-            if !tickets_empty || finished_window.is_some() {
-                if let Some(after) = after {
-                    let value = TicketsCursor {
-                        after,
-                        ts: finished_window.map_or(position, |u| position.max(u)),
-                    }
-                    .encode();
-                    self.put_cursor(span.tickets(), &value, &mut cursor).await?;
-                }
-                self.progress(Phase::Tickets, position);
-            }
-            if done {
-                return Ok(true);
-            }
-            match next.context(|| "reading the tickets export".into())? {
-                Some(next) => at = next,
-                None => return Ok(true),
-            }
-            self.lease.check()?;
-            match fetched {
-                Some(r) => read = r,
-                None => return Ok(false),
-            }
-        }
-    }
-
-    /// The tickets page read at `at`; a saved cursor Zendesk rejects
-    /// (expired, invalid) is replaced by a start from the last position
-    /// reached (re-reading a few tickets is harmless).
-    async fn tickets_page_or_restart(
-        &self,
-        read: std::result::Result<zdsync_zendesk::TicketPage, zdsync_zendesk::Error>,
-        at: &mut TicketCursor,
-        position: i64,
-    ) -> Result<zdsync_zendesk::TicketPage> {
-        let read = match read {
-            Err(zdsync_zendesk::Error::Rejected {
-                status,
-                code,
-                message,
-                ..
-            }) if matches!(at, TicketCursor::After(_)) => {
-                tracing::warn!(status, ?code, %message, position, "the saved tickets cursor was rejected; continuing from its time instead");
-                *at = TicketCursor::Start(position.saturating_sub(1));
-                self.client.tickets_page(at).await
-            }
-            other => other,
-        };
-        read.map_err(|e| EngineError::Zendesk {
-            context: "reading the tickets export".into(),
-            source: e,
-        })
-    }
-
-    /// Stores one tickets page: users and organizations, then each ticket's
-    /// snapshot in its state (with its comments completed where the events
-    /// stream left a gap, and its chat or log read where it needs one) and
-    /// its document; deleted tickets lose both. Returns true when the page
-    /// held no ticket of the span.
-    async fn tickets_page(
-        &mut self,
-        span: Span,
-        mut page: zdsync_zendesk::TicketPage,
-    ) -> Result<bool> {
-        // The last copy of a ticket in a page wins; what lies beyond the
-        // window belongs to the next one.
-        let tickets: BTreeMap<u64, Ticket> = std::mem::take(&mut page.tickets)
-            .into_iter()
-            .filter(|t| span.holds(ticket_position(t)))
-            .map(|t| (t.id, t))
-            .collect();
-        let ids: Vec<u64> = tickets.keys().copied().collect();
-        // The sideloaded people are stored while the states are read.
-        let (stored, states) = futures::join!(
-            self.renderer
-                .store_entities(self.engine, &page.users, &page.organizations),
-            async {
-                match ids.is_empty() {
-                    true => Ok(HashMap::new()),
-                    false => load_states(self.engine, &self.conn.name, &ids).await,
-                }
-            }
-        );
-        stored?;
-        let mut states = states?;
-        if tickets.is_empty() {
-            return Ok(true);
-        }
-        let mut writes = self.deletions(&tickets, &states).await?;
-        let mut batch = Vec::new();
-        for (id, ticket) in tickets {
-            if ticket.status == TicketStatus::Deleted {
-                continue;
-            }
-            let (mut state, hash) = states
-                .remove(&id)
-                .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
-            state.ticket = Some(newest(state.ticket.take(), ticket));
-            batch.push(Pending {
-                ticket_id: id,
-                state,
-                stored_state_hash: hash,
-            });
-        }
-        self.fill_gaps(&mut batch).await?;
-        self.read_threads(&mut batch).await?;
-        writes.extend(
-            self.renderer
-                .render_batch(self.engine, &self.client, &batch)
-                .await?,
-        );
-        self.write(&writes).await?;
-        Ok(false)
-    }
-
-    /// The writes that remove the page's deleted tickets that are stored
-    /// (state or document).
-    async fn deletions(
-        &mut self,
-        tickets: &BTreeMap<u64, Ticket>,
-        states: &HashMap<u64, (TicketState, String)>,
-    ) -> Result<Vec<TicketWrite>> {
-        let deleted: Vec<u64> = tickets
-            .values()
-            .filter(|t| t.status == TicketStatus::Deleted)
-            .map(|t| t.id)
-            .collect();
-        if deleted.is_empty() {
-            return Ok(Vec::new());
-        }
-        let docs = self
-            .engine
-            .store
-            .get_document_hashes(&self.conn.name, &deleted)
-            .await
-            .context(|| "reading document hashes".into())?;
-        let mut writes = Vec::new();
-        for id in &deleted {
-            if states.contains_key(id) || docs.contains_key(id) {
-                writes.push(TicketWrite::DeleteTicket { ticket_id: *id });
-                self.renderer.counters.tickets_deleted += 1;
-                if docs.contains_key(id) {
-                    self.renderer.counters.documents_deleted += 1;
-                }
-            }
-        }
-        Ok(writes)
     }
 }
 
@@ -976,12 +660,6 @@ impl Walk<'_> {
                     .is_some_and(crate::render::needs_reason_name)
             })
             .await
-    }
-
-    /// Both export streams of the span.
-    async fn exports(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
-        let events_done = self.events(span, report).await?;
-        Ok(events_done && self.tickets(span, report).await?)
     }
 }
 

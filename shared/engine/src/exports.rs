@@ -1,0 +1,703 @@
+//! The walk of both export streams of a span (the live streams, or one
+//! window of a planned backfill), interleaved so that a ticket's state is
+//! written once per run wherever its comments and its last change are read
+//! close together (most tickets):
+//!
+//! 1. A page of the tickets export is read and **held**: its users and
+//!    organizations are stored, its snapshots are not, its cursor stays.
+//! 2. Pages of the ticket-events stream are read until that stream has
+//!    passed the held page's newest snapshot. An events page's comments of
+//!    a held ticket are written together with its snapshot, in one state
+//!    write; its other comments are merged into their stored states.
+//! 3. The held page is **finished**: the held tickets no events page
+//!    touched get their snapshots, gaps in the bulk stream and chats are
+//!    read, deleted tickets are removed, and the tickets cursor moves.
+//!
+//! Each stream's cursor moves only once its page is stored, so a crash
+//! makes the rerun read at most one page of each stream again (a held page
+//! is read again whole; the held tickets it had written are rewritten only
+//! where they differ). While a page is stored, the next read is under way
+//! ([`Walk::read_ahead`]). Which read comes next is [`next_step`], a pure
+//! function of where the streams stand.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use zdsync_store::TicketWrite;
+use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
+use zdsync_zendesk::{EventsPage, TicketCursor, TicketPage};
+
+use crate::error::{Context, EngineError, Result};
+use crate::render::Pending;
+use crate::state::{TicketState, content_hash};
+use crate::sync::{
+    Phase, Span, SyncReport, TicketsCursor, Walk, epoch, load_states, newest, ticket_position,
+};
+
+/// Where the two streams of a walk stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Streams {
+    /// Start time of the next events page.
+    pub events_at: i64,
+    pub events_done: bool,
+    pub tickets_done: bool,
+    /// The newest snapshot time of the held tickets page, if one is held.
+    pub held_until: Option<i64>,
+}
+
+/// What the walk does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    ReadEvents,
+    ReadTickets,
+    /// Finish the held tickets page (no read).
+    FinishHeld,
+    Done,
+}
+
+/// The next step: a held page waits until the events stream has passed its
+/// newest snapshot (a comment is never newer than its ticket's last
+/// change), then is finished; with no page held, the tickets stream leads
+/// and the events stream is read to its end after it.
+pub(crate) fn next_step(s: &Streams) -> Step {
+    match s.held_until {
+        Some(until) if !s.events_done && s.events_at <= until => Step::ReadEvents,
+        Some(_) => Step::FinishHeld,
+        None if !s.tickets_done => Step::ReadTickets,
+        None if !s.events_done => Step::ReadEvents,
+        None => Step::Done,
+    }
+}
+
+/// A tickets page read and not yet finished.
+struct Held {
+    /// The page's tickets of the span, the last copy of each.
+    tickets: BTreeMap<u64, Ticket>,
+    /// Held tickets an events page wrote with their snapshot: their state
+    /// as written, and its hash.
+    written: HashMap<u64, Pending>,
+    /// The tickets position once the page is finished.
+    reached: i64,
+    /// The page ends the span's stream.
+    done: bool,
+    after: Option<String>,
+    next: std::result::Result<Option<TicketCursor>, zdsync_zendesk::Error>,
+}
+
+impl Held {
+    /// The held snapshot of a ticket an events page may write with it
+    /// (a deleted ticket is only removed, when the page is finished).
+    fn snapshot(&self, id: u64) -> Option<&Ticket> {
+        self.tickets
+            .get(&id)
+            .filter(|t| t.status != TicketStatus::Deleted)
+    }
+}
+
+/// A page read ahead, of one stream or the other.
+enum Read {
+    Events(std::result::Result<EventsPage, zdsync_zendesk::Error>),
+    Tickets(std::result::Result<TicketPage, zdsync_zendesk::Error>),
+}
+
+/// The walk's positions and saved cursors.
+struct Cursors {
+    span: Span,
+    events: Option<String>,
+    tickets: Option<String>,
+    streams: Streams,
+    /// The tickets position reached by finished pages.
+    position: i64,
+    at: TicketCursor,
+    held: Option<Held>,
+    /// Pages taken this run, per stream ([`Walk::may_continue`]).
+    taken: (u64, u64),
+}
+
+impl Cursors {
+    /// Where the streams stand once the held page is finished.
+    fn after_finishing(&self) -> Streams {
+        let mut s = self.streams;
+        if let Some(h) = &self.held {
+            s.held_until = None;
+            s.tickets_done = h.done || !matches!(h.next, Ok(Some(_)));
+        }
+        s
+    }
+}
+
+impl Walk<'_> {
+    /// Both export streams of the span; true once both are read to their
+    /// end (the window's).
+    pub(crate) async fn exports(&mut self, span: Span, report: &mut SyncReport) -> Result<bool> {
+        let mut c = self.open_cursors(span).await?;
+        let mut read = match next_step(&c.streams) {
+            Step::ReadEvents => {
+                Read::Events(self.client.ticket_events_page(c.streams.events_at).await)
+            }
+            Step::ReadTickets => Read::Tickets(self.client.tickets_page(&c.at).await),
+            Step::FinishHeld | Step::Done => return Ok(true),
+        };
+        loop {
+            let page = self.account(&mut c, read, report).await?;
+            let finish = next_step(&c.streams) == Step::FinishHeld;
+            let then = if finish {
+                c.after_finishing()
+            } else {
+                c.streams
+            };
+            let step = next_step(&then);
+            let ahead = self.read_next(&c, step, finish);
+            let (stored, fetched) = futures::join!(self.store_page(&mut c, page, finish), ahead);
+            stored?;
+            if step == Step::Done {
+                return Ok(true);
+            }
+            self.lease.check()?;
+            match fetched {
+                Some(r) => read = r,
+                // Out of time or pages: a held page is read again next run.
+                None => return Ok(false),
+            }
+        }
+    }
+
+    /// Reads both cursors of the span.
+    async fn open_cursors(&self, span: Span) -> Result<Cursors> {
+        let store = &self.engine.store;
+        let name = &self.conn.name;
+        let events = store
+            .get_cursor(name, span.events())
+            .await
+            .context(|| "reading the events cursor".into())?;
+        let events_at: i64 = match events.as_deref() {
+            Some(c) => c.parse().map_err(|_| {
+                EngineError::Corrupt(format!(
+                    "the events cursor of {name:?} is not a time ({c:?})"
+                ))
+            })?,
+            None => span.start(),
+        };
+        let tickets = store
+            .get_cursor(name, span.tickets())
+            .await
+            .context(|| "reading the tickets cursor".into())?;
+        let saved = tickets.as_deref().map(TicketsCursor::decode).transpose()?;
+        let position = saved.as_ref().map_or(span.start(), |c| c.ts);
+        let at = match saved {
+            Some(c) if !c.after.is_empty() => TicketCursor::After(c.after),
+            _ => TicketCursor::Start(position),
+        };
+        Ok(Cursors {
+            span,
+            events,
+            tickets,
+            streams: Streams {
+                events_at,
+                events_done: !span.holds(events_at),
+                tickets_done: !span.holds(position),
+                held_until: None,
+            },
+            position,
+            at,
+            held: None,
+            taken: (0, 0),
+        })
+    }
+
+    /// The read of the step, begun now (see [`Walk::read_ahead`]).
+    fn read_next(
+        &self,
+        c: &Cursors,
+        step: Step,
+        finishing: bool,
+    ) -> futures::future::OptionFuture<futures::future::BoxFuture<'static, Read>> {
+        use futures::FutureExt;
+        match step {
+            Step::ReadEvents => {
+                let at = c.streams.events_at;
+                self.read_ahead(true, c.taken.0, |client| {
+                    async move { Read::Events(client.ticket_events_page(at).await) }.boxed()
+                })
+            }
+            Step::ReadTickets => {
+                let next = match (&c.held, finishing) {
+                    (
+                        Some(Held {
+                            next: Ok(Some(n)), ..
+                        }),
+                        true,
+                    ) => n.clone(),
+                    _ => c.at.clone(),
+                };
+                self.read_ahead(true, c.taken.1, |client| {
+                    async move { Read::Tickets(client.tickets_page(&next).await) }.boxed()
+                })
+            }
+            Step::FinishHeld | Step::Done => None.into(),
+        }
+    }
+
+    /// Takes in a page that was read: moves the streams' positions and,
+    /// for a tickets page, holds it. Returns the events page to store.
+    async fn account(
+        &mut self,
+        c: &mut Cursors,
+        read: Read,
+        report: &mut SyncReport,
+    ) -> Result<Option<EventsPage>> {
+        self.pages += 1;
+        match read {
+            Read::Events(page) => {
+                let start = c.streams.events_at;
+                let page = page.context(|| format!("reading ticket events from {start}"))?;
+                c.taken.0 += 1;
+                report.event_pages += 1;
+                report.comments_seen += page
+                    .comments
+                    .iter()
+                    .filter(|m| epoch(m.created_at.as_deref()).is_none_or(|t| c.span.holds(t)))
+                    .count() as u64;
+                c.streams.events_at = page.next_start_time;
+                c.streams.events_done = page.end_of_stream || !c.span.holds(page.next_start_time);
+                Ok(Some(page))
+            }
+            Read::Tickets(page) => {
+                let page = self
+                    .tickets_page_or_restart(page, &mut c.at, c.position)
+                    .await?;
+                c.taken.1 += 1;
+                report.ticket_pages += 1;
+                report.tickets_seen += page.tickets.len() as u64;
+                self.renderer
+                    .store_entities(self.engine, &page.users, &page.organizations)
+                    .await?;
+                let held = hold(c.span, c.position, &c.at, page);
+                c.streams.held_until = Some(held.reached);
+                c.held = Some(held);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores an events page (and moves its cursor), then finishes the
+    /// held page when it is due.
+    async fn store_page(
+        &mut self,
+        c: &mut Cursors,
+        page: Option<EventsPage>,
+        finish: bool,
+    ) -> Result<()> {
+        if let Some(page) = page {
+            let idle_end = page.events.is_empty() && page.end_of_stream;
+            self.events_page(c.span, page, c.held.as_mut()).await?;
+            let mut next = c.streams.events_at;
+            if let (Some(until), true) = (c.span.until(), c.streams.events_done) {
+                // A finished window says so in its cursor: a later delivery
+                // of its work item reads nothing again.
+                next = next.max(until);
+            } else if idle_end {
+                return self.finish_if(c, finish).await;
+            }
+            let mut saved = c.events.take();
+            let stored = self
+                .put_cursor(c.span.events(), &next.to_string(), &mut saved)
+                .await;
+            c.events = saved;
+            stored?;
+            self.progress(Phase::Events, next);
+        }
+        self.finish_if(c, finish).await
+    }
+
+    async fn finish_if(&mut self, c: &mut Cursors, finish: bool) -> Result<()> {
+        match c.held.take() {
+            Some(held) if finish => self.finish(c, held).await,
+            held => {
+                c.held = held;
+                Ok(())
+            }
+        }
+    }
+
+    /// Finishes a held page: every held ticket gets its snapshot (those an
+    /// events page wrote have it), gaps and chats are read, deleted tickets
+    /// are removed; then the tickets cursor moves.
+    async fn finish(&mut self, c: &mut Cursors, held: Held) -> Result<()> {
+        let Held {
+            tickets,
+            written,
+            reached,
+            done,
+            after,
+            next,
+        } = held;
+        let tickets_empty = tickets.is_empty();
+        if !tickets_empty {
+            self.store_held(tickets, written).await?;
+        }
+        c.position = reached;
+        c.streams.held_until = None;
+        c.streams.tickets_done = done || !matches!(next, Ok(Some(_)));
+        let finished_window = c.span.until().filter(|_| done);
+        if !tickets_empty || finished_window.is_some() {
+            if let Some(after) = after {
+                let value = TicketsCursor {
+                    after,
+                    ts: finished_window.map_or(reached, |u| reached.max(u)),
+                }
+                .encode();
+                let mut saved = c.tickets.take();
+                let stored = self.put_cursor(c.span.tickets(), &value, &mut saved).await;
+                c.tickets = saved;
+                stored?;
+            }
+            self.progress(Phase::Tickets, reached);
+        }
+        if done {
+            return Ok(());
+        }
+        if let Some(n) = next.context(|| "reading the tickets export".into())? {
+            c.at = n;
+        }
+        Ok(())
+    }
+
+    /// The writes of a finished page's tickets.
+    async fn store_held(
+        &mut self,
+        tickets: BTreeMap<u64, Ticket>,
+        mut written: HashMap<u64, Pending>,
+    ) -> Result<()> {
+        let unread: Vec<u64> = tickets
+            .keys()
+            .filter(|id| !written.contains_key(id))
+            .copied()
+            .collect();
+        let mut states = if unread.is_empty() {
+            HashMap::new()
+        } else {
+            load_states(self.engine, &self.conn.name, &unread).await?
+        };
+        let mut writes = self.deletions(&tickets, &states).await?;
+        let mut batch = Vec::new();
+        let mut rendered = HashSet::new();
+        for (id, ticket) in tickets {
+            if ticket.status == TicketStatus::Deleted {
+                continue;
+            }
+            if let Some(p) = written.remove(&id) {
+                rendered.insert(id);
+                batch.push(p);
+                continue;
+            }
+            let (mut state, hash) = states
+                .remove(&id)
+                .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
+            state.ticket = Some(newest(state.ticket.take(), ticket));
+            batch.push(Pending {
+                ticket_id: id,
+                state,
+                stored_state_hash: hash,
+            });
+        }
+        self.fill_gaps(&mut batch).await?;
+        self.read_threads(&mut batch).await?;
+        // A ticket an events page wrote with its snapshot was rendered then:
+        // only a gap or a chat read since makes it differ.
+        batch.retain(|p| !rendered.contains(&p.ticket_id) || changed(p));
+        writes.extend(
+            self.renderer
+                .render_batch(self.engine, &self.client, &batch)
+                .await?,
+        );
+        self.write(&writes).await
+    }
+
+    /// Stores one events page: its comments merged into their tickets'
+    /// states (a held ticket's with its snapshot), and the documents of
+    /// tickets that changed.
+    async fn events_page(
+        &mut self,
+        span: Span,
+        page: EventsPage,
+        mut held: Option<&mut Held>,
+    ) -> Result<()> {
+        let chats = page.chat_started_tickets();
+        let by_ticket = comments_by_ticket(span, page, &chats);
+        if by_ticket.is_empty() {
+            return Ok(());
+        }
+        let mut batch = self
+            .merge(span, by_ticket, &chats, held.as_deref_mut())
+            .await?;
+        // A held ticket's chat or log is read now, with its snapshot, so
+        // that finishing the page need not write it again.
+        batch.sort_by_key(|p| {
+            held.as_ref()
+                .is_none_or(|h| h.snapshot(p.ticket_id).is_none())
+        });
+        let with_snapshots = batch
+            .iter()
+            .take_while(|p| {
+                held.as_ref()
+                    .is_some_and(|h| h.snapshot(p.ticket_id).is_some())
+            })
+            .count();
+        self.read_threads(&mut batch[..with_snapshots]).await?;
+        let writes = self
+            .renderer
+            .render_batch(self.engine, &self.client, &batch)
+            .await?;
+        self.write(&writes).await?;
+        if let Some(h) = held {
+            remember_written(h, batch, &writes);
+        }
+        Ok(())
+    }
+
+    /// The states an events page changes: its comments merged into each
+    /// ticket's state (the held page's written state, else the stored one),
+    /// a held ticket's snapshot set, a chat marked as started.
+    async fn merge(
+        &mut self,
+        span: Span,
+        by_ticket: BTreeMap<u64, Vec<Comment>>,
+        chats: &[u64],
+        mut held: Option<&mut Held>,
+    ) -> Result<Vec<Pending>> {
+        let unread: Vec<u64> = by_ticket
+            .keys()
+            .filter(|id| !held.as_ref().is_some_and(|h| h.written.contains_key(id)))
+            .copied()
+            .collect();
+        let mut states = load_states(self.engine, &self.conn.name, &unread).await?;
+        // In a window of a trial (a floor is set), a ticket whose comments
+        // it holds is rendered even when they were all known (a gap fetch
+        // of a newer window read them): the floor may have been above its
+        // creation then (crate::history). Without a floor nothing is held
+        // back, so nothing needs rendering again.
+        let held_back_maybe = span.0.is_some() && self.renderer.floor.is_some();
+        let mut batch = Vec::new();
+        for (id, comments) in by_ticket {
+            let earlier = held.as_mut().and_then(|h| h.written.remove(&id));
+            let (mut state, hash) = match earlier {
+                Some(p) => (p.state, p.stored_state_hash),
+                None => states
+                    .remove(&id)
+                    .map_or((TicketState::default(), None), |(s, h)| (s, Some(h))),
+            };
+            let snapshot = held.as_ref().and_then(|h| h.snapshot(id)).cloned();
+            let with_snapshot = snapshot.is_some();
+            if let Some(t) = snapshot {
+                state.ticket = Some(newest(state.ticket.take(), t));
+            }
+            let chat_started = chats.binary_search(&id).is_ok() && !state.chat_seen;
+            state.chat_seen |= chat_started;
+            let absorbed = state.absorb(&comments);
+            if absorbed || chat_started || held_back_maybe || with_snapshot {
+                batch.push(Pending {
+                    ticket_id: id,
+                    state,
+                    stored_state_hash: hash,
+                });
+            }
+        }
+        Ok(batch)
+    }
+
+    /// The tickets page read at `at`; a saved cursor Zendesk rejects
+    /// (expired, invalid) is replaced by a start from the last position
+    /// reached (re-reading a few tickets is harmless).
+    async fn tickets_page_or_restart(
+        &self,
+        read: std::result::Result<TicketPage, zdsync_zendesk::Error>,
+        at: &mut TicketCursor,
+        position: i64,
+    ) -> Result<TicketPage> {
+        let read = match read {
+            Err(zdsync_zendesk::Error::Rejected {
+                status,
+                code,
+                message,
+                ..
+            }) if matches!(at, TicketCursor::After(_)) => {
+                tracing::warn!(status, ?code, %message, position, "the saved tickets cursor was rejected; continuing from its time instead");
+                *at = TicketCursor::Start(position.saturating_sub(1));
+                self.client.tickets_page(at).await
+            }
+            other => other,
+        };
+        read.map_err(|e| EngineError::Zendesk {
+            context: "reading the tickets export".into(),
+            source: e,
+        })
+    }
+
+    /// The writes that remove the page's deleted tickets that are stored
+    /// (state or document).
+    async fn deletions(
+        &mut self,
+        tickets: &BTreeMap<u64, Ticket>,
+        states: &HashMap<u64, (TicketState, String)>,
+    ) -> Result<Vec<TicketWrite>> {
+        let deleted: Vec<u64> = tickets
+            .values()
+            .filter(|t| t.status == TicketStatus::Deleted)
+            .map(|t| t.id)
+            .collect();
+        if deleted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs = self
+            .engine
+            .store
+            .get_document_hashes(&self.conn.name, &deleted)
+            .await
+            .context(|| "reading document hashes".into())?;
+        let mut writes = Vec::new();
+        for id in &deleted {
+            if states.contains_key(id) || docs.contains_key(id) {
+                writes.push(TicketWrite::DeleteTicket { ticket_id: *id });
+                self.renderer.counters.tickets_deleted += 1;
+                if docs.contains_key(id) {
+                    self.renderer.counters.documents_deleted += 1;
+                }
+            }
+        }
+        Ok(writes)
+    }
+}
+
+/// Holds a tickets page read from `at`, with the position it reaches.
+fn hold(span: Span, position: i64, at: &TicketCursor, mut page: TicketPage) -> Held {
+    let reached = page
+        .tickets
+        .iter()
+        .map(ticket_position)
+        .fold(position, i64::max);
+    // The last copy of a ticket in a page wins; what lies beyond the
+    // window belongs to the next one.
+    let tickets = std::mem::take(&mut page.tickets)
+        .into_iter()
+        .filter(|t| span.holds(ticket_position(t)))
+        .map(|t| (t.id, t))
+        .collect();
+    Held {
+        tickets,
+        written: HashMap::new(),
+        reached,
+        done: page.end_of_stream || !span.holds(reached),
+        after: page.after_cursor.clone(),
+        next: page.next_cursor(at),
+    }
+}
+
+/// An events page's comments by ticket (those beyond a window left to the
+/// next one), with an entry for every ticket whose chat started.
+fn comments_by_ticket(span: Span, page: EventsPage, chats: &[u64]) -> BTreeMap<u64, Vec<Comment>> {
+    let mut comments = page.comments;
+    if span.until().is_some() {
+        comments.retain(|c| epoch(c.created_at.as_deref()).is_none_or(|t| span.holds(t)));
+    }
+    let mut by_ticket: BTreeMap<u64, Vec<Comment>> = BTreeMap::new();
+    for c in comments {
+        if let Some(t) = c.ticket_id {
+            by_ticket.entry(t).or_default().push(c);
+        }
+    }
+    for id in chats {
+        by_ticket.entry(*id).or_default();
+    }
+    by_ticket
+}
+
+/// Keeps the states of the held tickets an events page wrote with their
+/// snapshot, with the hash each is now stored with.
+fn remember_written(held: &mut Held, batch: Vec<Pending>, writes: &[TicketWrite]) {
+    let hashes: HashMap<u64, &str> = writes
+        .iter()
+        .filter_map(|w| match w {
+            TicketWrite::PutState { ticket_id, blob } => Some((*ticket_id, blob.hash.as_str())),
+            _ => None,
+        })
+        .collect();
+    for mut p in batch {
+        if held.snapshot(p.ticket_id).is_none() {
+            continue;
+        }
+        if let Some(h) = hashes.get(&p.ticket_id) {
+            p.stored_state_hash = Some(h.to_string());
+        }
+        held.written.insert(p.ticket_id, p);
+    }
+}
+
+/// Whether a state differs from the one stored with its hash.
+fn changed(p: &Pending) -> bool {
+    p.state
+        .encode()
+        .map(|body| p.stored_state_hash.as_deref() != Some(content_hash(&body).as_str()))
+        .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn streams(
+        events_at: i64,
+        events_done: bool,
+        tickets_done: bool,
+        held: Option<i64>,
+    ) -> Streams {
+        Streams {
+            events_at,
+            events_done,
+            tickets_done,
+            held_until: held,
+        }
+    }
+
+    #[test]
+    fn with_no_page_held_the_tickets_stream_leads() {
+        assert_eq!(
+            next_step(&streams(0, false, false, None)),
+            Step::ReadTickets
+        );
+        assert_eq!(next_step(&streams(0, true, false, None)), Step::ReadTickets);
+    }
+
+    #[test]
+    fn a_held_page_waits_until_the_events_stream_has_passed_it() {
+        assert_eq!(
+            next_step(&streams(100, false, false, Some(500))),
+            Step::ReadEvents
+        );
+        // A comment at the page's newest second may still be unread.
+        assert_eq!(
+            next_step(&streams(500, false, false, Some(500))),
+            Step::ReadEvents
+        );
+        assert_eq!(
+            next_step(&streams(501, false, false, Some(500))),
+            Step::FinishHeld
+        );
+    }
+
+    #[test]
+    fn a_held_page_is_finished_once_the_events_stream_ends() {
+        assert_eq!(
+            next_step(&streams(100, true, false, Some(500))),
+            Step::FinishHeld
+        );
+    }
+
+    #[test]
+    fn once_the_tickets_stream_ends_the_events_stream_is_read_to_its_end() {
+        assert_eq!(
+            next_step(&streams(100, false, true, None)),
+            Step::ReadEvents
+        );
+        assert_eq!(next_step(&streams(100, true, true, None)), Step::Done);
+    }
+}
