@@ -339,16 +339,17 @@ impl Out {
         bar.set_prefix(name.to_string());
         Some(Arc::new(SyncBar {
             bar,
-            first: std::sync::Mutex::new(None),
+            first: std::sync::Mutex::new(Vec::new()),
         }))
     }
 }
 
-/// The sync's progress as a bar: the share of history walked in the current
-/// stream (comments first, then tickets).
+/// The sync's progress as a bar: the share of history walked in the stream
+/// last reported (the tickets and comments streams walk side by side).
 pub struct SyncBar {
     bar: ProgressBar,
-    first: std::sync::Mutex<Option<(Phase, i64)>>,
+    /// Where each stream was first reported.
+    first: std::sync::Mutex<Vec<(Phase, i64)>>,
 }
 
 impl SyncBar {
@@ -363,10 +364,10 @@ impl Progress for SyncBar {
         let Ok(mut first) = self.first.lock() else {
             return;
         };
-        let start = match *first {
-            Some((phase, s)) if phase == u.phase => s,
-            _ => {
-                *first = Some((u.phase, u.position));
+        let start = match first.iter().find(|(phase, _)| *phase == u.phase) {
+            Some((_, s)) => *s,
+            None => {
+                first.push((u.phase, u.position));
                 u.position
             }
         };
