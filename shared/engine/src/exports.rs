@@ -215,7 +215,7 @@ impl Walk<'_> {
         match step {
             Step::ReadEvents => {
                 let at = c.streams.events_at;
-                self.read_ahead(true, c.taken.0, |client| {
+                self.read_ahead(c.taken.0, |client| {
                     async move { Read::Events(client.ticket_events_page(at).await) }.boxed()
                 })
             }
@@ -229,7 +229,7 @@ impl Walk<'_> {
                     ) => n.clone(),
                     _ => c.at.clone(),
                 };
-                self.read_ahead(true, c.taken.1, |client| {
+                self.read_ahead(c.taken.1, |client| {
                     async move { Read::Tickets(client.tickets_page(&next).await) }.boxed()
                 })
             }

@@ -406,17 +406,16 @@ impl Walk<'_> {
     }
 
     /// The next page's read, begun now so that it waits for Zendesk's
-    /// budget while the current page is stored: `None` when the stream is
-    /// done or the run must stop taking pages ([`Walk::may_continue`]).
-    /// A run cut off while storing a page has read at most this one page
-    /// ahead, which the next run reads again.
+    /// budget while the current page is stored: `None` when the run must
+    /// stop taking pages of the stream that has `taken` so far
+    /// ([`Walk::may_continue`]). A run cut off while storing a page has
+    /// read at most this one page ahead, which the next run reads again.
     pub(crate) fn read_ahead<F: std::future::Future>(
         &self,
-        more: bool,
         taken: u64,
         read: impl FnOnce(Client) -> F,
     ) -> futures::future::OptionFuture<F> {
-        (more && self.may_continue(taken))
+        self.may_continue(taken)
             .then(|| read(self.client.clone()))
             .into()
     }
