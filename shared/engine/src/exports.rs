@@ -298,12 +298,8 @@ impl Walk<'_> {
             } else if idle_end {
                 return self.finish_if(c, finish).await;
             }
-            let mut saved = c.events.take();
-            let stored = self
-                .put_cursor(c.span.events(), &next.to_string(), &mut saved)
-                .await;
-            c.events = saved;
-            stored?;
+            self.put_cursor(c.span.events(), &next.to_string(), &mut c.events)
+                .await?;
             self.progress(Phase::Events, next);
         }
         self.finish_if(c, finish).await
@@ -346,10 +342,8 @@ impl Walk<'_> {
                     ts: finished_window.map_or(reached, |u| reached.max(u)),
                 }
                 .encode();
-                let mut saved = c.tickets.take();
-                let stored = self.put_cursor(c.span.tickets(), &value, &mut saved).await;
-                c.tickets = saved;
-                stored?;
+                self.put_cursor(c.span.tickets(), &value, &mut c.tickets)
+                    .await?;
             }
             self.progress(Phase::Tickets, reached);
         }
@@ -373,11 +367,7 @@ impl Walk<'_> {
             .filter(|id| !written.contains_key(id))
             .copied()
             .collect();
-        let mut states = if unread.is_empty() {
-            HashMap::new()
-        } else {
-            load_states(self.engine, &self.conn.name, &unread).await?
-        };
+        let mut states = load_states(self.engine, &self.conn.name, &unread).await?;
         let mut writes = self.deletions(&tickets, &states).await?;
         let mut batch = Vec::new();
         let mut rendered = HashSet::new();

@@ -534,19 +534,13 @@ impl Refresh<'_> {
     /// organization.
     async fn render_affected(&mut self, ids: &[u64]) -> Result<()> {
         let conn = self.conn.name.as_str();
-        let states = self
-            .engine
-            .store
-            .get_states(conn, ids)
-            .await
-            .context(|| "reading ticket states".into())?;
-        let mut decoded = Vec::with_capacity(states.len());
-        for (id, blob) in states {
-            let state = TicketState::decode(&blob.body, &format!("{conn}#{id}"))?;
-            if state.ticket.is_some() {
-                decoded.push((id, state, blob.hash));
-            }
-        }
+        let decoded: Vec<(u64, TicketState, String)> =
+            crate::sync::load_states(self.engine, conn, ids)
+                .await?
+                .into_iter()
+                .filter(|(_, (state, _))| state.ticket.is_some())
+                .map(|(id, (state, hash))| (id, state, hash))
+                .collect();
         let requesters = self.requesters_orgs(&decoded).await?;
         let batch: Vec<Pending> = decoded
             .into_iter()

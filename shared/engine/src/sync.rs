@@ -226,12 +226,15 @@ pub(crate) fn newest(stored: Option<Ticket>, incoming: Ticket) -> Ticket {
 }
 
 /// The stored states of the given tickets, with the hashes they were
-/// stored with.
+/// stored with (no read for no tickets).
 pub(crate) async fn load_states(
     engine: &Engine,
     conn: &str,
     ids: &[u64],
 ) -> Result<HashMap<u64, (TicketState, String)>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let blobs = engine
         .store
         .get_states(conn, ids)
