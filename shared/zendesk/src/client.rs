@@ -357,6 +357,12 @@ impl Client {
             .snapshot(tokio::time::Instant::now(), epoch_ms())
     }
 
+    /// The sizes of the account's budgets a minute, as its answers so far
+    /// announced them.
+    pub fn limits(&self) -> crate::Limits {
+        self.inner.limiter.limits()
+    }
+
     pub fn stats(&self) -> RequestStats {
         let c = &self.inner.counters;
         RequestStats {

@@ -99,8 +99,18 @@ pub struct BudgetSnapshot {
     pub resets_at_ms: i64,
 }
 
+/// The budgets' sizes a minute, as Zendesk announces them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The account's requests a minute (`X-Rate-Limit`).
+    pub account: Option<u32>,
+    /// The incremental exports' requests a minute (`total=` of their header).
+    pub export: Option<u32>,
+}
+
 #[derive(Debug, Default)]
 pub struct Limiter {
+    limits: Mutex<Limits>,
     account: Mutex<State>,
     export: Mutex<State>,
     users: Mutex<State>,
@@ -149,6 +159,11 @@ impl Limiter {
                 st.reset_at = Some(now + wait);
             }
         }
+    }
+
+    /// The budgets' sizes announced so far.
+    pub fn limits(&self) -> Limits {
+        self.limits.lock().map(|l| *l).unwrap_or_default()
     }
 
     fn cell(&self, b: Bucket) -> &Mutex<State> {
@@ -247,6 +262,20 @@ impl Limiter {
         };
         let remaining = num("ratelimit-remaining").or_else(|| num("x-rate-limit-remaining"));
         let reset = num("ratelimit-reset");
+        let export_total = (b == Bucket::Export)
+            .then(|| headers.get("zendesk-ratelimit-incremental-exports"))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(header_total);
+        if let Ok(mut l) = self.limits.lock() {
+            let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+            if let Some(total) = num("x-rate-limit").or_else(|| num("ratelimit-limit")) {
+                l.account = Some(small(total));
+            }
+            if let Some(total) = export_total {
+                l.export = Some(small(total));
+            }
+        }
         answered(&self.account);
         if let Some(rem) = remaining {
             set(&self.account, rem, reset, now);
@@ -302,6 +331,14 @@ fn set(cell: &Mutex<State>, remaining: u64, reset_secs: Option<u64>, now: Instan
     }
 }
 
+/// `total=10; remaining=9; resets=42` → 10.
+fn header_total(v: &str) -> Option<u64> {
+    v.split([';', ','])
+        .filter_map(|part| part.split_once('='))
+        .find(|(k, _)| k.trim() == "total")
+        .and_then(|(_, val)| val.trim().parse().ok())
+}
+
 /// `total=10; remaining=9; resets=42` → (remaining, resets).
 pub fn parse_export_header(v: &str) -> Option<(u64, Option<u64>)> {
     let mut remaining = None;
@@ -335,6 +372,36 @@ mod tests {
         l.observe(Bucket::Account, &h, now);
         let reset = l.account.lock().expect("lock").reset_at.expect("a reset");
         assert_eq!(reset, now + crate::retry::MAX_SERVER_WAIT);
+    }
+
+    #[test]
+    fn the_budgets_sizes_are_learnt_from_the_headers() {
+        let l = Limiter::default();
+        assert_eq!(l.limits(), Limits::default(), "nothing announced yet");
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit", HeaderValue::from_static("700"));
+        h.insert(
+            "zendesk-ratelimit-incremental-exports",
+            HeaderValue::from_static("total=10; remaining=9; resets=42"),
+        );
+        l.observe(Bucket::Export, &h, Instant::now());
+        assert_eq!(
+            l.limits(),
+            Limits {
+                account: Some(700),
+                export: Some(10)
+            }
+        );
+        // A log's own budget is not the exports'.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "zendesk-ratelimit-omnilog-index",
+            HeaderValue::from_static("total=100; remaining=7; resets=30"),
+        );
+        h.insert("ratelimit-limit", HeaderValue::from_static("400"));
+        l.observe(Bucket::ConversationLog, &h, Instant::now());
+        assert_eq!(l.limits().export, Some(10));
+        assert_eq!(l.limits().account, Some(400));
     }
 
     #[test]
