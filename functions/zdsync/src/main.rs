@@ -414,8 +414,9 @@ pub async fn sync_all(engine: &Engine, name: Option<&str>, out: &Out) -> Result<
 /// One connection's sync. A connection never synced plans its history as
 /// windows (`plan_first_sync`, the rule the Lambdas follow too): the last
 /// hour is synced first, then the windows are read newest first, in this
-/// process, then the live streams again. Windows a killed run left
-/// unfinished are read before the live streams of the next run.
+/// process (from both ends at once where the budgets make that pay:
+/// `zdsync_engine::pincer`), then the live streams again. Windows a killed
+/// run left unfinished are read before the live streams of the next run.
 async fn sync_one(
     engine: &Engine,
     name: &str,
@@ -432,7 +433,7 @@ async fn sync_one(
     }
     let windows = unfinished(engine, name).await?;
     if !windows.is_empty() {
-        reports.extend(zdsync_engine::history::walk_windows(engine, name, windows, opts).await?);
+        reports.extend(zdsync_engine::pincer::walk_history(engine, name, windows, opts).await?);
     }
     reports.push(sync_connection(engine, name, opts).await?);
     Ok(reports)

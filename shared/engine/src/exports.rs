@@ -69,18 +69,18 @@ pub(crate) fn next_step(s: &Streams) -> Step {
 }
 
 /// A tickets page read and not yet finished.
-struct Held {
+pub(crate) struct Held {
     /// The page's tickets of the span, the last copy of each.
-    tickets: BTreeMap<u64, Ticket>,
+    pub(crate) tickets: BTreeMap<u64, Ticket>,
     /// Held tickets an events page wrote with their snapshot: their state
     /// as written, and its hash.
     written: HashMap<u64, Pending>,
     /// The tickets position once the page is finished.
     reached: i64,
     /// The page ends the span's stream.
-    done: bool,
+    pub(crate) done: bool,
     after: Option<String>,
-    next: std::result::Result<Option<TicketCursor>, zdsync_zendesk::Error>,
+    pub(crate) next: std::result::Result<Option<TicketCursor>, zdsync_zendesk::Error>,
 }
 
 impl Held {
@@ -102,6 +102,9 @@ enum Read {
 /// The walk's positions and saved cursors.
 struct Cursors {
     span: Span,
+    /// Where this walk stops short of the span's end, because another walk
+    /// reads the history above it per ticket ([`crate::pincer`]).
+    cap: Option<i64>,
     events: Option<String>,
     tickets: Option<String>,
     streams: Streams,
@@ -114,6 +117,33 @@ struct Cursors {
 }
 
 impl Cursors {
+    /// Where the walk's streams end: the span's end, or the cap below it.
+    fn until(&self) -> Option<i64> {
+        match (self.span.until(), self.cap) {
+            (Some(u), Some(c)) => Some(u.min(c)),
+            (u, c) => u.or(c),
+        }
+    }
+
+    /// The cap, when it ends the walk before the span does.
+    fn binding_cap(&self) -> Option<i64> {
+        self.cap
+            .filter(|c| self.span.until().is_none_or(|u| *c < u))
+    }
+
+    /// Whether a stream position lies before the walk's end.
+    fn holds(&self, position: i64) -> bool {
+        self.until().is_none_or(|u| position < u)
+    }
+
+    /// The furthest position either stream has reached or holds.
+    fn front(&self) -> i64 {
+        self.streams
+            .events_at
+            .max(self.position)
+            .max(self.streams.held_until.unwrap_or(i64::MIN))
+    }
+
     /// Where the streams stand once the held page is finished.
     fn after_finishing(&self) -> Streams {
         let mut s = self.streams;
@@ -161,6 +191,20 @@ impl Walk<'_> {
         }
     }
 
+    /// Runs `f` on the cursors with the pincer's cap as it stands (see
+    /// [`crate::pincer`]), and tells the pincer how far the walk got, in
+    /// one step with the other walk's claims.
+    fn under_cap<R>(&self, c: &mut Cursors, f: impl FnOnce(&mut Cursors) -> R) -> R {
+        match &self.pincer {
+            None => f(c),
+            Some(p) => p.advance(|cap| {
+                c.cap = Some(cap);
+                let r = f(c);
+                (r, c.front(), c.streams.events_at)
+            }),
+        }
+    }
+
     /// Reads both cursors of the span.
     async fn open_cursors(&self, span: Span) -> Result<Cursors> {
         let store = &self.engine.store;
@@ -189,6 +233,7 @@ impl Walk<'_> {
         };
         Ok(Cursors {
             span,
+            cap: None,
             events,
             tickets,
             streams: Streams {
@@ -252,13 +297,15 @@ impl Walk<'_> {
                 let page = page.context(|| format!("reading ticket events from {start}"))?;
                 c.taken.0 += 1;
                 report.event_pages += 1;
+                self.under_cap(c, |c| {
+                    c.streams.events_at = page.next_start_time;
+                    c.streams.events_done = page.end_of_stream || !c.holds(page.next_start_time);
+                });
                 report.comments_seen += page
                     .comments
                     .iter()
-                    .filter(|m| epoch(m.created_at.as_deref()).is_none_or(|t| c.span.holds(t)))
+                    .filter(|m| epoch(m.created_at.as_deref()).is_none_or(|t| c.holds(t)))
                     .count() as u64;
-                c.streams.events_at = page.next_start_time;
-                c.streams.events_done = page.end_of_stream || !c.span.holds(page.next_start_time);
                 Ok(Some(page))
             }
             Read::Tickets(page) => {
@@ -268,12 +315,15 @@ impl Walk<'_> {
                 c.taken.1 += 1;
                 report.ticket_pages += 1;
                 report.tickets_seen += page.tickets.len() as u64;
+                let (users, organizations) = (page.users.clone(), page.organizations.clone());
+                self.under_cap(c, |c| {
+                    let held = hold(c.until(), c.position, &c.at, page);
+                    c.streams.held_until = Some(held.reached);
+                    c.held = Some(held);
+                });
                 self.renderer
-                    .store_entities(self.engine, &page.users, &page.organizations)
+                    .store_entities(self.engine, &users, &organizations)
                     .await?;
-                let held = hold(c.span, c.position, &c.at, page);
-                c.streams.held_until = Some(held.reached);
-                c.held = Some(held);
                 Ok(None)
             }
         }
@@ -289,9 +339,14 @@ impl Walk<'_> {
     ) -> Result<()> {
         if let Some(page) = page {
             let idle_end = page.events.is_empty() && page.end_of_stream;
-            self.events_page(c.span, page, c.held.as_mut()).await?;
+            let in_window = c.span.0.is_some();
+            self.events_page(in_window, c.until(), page, c.held.as_mut())
+                .await?;
             let mut next = c.streams.events_at;
-            if let (Some(until), true) = (c.span.until(), c.streams.events_done) {
+            if let (Some(cap), true) = (c.binding_cap(), c.streams.events_done) {
+                // Read to the cap, and nothing at or above it.
+                next = cap;
+            } else if let (Some(until), true) = (c.span.until(), c.streams.events_done) {
                 // A finished window says so in its cursor: a later delivery
                 // of its work item reads nothing again.
                 next = next.max(until);
@@ -329,19 +384,28 @@ impl Walk<'_> {
         } = held;
         let tickets_empty = tickets.is_empty();
         if !tickets_empty {
-            self.store_held(tickets, written).await?;
+            self.store_held(tickets, written, HashMap::new()).await?;
         }
         c.position = reached;
         c.streams.held_until = None;
         c.streams.tickets_done = done || !matches!(next, Ok(Some(_)));
-        let finished_window = c.span.until().filter(|_| done);
+        let finished_window = c.until().filter(|_| done);
         if !tickets_empty || finished_window.is_some() {
-            if let Some(after) = after {
-                let value = TicketsCursor {
+            let capped = c.binding_cap().filter(|_| done);
+            let value = match (capped, after) {
+                // Stopped at the cap: the tickets above it that this page
+                // left out are read again from the cap by a later walk.
+                (Some(cap), _) => Some(TicketsCursor {
+                    after: String::new(),
+                    ts: cap,
+                }),
+                (None, Some(after)) => Some(TicketsCursor {
                     after,
                     ts: finished_window.map_or(reached, |u| reached.max(u)),
-                }
-                .encode();
+                }),
+                (None, None) => None,
+            };
+            if let Some(value) = value.map(|v| v.encode()) {
                 self.put_cursor(c.span.tickets(), &value, &mut c.tickets)
                     .await?;
             }
@@ -356,11 +420,13 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// The writes of a finished page's tickets.
-    async fn store_held(
+    /// The writes of a finished page's tickets (`fetched`: comments read
+    /// per ticket before, merged into their states).
+    pub(crate) async fn store_held(
         &mut self,
         tickets: BTreeMap<u64, Ticket>,
         mut written: HashMap<u64, Pending>,
+        mut fetched: HashMap<u64, Vec<Comment>>,
     ) -> Result<()> {
         let unread: Vec<u64> = tickets
             .keys()
@@ -384,6 +450,9 @@ impl Walk<'_> {
                 .remove(&id)
                 .map_or((TicketState::default(), None), |(s, h)| (s, Some(h)));
             state.ticket = Some(newest(state.ticket.take(), ticket));
+            if let Some(comments) = fetched.remove(&id) {
+                state.absorb(&comments);
+            }
             batch.push(Pending {
                 ticket_id: id,
                 state,
@@ -408,17 +477,26 @@ impl Walk<'_> {
     /// tickets that changed.
     async fn events_page(
         &mut self,
-        span: Span,
+        in_window: bool,
+        until: Option<i64>,
         page: EventsPage,
         mut held: Option<&mut Held>,
     ) -> Result<()> {
         let chats = page.chat_started_tickets();
-        let by_ticket = comments_by_ticket(span, page, &chats);
+        let by_ticket = comments_by_ticket(until, page, &chats);
         if by_ticket.is_empty() {
             return Ok(());
         }
+        // Tickets not held here may be read per ticket by the other walk
+        // of a pincer at the same time: their load and write are locked.
+        let unheld: Vec<u64> = by_ticket
+            .keys()
+            .filter(|id| held.as_ref().is_none_or(|h| h.snapshot(**id).is_none()))
+            .copied()
+            .collect();
+        let _locked = self.lock_tickets(unheld).await;
         let mut batch = self
-            .merge(span, by_ticket, &chats, held.as_deref_mut())
+            .merge(in_window, by_ticket, &chats, held.as_deref_mut())
             .await?;
         // A held ticket's chat or log is read now, with its snapshot, so
         // that finishing the page need not write it again.
@@ -450,7 +528,7 @@ impl Walk<'_> {
     /// a held ticket's snapshot set, a chat marked as started.
     async fn merge(
         &mut self,
-        span: Span,
+        in_window: bool,
         by_ticket: BTreeMap<u64, Vec<Comment>>,
         chats: &[u64],
         mut held: Option<&mut Held>,
@@ -466,7 +544,7 @@ impl Walk<'_> {
         // of a newer window read them): the floor may have been above its
         // creation then (crate::history). Without a floor nothing is held
         // back, so nothing needs rendering again.
-        let held_back_maybe = span.0.is_some() && self.renderer.floor.is_some();
+        let held_back_maybe = in_window && self.renderer.floor.is_some();
         let mut batch = Vec::new();
         for (id, comments) in by_ticket {
             let earlier = held.as_mut().and_then(|h| h.written.remove(&id));
@@ -558,8 +636,15 @@ impl Walk<'_> {
     }
 }
 
-/// Holds a tickets page read from `at`, with the position it reaches.
-fn hold(span: Span, position: i64, at: &TicketCursor, mut page: TicketPage) -> Held {
+/// Holds a tickets page read from `at`, with the position it reaches
+/// (`until`: where the walk ends, if it does).
+pub(crate) fn hold(
+    until: Option<i64>,
+    position: i64,
+    at: &TicketCursor,
+    mut page: TicketPage,
+) -> Held {
+    let holds = |p: i64| until.is_none_or(|u| p < u);
     let reached = page
         .tickets
         .iter()
@@ -569,14 +654,14 @@ fn hold(span: Span, position: i64, at: &TicketCursor, mut page: TicketPage) -> H
     // window belongs to the next one.
     let tickets = std::mem::take(&mut page.tickets)
         .into_iter()
-        .filter(|t| span.holds(ticket_position(t)))
+        .filter(|t| holds(ticket_position(t)))
         .map(|t| (t.id, t))
         .collect();
     Held {
         tickets,
         written: HashMap::new(),
         reached,
-        done: page.end_of_stream || !span.holds(reached),
+        done: page.end_of_stream || !holds(reached),
         after: page.after_cursor.clone(),
         next: page.next_cursor(at),
     }
@@ -584,10 +669,14 @@ fn hold(span: Span, position: i64, at: &TicketCursor, mut page: TicketPage) -> H
 
 /// An events page's comments by ticket (those beyond a window left to the
 /// next one), with an entry for every ticket whose chat started.
-fn comments_by_ticket(span: Span, page: EventsPage, chats: &[u64]) -> BTreeMap<u64, Vec<Comment>> {
+fn comments_by_ticket(
+    until: Option<i64>,
+    page: EventsPage,
+    chats: &[u64],
+) -> BTreeMap<u64, Vec<Comment>> {
     let mut comments = page.comments;
-    if span.until().is_some() {
-        comments.retain(|c| epoch(c.created_at.as_deref()).is_none_or(|t| span.holds(t)));
+    if let Some(u) = until {
+        comments.retain(|c| epoch(c.created_at.as_deref()).is_none_or(|t| t < u));
     }
     let mut by_ticket: BTreeMap<u64, Vec<Comment>> = BTreeMap::new();
     for c in comments {

@@ -12,6 +12,7 @@ mod exports;
 pub mod history;
 pub mod lease;
 pub mod logging;
+pub mod pincer;
 pub mod refresh;
 pub mod render;
 pub mod search;

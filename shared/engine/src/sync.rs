@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use zdsync_mapping::threads::Thread;
 use zdsync_store::{Connection, CursorKind, TicketWrite, Window};
-use zdsync_zendesk::types::Ticket;
+use zdsync_zendesk::types::{Comment, Ticket};
 use zdsync_zendesk::{Client, RequestStats};
 
 use crate::access::Path;
@@ -283,6 +283,23 @@ async fn sync_span(
 ) -> Result<SyncReport> {
     let conn = engine.connection(name).await?;
     let lease = Lease::for_run(engine, &conn.name, opts).await?;
+    let result = run_recorded(engine, &conn, span, opts, &lease, None).await;
+    lease.release().await;
+    result
+}
+
+/// One run over a span under a lease the caller holds, recorded as the
+/// connection's last run. `pincer`: the run walks the older part of
+/// history while another walk reads the newest per ticket
+/// ([`crate::pincer`]), on the pincer's client.
+pub(crate) async fn run_recorded(
+    engine: &Engine,
+    conn: &Connection,
+    span: Span,
+    opts: &SyncOptions,
+    lease: &Lease,
+    pincer: Option<Arc<crate::pincer::Pincer>>,
+) -> Result<SyncReport> {
     let started = Instant::now();
     let mut report = SyncReport {
         connection: conn.name.clone(),
@@ -290,22 +307,31 @@ async fn sync_span(
         window: span.0,
         ..Default::default()
     };
-    let result = run(engine, &conn, span, opts, &lease, &mut report).await;
+    let result = run(engine, conn, span, opts, lease, &mut report, pincer).await;
+    finish_report(engine, &mut report, started, result.as_ref().err()).await;
+    result.map(|()| report)
+}
+
+/// Closes a run's report and records it as the connection's last run.
+pub(crate) async fn finish_report(
+    engine: &Engine,
+    report: &mut SyncReport,
+    started: Instant,
+    error: Option<&EngineError>,
+) {
     report.finished_at = now_rfc3339();
     report.duration_ms = started.elapsed().as_millis() as u64;
-    if let Err(e) = &result {
+    if let Some(e) = error {
         report.error = Some(e.to_string());
     }
-    lease.release().await;
     match serde_json::to_string(&report) {
         Ok(json) => {
-            if let Err(e) = engine.store.put_run_record(&conn.name, &json).await {
-                tracing::warn!(connection = %conn.name, error = %e, "could not record the run");
+            if let Err(e) = engine.store.put_run_record(&report.connection, &json).await {
+                tracing::warn!(connection = %report.connection, error = %e, "could not record the run");
             }
         }
         Err(e) => tracing::warn!(error = %e, "could not encode the run record"),
     }
-    result.map(|()| report)
 }
 
 /// The saved position in the tickets export: Zendesk's opaque cursor and the
@@ -342,6 +368,9 @@ pub(crate) struct Walk<'a> {
     pub(crate) opts: &'a SyncOptions,
     pub(crate) lease: &'a Lease,
     pub(crate) pages: u64,
+    /// Set when another walk reads the newest history per ticket beside
+    /// this one ([`crate::pincer`]).
+    pub(crate) pincer: Option<Arc<crate::pincer::Pincer>>,
 }
 
 impl Walk<'_> {
@@ -453,16 +482,10 @@ impl Walk<'_> {
         batch: &mut [Pending],
         ids: Vec<u64>,
     ) -> Result<(u64, Vec<(u64, Unavailable)>)> {
-        use futures::StreamExt;
         if ids.is_empty() {
             return Ok((0, Vec::new()));
         }
-        let client = &self.client;
-        let mut fetched: HashMap<u64, _> = futures::stream::iter(ids)
-            .map(|id| async move { (id, client.ticket_comments(id).await) })
-            .buffer_unordered(GAP_FETCH_CONCURRENCY)
-            .collect()
-            .await;
+        let mut fetched = self.fetch_many(ids).await;
         let mut read = 0;
         let mut gone = Vec::new();
         for p in batch.iter_mut() {
@@ -487,6 +510,21 @@ impl Walk<'_> {
             }
         }
         Ok((read, gone))
+    }
+
+    /// The comments of the given tickets, read a few at a time on the
+    /// account budget.
+    pub(crate) async fn fetch_many(
+        &self,
+        ids: Vec<u64>,
+    ) -> HashMap<u64, std::result::Result<Vec<Comment>, zdsync_zendesk::Error>> {
+        use futures::StreamExt;
+        let client = &self.client;
+        futures::stream::iter(ids)
+            .map(|id| async move { (id, client.ticket_comments(id).await) })
+            .buffer_unordered(GAP_FETCH_CONCURRENCY)
+            .collect()
+            .await
     }
 
     /// Reads the chat history or conversation log of every ticket in the
@@ -554,6 +592,7 @@ async fn read_thread(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     engine: &Engine,
     conn: &Connection,
@@ -561,8 +600,13 @@ async fn run(
     opts: &SyncOptions,
     lease: &Lease,
     report: &mut SyncReport,
+    pincer: Option<Arc<crate::pincer::Pincer>>,
 ) -> Result<()> {
-    let client = engine.client(conn).await?;
+    let client = match &pincer {
+        Some(p) => p.client.clone(),
+        None => engine.client(conn).await?,
+    };
+    let before = pincer.as_ref().map(|_| client.stats());
     let was = Path::of(conn);
     let conn = match was {
         // An agent may have been promoted (or restricted) since.
@@ -579,6 +623,7 @@ async fn run(
         opts,
         lease,
         pages: 0,
+        pincer,
     };
     let result = async {
         if promoted {
@@ -601,10 +646,30 @@ async fn run(
     report.path = Some(Path::of(&walk.conn));
     report.budgets = walk.client.budgets();
     report.counters = walk.renderer.counters.clone();
-    let stats = walk.client.stats();
+    let mut stats = walk.client.stats();
+    if let Some(b) = before {
+        // A client shared with another walk: what was sent during this run.
+        stats = stats_since(stats, &b);
+    }
     report.skipped_records = stats.skipped_records;
     report.requests = stats.into();
     result
+}
+
+/// Request figures sent between two readings of one client's counters.
+pub(crate) fn stats_since(now: RequestStats, earlier: &RequestStats) -> RequestStats {
+    RequestStats {
+        requests: now.requests.saturating_sub(earlier.requests),
+        retries: now.retries.saturating_sub(earlier.retries),
+        responses_429: now.responses_429.saturating_sub(earlier.responses_429),
+        responses_5xx: now.responses_5xx.saturating_sub(earlier.responses_5xx),
+        export_requests: now.export_requests.saturating_sub(earlier.export_requests),
+        slept_ms: now.slept_ms.saturating_sub(earlier.slept_ms),
+        skipped_records: now.skipped_records.saturating_sub(earlier.skipped_records),
+        invalid_utf8_responses: now
+            .invalid_utf8_responses
+            .saturating_sub(earlier.invalid_utf8_responses),
+    }
 }
 
 /// Why Zendesk would not show a ticket.

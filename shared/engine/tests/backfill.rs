@@ -252,3 +252,56 @@ async fn a_backfill_drained_item_by_item_meets_no_429_at_the_hand_overs() {
 async fn without_the_last_runs_budgets_the_hand_overs_meet_429s() {
     assert!(drained_item_by_item(true).await > 0);
 }
+
+/// A first backfill read from both ends at once on an account whose
+/// budgets make that pay (account 700, exports 10 a window; windows of 2 s
+/// here): the exports walk reads the older history, the per-ticket walk the
+/// newest, and together they give the simulator's expectation without one
+/// 429, with every planned window marked read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_read_from_both_ends_matches_the_oracle_without_a_429() {
+    let env = start(zendesk_sim::SimConfig {
+        rate_limits: true,
+        rate_window_secs: 2,
+        ..small(3_000)
+    })
+    .await;
+    connect_admin(&env, "acme").await;
+    let opts = SyncOptions::default();
+    let windows = zdsync_engine::backfill::plan_first_sync(
+        &env.engine,
+        "acme",
+        &zdsync_engine::backfill::InProcess,
+        &opts,
+    )
+    .await
+    .expect("plan");
+    assert!(!windows.is_empty(), "a paid account plans windows");
+    sync_connection(&env.engine, "acme", &opts)
+        .await
+        .expect("the last hour");
+    let reports = zdsync_engine::pincer::walk_history(&env.engine, "acme", windows, &opts)
+        .await
+        .expect("both walks");
+    let (per_ticket, exports) = reports.split_last().expect("reports");
+    let newest = per_ticket.window.expect("the per-ticket walk read a range");
+    assert!(per_ticket.counters.comment_reads > 0, "{per_ticket:?}");
+    assert!(
+        exports.iter().any(|r| r.event_pages > 0),
+        "the exports walk read the older events: {exports:?}"
+    );
+    assert!(newest.from > 0, "the exports walk read the oldest part");
+    assert!(
+        zdsync_engine::backfill::unfinished(&env.engine, "acme")
+            .await
+            .expect("windows")
+            .is_empty(),
+        "every planned window is marked read"
+    );
+    let r = sync_connection(&env.engine, "acme", &opts)
+        .await
+        .expect("hourly sync");
+    assert!(r.complete);
+    assert_matches_oracle(&env, "acme").await;
+    assert_eq!(env.sim.stats().responses_429, 0);
+}

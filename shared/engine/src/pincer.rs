@@ -1,0 +1,666 @@
+//! Reading history from both ends at once: a backfill past the export
+//! budget's bound.
+//!
+//! A backfill on the exports' path is bounded by the export budget (10
+//! pages a minute; the events stream holds most of them) while the account
+//! budget (hundreds a minute) mostly idles. When the account budget is
+//! large enough ([`pays`]), the `zdsync` command's backfill walks history
+//! from both ends at the same time, on one client (one limiter for both
+//! budgets) and under one lease:
+//!
+//! - the **exports walk** reads the planned windows oldest first, as any
+//!   window is read ([`crate::exports`]), but stops at a *cap*;
+//! - the **per-ticket walk** claims ranges of history from the newest down,
+//!   each below the last: it reads the range's tickets from the tickets
+//!   export and every ticket's comments per ticket (account budget), and
+//!   lowers the cap to the range's start.
+//!
+//! The two meet where the exports walk would arrive after the per-ticket
+//! walk had read the next range ([`next_claim`], from the speeds both walks
+//! show). A ticket belongs to the walk whose range holds its last change:
+//! its comments are all older than that, so the exports walk has every
+//! comment of the tickets below the cap, and the per-ticket walk reads all
+//! comments of those above it. The per-ticket walk never claims below the
+//! furthest position the exports walk has reached or holds, so a tickets
+//! page the exports walk holds is never read by both. Comments of a ticket
+//! above the cap that the events stream shows below it are merged by the
+//! exports walk too: loading and writing such a ticket's state is locked
+//! against the other walk ([`TicketLocks`]).
+//!
+//! The exports walk saves a window it stopped in at the cap (its cursors
+//! read "to the cap"); once both walks are done, the windows above are
+//! marked read. A run cut off before then leaves those windows unfinished:
+//! the next run reads them again (states merge; only documents that differ
+//! are rewritten), reading the part above the exports walk per ticket
+//! again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zdsync_store::{Connection, CursorKind, Window};
+use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
+use zdsync_zendesk::{Client, Limits, TicketCursor};
+
+use crate::Engine;
+use crate::access::Path;
+use crate::backfill::{replace_cursor, window_done};
+use crate::error::{Context, EngineError, Result};
+use crate::lease::Lease;
+use crate::render::Renderer;
+use crate::sync::{
+    Span, SyncOptions, SyncReport, TicketsCursor, Walk, finish_report, run_recorded, stats_since,
+};
+
+const HOUR: i64 = 3_600;
+const DAY: i64 = 24 * HOUR;
+/// The first range the per-ticket walk claims, in Zendesk seconds.
+const FIRST_CLAIM: i64 = DAY;
+/// Tickets a claimed range should hold: one page of the tickets export.
+const TICKETS_PER_CLAIM: u64 = 1_000;
+/// A range is worth claiming only when the exports walk would need at
+/// least this long to read it (each claim costs a page of the tickets
+/// export, on the exports walk's budget).
+const MIN_CLAIM_SECS: f64 = 15.0;
+/// Speeds are trusted once measured over this long.
+const MEASURE_SECS: f64 = 20.0;
+/// Account requests a minute per export request a minute from which
+/// reading per ticket beside the exports pays ([`pays`]).
+const PAYING_RATIO: u64 = 40;
+/// How long the per-ticket walk waits for the budgets' sizes to be known.
+const LIMITS_WAIT: Duration = Duration::from_secs(60);
+
+/// Whether reading per ticket beside the exports pays, from the budgets'
+/// sizes a minute. A ticket costs the per-ticket walk one account request;
+/// the exports walk reads about 250 tickets per export request. At 10
+/// export requests a minute, an account budget of 700 (Enterprise) adds
+/// about 28 % to the tickets read a minute, 400 (Professional) about 16 %,
+/// 200 (Team) about 8 %, which the per-ticket walk's own tickets pages and
+/// the budget's other users (chats, logs, gaps) eat up. Unknown sizes (or
+/// an account without limits) do not pay.
+pub fn pays(limits: Limits) -> bool {
+    match (limits.account, limits.export) {
+        (Some(a), Some(e)) if e > 0 => u64::from(a) >= PAYING_RATIO * u64::from(e),
+        _ => false,
+    }
+}
+
+/// The next range the per-ticket walk claims below `cap`, or `None` when
+/// the walks have met. `front`: the furthest position the exports walk has
+/// reached or holds (never claimed). `step`: the range's length aimed at.
+/// With both speeds known (`exports_speed`: Zendesk seconds the exports
+/// walk reads a wall second; `per_ticket_cost`: wall seconds the per-ticket
+/// walk spends on a Zendesk second), the range starts no lower than where
+/// the exports walk would arrive just as the per-ticket walk is done.
+pub fn next_claim(
+    cap: i64,
+    front: i64,
+    step: i64,
+    exports_speed: Option<f64>,
+    per_ticket_cost: Option<f64>,
+) -> Option<Window> {
+    let lowest = front.saturating_add(1);
+    let mut from = cap.saturating_sub(step.max(1)).max(lowest);
+    if let (Some(v), Some(k)) = (exports_speed, per_ticket_cost)
+        && v > 0.0
+        && k > 0.0
+    {
+        // The exports walk reaches m after (m - front) / v seconds; the
+        // per-ticket walk reads [m, cap) in (cap - m) * k seconds.
+        let meet = (front as f64 + v * k * cap as f64) / (1.0 + v * k);
+        from = from.max(meet.ceil() as i64);
+    }
+    let min_len = exports_speed.map_or(HOUR, |v| ((v * MIN_CLAIM_SECS) as i64).max(HOUR));
+    (cap - from >= min_len).then_some(Window { from, until: cap })
+}
+
+/// The length of the next claim: aimed at [`TICKETS_PER_CLAIM`] tickets at
+/// the density the last range showed (`tickets` over `len` seconds),
+/// between a quarter and eight times the last length.
+pub fn next_claim_len(last_len: i64, tickets: u64, len: i64) -> i64 {
+    let last_len = last_len.max(1);
+    if tickets == 0 {
+        return last_len.saturating_mul(8);
+    }
+    let wanted = TICKETS_PER_CLAIM as f64 * len.max(1) as f64 / tickets as f64;
+    (wanted as i64).clamp((last_len / 4).max(1), last_len.saturating_mul(8))
+}
+
+/// Where the two walks stand.
+#[derive(Debug, Clone, Copy)]
+struct Meet {
+    /// The lowest position claimed: the exports walk stops here.
+    cap: i64,
+    /// The furthest position the exports walk has reached or holds.
+    front: i64,
+    /// The exports walk's events position when first seen, and now.
+    events_first: Option<(Instant, i64)>,
+    events_now: Option<(Instant, i64)>,
+    /// The per-ticket walk's wall seconds and the Zendesk seconds they read.
+    per_ticket_secs: f64,
+    per_ticket_span: i64,
+}
+
+impl Meet {
+    fn exports_speed(&self) -> Option<f64> {
+        let ((t0, p0), (t1, p1)) = (self.events_first?, self.events_now?);
+        let secs = t1.duration_since(t0).as_secs_f64();
+        (secs >= MEASURE_SECS && p1 > p0).then(|| (p1 - p0) as f64 / secs)
+    }
+
+    fn per_ticket_cost(&self) -> Option<f64> {
+        (self.per_ticket_span > 0).then(|| self.per_ticket_secs / self.per_ticket_span as f64)
+    }
+}
+
+/// What the two walks share: the client, where they stand, ticket locks.
+pub(crate) struct Pincer {
+    pub(crate) client: Client,
+    meet: Mutex<Meet>,
+    locks: TicketLocks,
+    stopped: AtomicBool,
+}
+
+impl Pincer {
+    fn new(client: Client, top: i64) -> Pincer {
+        Pincer {
+            client,
+            meet: Mutex::new(Meet {
+                cap: top,
+                front: i64::MIN,
+                events_first: None,
+                events_now: None,
+                per_ticket_secs: 0.0,
+                per_ticket_span: 0,
+            }),
+            locks: TicketLocks::default(),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    fn cap(&self) -> i64 {
+        self.meet.lock().map_or(i64::MIN, |m| m.cap)
+    }
+
+    /// Runs `f` with the cap as it stands, atomically with the claims:
+    /// `f` returns what it returns, the exports walk's front and its events
+    /// position.
+    pub(crate) fn advance<R>(&self, f: impl FnOnce(i64) -> (R, i64, i64)) -> R {
+        let Ok(mut m) = self.meet.lock() else {
+            return f(i64::MIN).0;
+        };
+        let (r, front, events_at) = f(m.cap);
+        m.front = m.front.max(front);
+        if events_at > 0 {
+            let now = (Instant::now(), events_at);
+            m.events_first.get_or_insert(now);
+            m.events_now = Some(now);
+        }
+        r
+    }
+
+    /// Claims the next range for the per-ticket walk ([`next_claim`]).
+    fn claim(&self, step: i64) -> Option<Window> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut m = self.meet.lock().ok()?;
+        let w = next_claim(m.cap, m.front, step, m.exports_speed(), m.per_ticket_cost())?;
+        m.cap = w.from;
+        Some(w)
+    }
+
+    fn claim_read(&self, w: Window, took: Duration) {
+        if let Ok(mut m) = self.meet.lock() {
+            m.per_ticket_secs += took.as_secs_f64();
+            m.per_ticket_span += w.until - w.from;
+        }
+    }
+
+    /// Stops both walks taking new work (the other one failed).
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+}
+
+/// Tickets whose state one walk is loading and writing.
+#[derive(Default)]
+pub(crate) struct TicketLocks {
+    taken: Mutex<HashSet<u64>>,
+    freed: tokio::sync::Notify,
+}
+
+/// Tickets locked until dropped.
+pub(crate) struct Locked {
+    pincer: Arc<Pincer>,
+    ids: Vec<u64>,
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let locks = &self.pincer.locks;
+        if let Ok(mut taken) = locks.taken.lock() {
+            for id in &self.ids {
+                taken.remove(id);
+            }
+        }
+        locks.freed.notify_waiters();
+    }
+}
+
+impl TicketLocks {
+    /// Takes all of `ids` or none (so two walks never wait on each other).
+    fn try_take(&self, ids: &[u64]) -> bool {
+        let Ok(mut taken) = self.taken.lock() else {
+            return true;
+        };
+        if ids.iter().any(|id| taken.contains(id)) {
+            return false;
+        }
+        taken.extend(ids.iter().copied());
+        true
+    }
+}
+
+/// Locks tickets until the guard is dropped (waits while the other walk
+/// holds any of them).
+pub(crate) async fn lock(pincer: &Arc<Pincer>, mut ids: Vec<u64>) -> Locked {
+    ids.sort_unstable();
+    ids.dedup();
+    loop {
+        let freed = pincer.locks.freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        if pincer.locks.try_take(&ids) {
+            return Locked {
+                pincer: pincer.clone(),
+                ids,
+            };
+        }
+        freed.await;
+    }
+}
+
+impl Walk<'_> {
+    /// Locks tickets against the other walk of a pincer (nothing to lock
+    /// without one).
+    pub(crate) async fn lock_tickets(&self, ids: Vec<u64>) -> Option<Locked> {
+        match &self.pincer {
+            Some(p) if !ids.is_empty() => Some(lock(p, ids).await),
+            _ => None,
+        }
+    }
+
+    /// The per-ticket walk: claims ranges from the newest down and reads
+    /// each, until the walks meet.
+    async fn per_ticket(&mut self, pincer: &Pincer, report: &mut SyncReport) -> Result<()> {
+        if !self.budgets_pay().await {
+            tracing::info!(connection = %self.conn.name, limits = ?self.client.limits(), "reading per ticket beside the exports does not pay on these budgets");
+            return Ok(());
+        }
+        let mut step = FIRST_CLAIM;
+        while let Some(w) = pincer.claim(step) {
+            let started = Instant::now();
+            let tickets = self.read_claim(w, report).await?;
+            pincer.claim_read(w, started.elapsed());
+            tracing::debug!(
+                from = w.from,
+                until = w.until,
+                tickets,
+                "range read per ticket"
+            );
+            step = next_claim_len(step, tickets, w.until - w.from);
+            self.lease.check()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the budgets' sizes, once the first answers tell them, make
+    /// the per-ticket walk pay ([`pays`]).
+    async fn budgets_pay(&self) -> bool {
+        let started = Instant::now();
+        loop {
+            let limits = self.client.limits();
+            if limits.account.is_some() && limits.export.is_some() {
+                return pays(limits);
+            }
+            if started.elapsed() >= LIMITS_WAIT {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Reads one claimed range: its tickets from the tickets export (the
+    /// next page read while one is stored), each one's comments per
+    /// ticket. Returns the tickets the range held.
+    async fn read_claim(&mut self, w: Window, report: &mut SyncReport) -> Result<u64> {
+        let mut at = TicketCursor::Start(w.from);
+        let mut read = self.client.tickets_page(&at).await;
+        let mut tickets = 0;
+        loop {
+            let page = read.map_err(|e| EngineError::Zendesk {
+                context: format!("reading the tickets export from {}", w.from),
+                source: e,
+            })?;
+            self.pages += 1;
+            report.ticket_pages += 1;
+            report.tickets_seen += page.tickets.len() as u64;
+            self.renderer
+                .store_entities(self.engine, &page.users, &page.organizations)
+                .await?;
+            let mut held = crate::exports::hold(Some(w.until), w.from, &at, page);
+            tickets += held.tickets.len() as u64;
+            let next = std::mem::replace(&mut held.next, Ok(None));
+            let next = match held.done {
+                true => None,
+                false => next.context(|| "reading the tickets export".into())?,
+            };
+            let client = self.client.clone();
+            let ahead: futures::future::OptionFuture<_> = next
+                .clone()
+                .map(|n| async move { client.tickets_page(&n).await })
+                .into();
+            let (stored, fetched) =
+                futures::join!(self.store_claimed(std::mem::take(&mut held.tickets)), ahead);
+            stored?;
+            match (next, fetched) {
+                (Some(n), Some(r)) => {
+                    at = n;
+                    read = r;
+                }
+                _ => return Ok(tickets),
+            }
+        }
+    }
+
+    /// Stores a page of a claimed range: every ticket's comments are read
+    /// first, then its state is loaded and written with its snapshot (the
+    /// tickets locked meanwhile). A ticket Zendesk no longer shows is left
+    /// to the next run, which sees its deletion.
+    async fn store_claimed(&mut self, mut tickets: BTreeMap<u64, Ticket>) -> Result<()> {
+        let live: Vec<u64> = tickets
+            .values()
+            .filter(|t| t.status != TicketStatus::Deleted)
+            .map(|t| t.id)
+            .collect();
+        let mut comments: HashMap<u64, Vec<Comment>> = HashMap::new();
+        for (id, read) in self.fetch_many(live).await {
+            match read {
+                Ok(c) => {
+                    self.renderer.counters.comment_reads += 1;
+                    comments.insert(id, c);
+                }
+                Err(
+                    zdsync_zendesk::Error::NotFound { .. }
+                    | zdsync_zendesk::Error::Forbidden { .. },
+                ) => {
+                    tracing::info!(
+                        ticket = id,
+                        "ticket vanished while syncing; the next run sees its deletion"
+                    );
+                    tickets.remove(&id);
+                }
+                Err(e) => {
+                    return Err(EngineError::Zendesk {
+                        context: format!("fetching the comments of ticket {id}"),
+                        source: e,
+                    });
+                }
+            }
+        }
+        if tickets.is_empty() {
+            return Ok(());
+        }
+        let _locked = self.lock_tickets(tickets.keys().copied().collect()).await;
+        self.store_held(tickets, HashMap::new(), comments).await
+    }
+}
+
+/// Walks a paid connection's planned windows from both ends when that pays
+/// ([`pays`]; otherwise, or on a trial, on an agent connection, the windows
+/// one after the other, newest first: [`crate::history::walk_windows`]).
+/// Returns the runs' reports: the exports walk's windows, then the
+/// per-ticket walk's (whose request figures are those no window's run
+/// counted, so that the reports add up to what was sent).
+pub async fn walk_history(
+    engine: &Engine,
+    name: &str,
+    windows: Vec<Window>,
+    opts: &SyncOptions,
+) -> Result<Vec<SyncReport>> {
+    let conn = engine.connection(name).await?;
+    let top = windows.iter().map(|w| w.until).max();
+    let on_exports = Path::of(&conn) == Path::Exports;
+    let Some(top) = top.filter(|_| on_exports) else {
+        return crate::history::walk_windows(engine, name, windows, opts).await;
+    };
+    if crate::history::load(engine, name).await?.is_some() {
+        return crate::history::walk_windows(engine, name, windows, opts).await;
+    }
+    let lease = Lease::for_run(engine, &conn.name, opts).await?;
+    let result = walk_locked(engine, &conn, windows, top, opts, &lease).await;
+    lease.release().await;
+    result
+}
+
+async fn walk_locked(
+    engine: &Engine,
+    conn: &Connection,
+    windows: Vec<Window>,
+    top: i64,
+    opts: &SyncOptions,
+    lease: &Lease,
+) -> Result<Vec<SyncReport>> {
+    let client = engine.client(conn).await?;
+    let before = client.stats();
+    let pincer = Arc::new(Pincer::new(client.clone(), top));
+    let older = async {
+        let r = walk_older(engine, conn, &windows, opts, lease, &pincer).await;
+        if r.is_err() {
+            pincer.stop();
+        }
+        r
+    };
+    let newest = async {
+        let r = walk_newest(engine, conn, opts, lease, &pincer, top).await;
+        if r.is_err() {
+            pincer.stop();
+        }
+        r
+    };
+    let (older, newest) = futures::join!(older, newest);
+    let mut reports = older?;
+    let mut newest = newest?;
+    // What no window's run counted: the per-ticket walk's requests sent
+    // after the last window's run, or between runs.
+    let total = stats_since(client.stats(), &before);
+    let counted = reports.iter().fold(0, |n, r| n + r.requests.total);
+    newest.requests.total = total.requests.saturating_sub(counted);
+    reports.push(newest);
+    mark_read(engine, &conn.name, &windows).await?;
+    Ok(reports)
+}
+
+/// The exports walk: the windows oldest first, each to its end or the cap;
+/// none above the cap.
+async fn walk_older(
+    engine: &Engine,
+    conn: &Connection,
+    windows: &[Window],
+    opts: &SyncOptions,
+    lease: &Lease,
+    pincer: &Arc<Pincer>,
+) -> Result<Vec<SyncReport>> {
+    let mut oldest_first = windows.to_vec();
+    oldest_first.sort_by_key(|w| w.from);
+    let mut reports = Vec::new();
+    for w in oldest_first {
+        loop {
+            if pincer.cap() <= w.from || pincer.is_stopped() {
+                return Ok(reports);
+            }
+            let r = run_recorded(
+                engine,
+                conn,
+                Span(Some(w)),
+                opts,
+                lease,
+                Some(pincer.clone()),
+            )
+            .await?;
+            let done = r.complete;
+            reports.push(r);
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(reports)
+}
+
+/// The per-ticket walk, recorded as a run over what it read.
+async fn walk_newest(
+    engine: &Engine,
+    conn: &Connection,
+    opts: &SyncOptions,
+    lease: &Lease,
+    pincer: &Arc<Pincer>,
+    top: i64,
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    let client = pincer.client.clone();
+    let renderer = Renderer::for_run(engine, conn, &client).await?;
+    let mut walk = Walk {
+        engine,
+        conn: conn.clone(),
+        client,
+        renderer,
+        opts,
+        lease,
+        pages: 0,
+        pincer: Some(pincer.clone()),
+    };
+    let mut report = SyncReport {
+        connection: conn.name.clone(),
+        started_at: crate::now_rfc3339(),
+        ..Default::default()
+    };
+    let result = walk.per_ticket(pincer, &mut report).await;
+    let low = pincer.cap();
+    report.window = (low < top).then_some(Window {
+        from: low,
+        until: top,
+    });
+    report.complete = result.is_ok();
+    report.path = Some(Path::Exports);
+    report.counters = walk.renderer.counters.clone();
+    report.budgets = walk.client.budgets();
+    finish_report(engine, &mut report, started, result.as_ref().err()).await;
+    result.map(|()| report)
+}
+
+/// Marks every window of the plan read: the exports walk read each to its
+/// end or to the cap, the per-ticket walk everything above the cap.
+async fn mark_read(engine: &Engine, name: &str, windows: &[Window]) -> Result<()> {
+    for w in windows {
+        if window_done(engine, name, *w).await? {
+            continue;
+        }
+        let (events, tickets) = (
+            CursorKind::WindowEvents {
+                from: w.from,
+                until: w.until,
+            },
+            CursorKind::WindowTickets {
+                from: w.from,
+                until: w.until,
+            },
+        );
+        let read = TicketsCursor {
+            after: String::new(),
+            ts: w.until,
+        };
+        replace_cursor(engine, name, events, &w.until.to_string()).await?;
+        replace_cursor(engine, name, tickets, &read.encode()).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(account: u32, export: u32) -> Limits {
+        Limits {
+            account: Some(account),
+            export: Some(export),
+        }
+    }
+
+    #[test]
+    fn reading_per_ticket_pays_on_large_account_budgets_only() {
+        assert!(pays(limits(700, 10)), "Enterprise");
+        assert!(pays(limits(400, 10)), "Professional");
+        assert!(!pays(limits(200, 10)), "Team");
+        assert!(pays(limits(2_500, 30)), "High Volume");
+        assert!(
+            !pays(limits(700, 30)),
+            "Enterprise with High Volume exports"
+        );
+        assert!(!pays(Limits::default()), "sizes unknown");
+        assert!(!pays(limits(u32::MAX, u32::MAX)), "no limits at all");
+    }
+
+    #[test]
+    fn a_claim_takes_a_step_below_the_cap() {
+        let w = next_claim(100 * DAY, 0, DAY, None, None).expect("a claim");
+        assert_eq!((w.from, w.until), (99 * DAY, 100 * DAY));
+    }
+
+    #[test]
+    fn a_claim_never_reaches_the_exports_walks_front() {
+        let w = next_claim(100 * DAY, 99 * DAY, 5 * DAY, None, None).expect("a claim");
+        assert_eq!(w.from, 99 * DAY + 1);
+        assert_eq!(next_claim(100 * DAY, 100 * DAY, DAY, None, None), None);
+        assert_eq!(
+            next_claim(100 * DAY, 100 * DAY - 60, DAY, None, None),
+            None,
+            "less than an hour left"
+        );
+    }
+
+    #[test]
+    fn a_claim_stops_where_the_walks_would_meet() {
+        // The exports walk reads 1,000 Zendesk seconds a wall second and is
+        // 1,000,000 s below the cap; the per-ticket walk spends 0.004 s on
+        // a Zendesk second (4 s of wall time per 1,000 s).
+        // They meet at front + 1,000,000 * 1000 * 0.004 / (1 + 4) = 800,000 s.
+        let w = next_claim(1_000_000, 0, 500_000, Some(1_000.0), Some(0.004)).expect("a claim");
+        assert_eq!(w.from, 800_000);
+        let w = next_claim(1_000_000, 0, 100_000, Some(1_000.0), Some(0.004)).expect("a claim");
+        assert_eq!(w.from, 900_000, "the step is smaller than the way left");
+    }
+
+    #[test]
+    fn no_claim_when_the_exports_walk_would_read_it_in_moments() {
+        // 10 s of the exports walk's reading left: not worth a tickets page.
+        assert_eq!(
+            next_claim(1_000_000, 990_000, DAY, Some(1_000.0), Some(0.0001)),
+            None
+        );
+    }
+
+    #[test]
+    fn claims_grow_toward_a_page_of_tickets() {
+        assert_eq!(next_claim_len(DAY, 0, DAY), 8 * DAY, "nothing there");
+        assert_eq!(next_claim_len(DAY, 100, DAY), 8 * DAY, "capped growth");
+        assert_eq!(next_claim_len(8 * DAY, 500, 8 * DAY), 16 * DAY);
+        assert_eq!(next_claim_len(16 * DAY, 16_000, 16 * DAY), 4 * DAY);
+    }
+}
