@@ -24,6 +24,12 @@
 //! limits, how soon the last 30 days are documents against the whole
 //! backfill (the first sync reads the newest window first).
 //!
+//! `ZDSYNC_BENCH_ONLY=both-ends` measures a first sync of 10,000 tickets
+//! read from both ends (`ZDSYNC_BOTH_ENDS=auto`, the default) against the
+//! same account read by the exports alone (`off`), side by side, on an
+//! account whose export budget binds (account 700/min, exports 10/min,
+//! conversation logs 300/min, the High Volume figure).
+//!
 //! `ZDSYNC_BENCH_ONLY=windows` runs only the windowed comparison,
 //! `ZDSYNC_BENCH_ONLY=rss` only the peak RSS, `ZDSYNC_BENCH_ONLY=agent`
 //! only the agent connection.
@@ -43,7 +49,12 @@ fn env_usize(k: &str, d: usize) -> usize {
 }
 
 fn zdsync(data: &Path, url: &str, token: &str, args: &[&str]) -> Value {
+    zdsync_with(data, url, token, args, &[])
+}
+
+fn zdsync_with(data: &Path, url: &str, token: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_zdsync"))
+        .envs(env.iter().copied())
         .arg("--data-dir")
         .arg(data)
         .arg("--json")
@@ -72,13 +83,22 @@ async fn backfill_as(
     rate_limits: bool,
     who: fn(&zendesk_sim::SimCredentials) -> String,
 ) -> (SimHandle, tempfile::TempDir, Value, f64) {
-    let sim = SimHandle::start(SimConfig {
+    let config = SimConfig {
         tickets,
         rate_limits,
         ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
+    };
+    backfill_on(config, who, &[]).await
+}
+
+/// A backfill of the account `config` describes, with `env` set for the
+/// command.
+async fn backfill_on(
+    config: SimConfig,
+    who: fn(&zendesk_sim::SimCredentials) -> String,
+    env: &'static [(&'static str, &'static str)],
+) -> (SimHandle, tempfile::TempDir, Value, f64) {
+    let sim = SimHandle::start(config).await.expect("simulator");
     let dir = tempfile::tempdir().expect("temp dir");
     let c = sim.credentials();
     let url = sim.base_url();
@@ -98,10 +118,11 @@ async fn backfill_as(
     let data = dir.path().to_path_buf();
     let token = c.api_token.clone();
     let started = Instant::now();
-    let report =
-        tokio::task::spawn_blocking(move || zdsync(&data, &url, &token, &["sync", "acme"]))
-            .await
-            .expect("join");
+    let report = tokio::task::spawn_blocking(move || {
+        zdsync_with(&data, &url, &token, &["sync", "acme"], env)
+    })
+    .await
+    .expect("join");
     (sim, dir, report, started.elapsed().as_secs_f64())
 }
 
@@ -122,6 +143,10 @@ async fn main() {
     }
     if std::env::var("ZDSYNC_BENCH_ONLY").as_deref() == Ok("agent") {
         agent_backfill(tickets).await;
+        return;
+    }
+    if std::env::var("ZDSYNC_BENCH_ONLY").as_deref() == Ok("both-ends") {
+        both_ends(tickets).await;
         return;
     }
     if std::env::var("ZDSYNC_BENCH_ONLY").as_deref() == Ok("recent") {
@@ -446,4 +471,80 @@ async fn recent_first(tickets: usize) {
         sim.stats().responses_429
     );
     sim.shutdown().await;
+}
+
+/// Figures summed over a first sync's run reports.
+struct Sums {
+    requests: u64,
+    export: u64,
+    r429: u64,
+    comment_reads: u64,
+    event_pages: u64,
+    documents: u64,
+}
+
+fn sums(report: &Value) -> Sums {
+    let reports = report["reports"].as_array().cloned().unwrap_or_default();
+    let sum = |f: &dyn Fn(&Value) -> &Value| -> u64 {
+        reports.iter().map(|r| f(r).as_u64().unwrap_or(0)).sum()
+    };
+    Sums {
+        requests: sum(&|r| &r["requests"]["total"]),
+        export: sum(&|r| &r["requests"]["export"]),
+        r429: sum(&|r| &r["requests"]["responses_429"]),
+        comment_reads: sum(&|r| &r["comment_reads"]),
+        event_pages: sum(&|r| &r["event_pages"]),
+        documents: sum(&|r| &r["documents_written"]),
+    }
+}
+
+/// A first sync read from both ends against the exports alone, each on its
+/// own simulator of the same account, at the same time.
+async fn both_ends(tickets: usize) {
+    let config = SimConfig {
+        tickets,
+        omnilog_limit_per_min: 300,
+        ..SimConfig::default()
+    };
+    let admin = |c: &zendesk_sim::SimCredentials| c.admin_email.clone();
+    let (both, alone) = tokio::join!(
+        backfill_on(config.clone(), admin, &[("ZDSYNC_BOTH_ENDS", "auto")]),
+        backfill_on(config, admin, &[("ZDSYNC_BOTH_ENDS", "off")]),
+    );
+    let (sim_b, _dir_b, report_b, wall_b) = both;
+    let (sim_a, _dir_a, report_a, wall_a) = alone;
+    let (b, a) = (sums(&report_b), sums(&report_a));
+    let export_limit = SimConfig::default().export_limit_per_min as f64;
+    // The export-only bound, from the pages the exports alone needed: all
+    // of them at 10 a minute, or all but the first minute's 10.
+    let simple = a.export as f64 / export_limit * 60.0;
+    let strict = (a.export as f64 - export_limit).max(0.0) / export_limit * 60.0;
+    println!("first sync of {tickets} tickets (account 700/min, exports 10/min, logs 300/min):");
+    for (label, s, wall, sim) in [
+        ("exports alone (ZDSYNC_BOTH_ENDS=off)", &a, wall_a, &sim_a),
+        ("both ends (the default)", &b, wall_b, &sim_b),
+    ] {
+        println!(
+            "  {label}: {wall:.1} s; {} requests ({} export, {} event pages, {} comments per ticket), {} documents written, {} x 429 (simulator: {})",
+            s.requests,
+            s.export,
+            s.event_pages,
+            s.comment_reads,
+            s.documents,
+            s.r429,
+            sim.stats().responses_429
+        );
+    }
+    println!(
+        "  export-only bound: {simple:.1} s ({} export requests at 10 a minute) / {strict:.1} s (the first minute's 10 free)",
+        a.export
+    );
+    println!(
+        "  both ends against the bound: {:.3} / {:.3}; against the exports alone: {:.3}",
+        wall_b / simple.max(1e-9),
+        wall_b / strict.max(1e-9),
+        wall_b / wall_a.max(1e-9)
+    );
+    sim_a.shutdown().await;
+    sim_b.shutdown().await;
 }

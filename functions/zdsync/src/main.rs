@@ -433,7 +433,12 @@ async fn sync_one(
     }
     let windows = unfinished(engine, name).await?;
     if !windows.is_empty() {
-        reports.extend(zdsync_engine::pincer::walk_history(engine, name, windows, opts).await?);
+        let walked = if zdsync_engine::pincer::enabled_from_env(env_var)? {
+            zdsync_engine::pincer::walk_history(engine, name, windows, opts).await?
+        } else {
+            zdsync_engine::history::walk_windows(engine, name, windows, opts).await?
+        };
+        reports.extend(walked);
     }
     reports.push(sync_connection(engine, name, opts).await?);
     Ok(reports)

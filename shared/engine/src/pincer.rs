@@ -12,12 +12,16 @@
 //!   window is read ([`crate::exports`]), but stops at a *cap*;
 //! - the **per-ticket walk** claims ranges of history from the newest down,
 //!   each below the last: it reads the range's tickets from the tickets
-//!   export and every ticket's comments per ticket (account budget), and
-//!   lowers the cap to the range's start.
+//!   export, then every ticket's comments per ticket (account budget), the
+//!   newest first, a few dozen at a time ([`parts_from_the_top`]),
+//!   lowering the cap to each part's lowest ticket before it reads the
+//!   part.
 //!
-//! The two meet where the exports walk would arrive after the per-ticket
-//! walk had read the next range ([`next_claim`], from the speeds both walks
-//! show). A ticket belongs to the walk whose range holds its last change:
+//! A range reaches no lower than where the exports walk would arrive just
+//! as the per-ticket walk is done with it ([`next_claim`], from the speeds
+//! both walks show); where the estimate is wrong, the exports walk arrives
+//! at the cap first and the per-ticket walk stops after the part it holds
+//! (the rest of its range is the exports walk's, which reads it faster). A ticket belongs to the walk whose range holds its last change:
 //! its comments are all older than that, so the exports walk has every
 //! comment of the tickets below the cap, and the per-ticket walk reads all
 //! comments of those above it. The per-ticket walk never claims below the
@@ -50,7 +54,9 @@ use crate::error::{Context, EngineError, Result};
 use crate::lease::Lease;
 use crate::render::Renderer;
 use crate::sync::{
-    Span, SyncOptions, SyncReport, TicketsCursor, Walk, finish_report, run_recorded, stats_since,
+    ticket_position,
+    RequestStatsOut, Span, SyncOptions, SyncReport, TicketsCursor, Walk, finish_report,
+    run_recorded, stats_since,
 };
 
 const HOUR: i64 = 3_600;
@@ -59,17 +65,39 @@ const DAY: i64 = 24 * HOUR;
 const FIRST_CLAIM: i64 = DAY;
 /// Tickets a claimed range should hold: one page of the tickets export.
 const TICKETS_PER_CLAIM: u64 = 1_000;
+/// Tickets the per-ticket walk reads between two moves of the cap: the
+/// most it can read that the exports walk, arriving meanwhile, had read
+/// sooner.
+const TICKETS_PER_PART: usize = 48;
 /// A range is worth claiming only when the exports walk would need at
 /// least this long to read it (each claim costs a page of the tickets
 /// export, on the exports walk's budget).
 const MIN_CLAIM_SECS: f64 = 15.0;
-/// Speeds are trusted once measured over this long.
-const MEASURE_SECS: f64 = 20.0;
+/// The exports walk's speed is measured over this long (the last of it),
+/// and trusted once measured over a fifth of it.
+const MEASURE_SECS: f64 = 90.0;
+/// The share of the account budget the per-ticket walk leaves in every
+/// window to the exports walk (its export requests, chats and logs): one
+/// part in this many.
+const YIELD_SHARE: u32 = 3;
 /// Account requests a minute per export request a minute from which
 /// reading per ticket beside the exports pays ([`pays`]).
 const PAYING_RATIO: u64 = 40;
 /// How long the per-ticket walk waits for the budgets' sizes to be known.
 const LIMITS_WAIT: Duration = Duration::from_secs(60);
+
+/// `ZDSYNC_BOTH_ENDS`: `auto` (the default) reads history from both ends
+/// where that pays ([`pays`]); `off` reads the windows one after the
+/// other (to compare, or to spare the account budget for other tools).
+pub fn enabled_from_env(var: impl Fn(&str) -> Option<String>) -> Result<bool> {
+    match var("ZDSYNC_BOTH_ENDS").as_deref().map(str::trim) {
+        None | Some("" | "auto") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(EngineError::Usage(format!(
+            "ZDSYNC_BOTH_ENDS is {other:?}: set it to `auto` (read history from both ends where the budgets make that pay) or `off`"
+        ))),
+    }
+}
 
 /// Whether reading per ticket beside the exports pays, from the budgets'
 /// sizes a minute. A ticket costs the per-ticket walk one account request;
@@ -127,30 +155,72 @@ pub fn next_claim_len(last_len: i64, tickets: u64, len: i64) -> i64 {
     (wanted as i64).clamp((last_len / 4).max(1), last_len.saturating_mul(8))
 }
 
+/// A claimed range's tickets (position, id) in parts of about `size`, the
+/// newest first, each with the lowest position it holds; the tickets of
+/// one position are never split (the cap moves between positions).
+pub fn parts_from_the_top(mut tickets: Vec<(i64, u64)>, size: usize) -> Vec<(i64, Vec<u64>)> {
+    tickets.sort_unstable_by(|a, b| b.cmp(a));
+    let mut parts = Vec::new();
+    let mut part: Vec<u64> = Vec::new();
+    let mut low = i64::MAX;
+    for (position, id) in tickets {
+        if part.len() >= size.max(1) && position < low {
+            parts.push((low, std::mem::take(&mut part)));
+        }
+        low = position;
+        part.push(id);
+    }
+    if !part.is_empty() {
+        parts.push((low, part));
+    }
+    parts
+}
+
+/// How a claimed range was read.
+struct ClaimRead {
+    /// The tickets it held.
+    tickets: u64,
+    /// The exports walk arrived first: the walks have met.
+    met: bool,
+}
+
 /// Where the two walks stand.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Meet {
-    /// The lowest position claimed: the exports walk stops here.
+    /// The lowest position the per-ticket walk has taken on: the exports
+    /// walk stops here.
     cap: i64,
     /// The furthest position the exports walk has reached or holds.
     front: i64,
-    /// The exports walk's events position when first seen, and now.
-    events_first: Option<(Instant, i64)>,
-    events_now: Option<(Instant, i64)>,
-    /// The per-ticket walk's wall seconds and the Zendesk seconds they read.
-    per_ticket_secs: f64,
-    per_ticket_span: i64,
+    /// The exports walk's events positions of the last [`MEASURE_SECS`].
+    events: std::collections::VecDeque<(Instant, i64)>,
+    /// The wall seconds of the per-ticket walk's last range a Zendesk
+    /// second of it.
+    per_ticket_cost: Option<f64>,
 }
 
 impl Meet {
+    /// Zendesk seconds the exports walk read a wall second, lately.
     fn exports_speed(&self) -> Option<f64> {
-        let ((t0, p0), (t1, p1)) = (self.events_first?, self.events_now?);
+        let (&(t0, p0), &(t1, p1)) = (self.events.front()?, self.events.back()?);
         let secs = t1.duration_since(t0).as_secs_f64();
-        (secs >= MEASURE_SECS && p1 > p0).then(|| (p1 - p0) as f64 / secs)
+        (secs >= MEASURE_SECS / 5.0 && p1 > p0).then(|| (p1 - p0) as f64 / secs)
     }
 
-    fn per_ticket_cost(&self) -> Option<f64> {
-        (self.per_ticket_span > 0).then(|| self.per_ticket_secs / self.per_ticket_span as f64)
+    fn saw_events_at(&mut self, position: i64) {
+        let now = Instant::now();
+        if self.events.back().is_some_and(|&(_, p)| p == position) {
+            return;
+        }
+        self.events.push_back((now, position));
+        while self.events.len() > 2
+            && self
+                .events
+                .front()
+                .is_some_and(|&(t, _)| now.duration_since(t).as_secs_f64() > MEASURE_SECS)
+        {
+            self.events.pop_front();
+        }
     }
 }
 
@@ -169,10 +239,8 @@ impl Pincer {
             meet: Mutex::new(Meet {
                 cap: top,
                 front: i64::MIN,
-                events_first: None,
-                events_now: None,
-                per_ticket_secs: 0.0,
-                per_ticket_span: 0,
+                events: Default::default(),
+                per_ticket_cost: None,
             }),
             locks: TicketLocks::default(),
             stopped: AtomicBool::new(false),
@@ -193,28 +261,43 @@ impl Pincer {
         let (r, front, events_at) = f(m.cap);
         m.front = m.front.max(front);
         if events_at > 0 {
-            let now = (Instant::now(), events_at);
-            m.events_first.get_or_insert(now);
-            m.events_now = Some(now);
+            m.saw_events_at(events_at);
         }
         r
     }
 
-    /// Claims the next range for the per-ticket walk ([`next_claim`]).
+    /// The next range for the per-ticket walk to read ([`next_claim`]).
+    /// The cap stays where it is: the per-ticket walk moves it down ticket
+    /// by ticket as it reads the range ([`Pincer::commit`]), so that where
+    /// the exports walk arrives first, it reads the rest itself.
     fn claim(&self, step: i64) -> Option<Window> {
         if self.stopped.load(Ordering::Relaxed) {
             return None;
         }
-        let mut m = self.meet.lock().ok()?;
-        let w = next_claim(m.cap, m.front, step, m.exports_speed(), m.per_ticket_cost())?;
-        m.cap = w.from;
-        Some(w)
+        let m = self.meet.lock().ok()?;
+        next_claim(m.cap, m.front, step, m.exports_speed(), m.per_ticket_cost)
+    }
+
+    /// Lowers the cap to `position` for the per-ticket walk to read the
+    /// tickets from there up, unless the exports walk is there already
+    /// (the walks have met: false).
+    fn commit(&self, position: i64) -> bool {
+        if self.is_stopped() {
+            return false;
+        }
+        let Ok(mut m) = self.meet.lock() else {
+            return false;
+        };
+        if m.front >= position {
+            return false;
+        }
+        m.cap = m.cap.min(position);
+        true
     }
 
     fn claim_read(&self, w: Window, took: Duration) {
         if let Ok(mut m) = self.meet.lock() {
-            m.per_ticket_secs += took.as_secs_f64();
-            m.per_ticket_span += w.until - w.from;
+            m.per_ticket_cost = Some(took.as_secs_f64() / (w.until - w.from).max(1) as f64);
         }
     }
 
@@ -303,19 +386,20 @@ impl Walk<'_> {
             tracing::info!(connection = %self.conn.name, limits = ?self.client.limits(), "reading per ticket beside the exports does not pay on these budgets");
             return Ok(());
         }
+        // The exports walk's own requests (its pages, chats and logs) go
+        // first: the per-ticket walk leaves them a share of every window.
+        let account = self.client.limits().account.unwrap_or(0);
+        self.client = self.client.yielding(account / YIELD_SHARE);
         let mut step = FIRST_CLAIM;
         while let Some(w) = pincer.claim(step) {
             let started = Instant::now();
-            let tickets = self.read_claim(w, report).await?;
+            let read = self.read_claim(pincer, w, report).await?;
+            tracing::debug!(from = w.from, until = w.until, tickets = read.tickets, met = read.met, "range read per ticket");
+            if read.met {
+                break;
+            }
             pincer.claim_read(w, started.elapsed());
-            tracing::debug!(
-                from = w.from,
-                until = w.until,
-                tickets,
-                "range read per ticket"
-            );
-            step = next_claim_len(step, tickets, w.until - w.from);
-            self.lease.check()?;
+            step = next_claim_len(step, read.tickets, w.until - w.from);
         }
         Ok(())
     }
@@ -336,50 +420,76 @@ impl Walk<'_> {
         }
     }
 
-    /// Reads one claimed range: its tickets from the tickets export (the
-    /// next page read while one is stored), each one's comments per
-    /// ticket. Returns the tickets the range held.
-    async fn read_claim(&mut self, w: Window, report: &mut SyncReport) -> Result<u64> {
+    /// Reads one claimed range: its tickets from the tickets export, then
+    /// every one's comments per ticket, newest first and a part at a time,
+    /// each part committed before it is read ([`Pincer::commit`]) so that
+    /// the walks meet within a part.
+    async fn read_claim(
+        &mut self,
+        pincer: &Pincer,
+        w: Window,
+        report: &mut SyncReport,
+    ) -> Result<ClaimRead> {
+        let mut tickets = self.claim_tickets(w, report).await?;
+        let count = tickets.len() as u64;
+        let positions = tickets.values().map(|t| (ticket_position(t), t.id));
+        for (from, ids) in parts_from_the_top(positions.collect(), TICKETS_PER_PART) {
+            if !pincer.commit(from) {
+                return Ok(ClaimRead {
+                    tickets: count,
+                    met: true,
+                });
+            }
+            let part = ids
+                .iter()
+                .filter_map(|id| tickets.remove_entry(id))
+                .collect();
+            self.store_claimed(part).await?;
+            self.lease.check()?;
+        }
+        Ok(ClaimRead {
+            tickets: count,
+            met: !pincer.commit(w.from),
+        })
+    }
+
+    /// The tickets of a claimed range, from the tickets export (their
+    /// users and organizations stored on the way).
+    async fn claim_tickets(
+        &mut self,
+        w: Window,
+        report: &mut SyncReport,
+    ) -> Result<BTreeMap<u64, Ticket>> {
         let mut at = TicketCursor::Start(w.from);
-        let mut read = self.client.tickets_page(&at).await;
-        let mut tickets = 0;
+        let mut tickets = BTreeMap::new();
         loop {
-            let page = read.map_err(|e| EngineError::Zendesk {
-                context: format!("reading the tickets export from {}", w.from),
-                source: e,
-            })?;
+            let page = self
+                .client
+                .tickets_page(&at)
+                .await
+                .map_err(|e| EngineError::Zendesk {
+                    context: format!("reading the tickets export from {}", w.from),
+                    source: e,
+                })?;
             self.pages += 1;
             report.ticket_pages += 1;
             report.tickets_seen += page.tickets.len() as u64;
             self.renderer
                 .store_entities(self.engine, &page.users, &page.organizations)
                 .await?;
-            let mut held = crate::exports::hold(Some(w.until), w.from, &at, page);
-            tickets += held.tickets.len() as u64;
-            let next = std::mem::replace(&mut held.next, Ok(None));
-            let next = match held.done {
-                true => None,
-                false => next.context(|| "reading the tickets export".into())?,
-            };
-            let client = self.client.clone();
-            let ahead: futures::future::OptionFuture<_> = next
-                .clone()
-                .map(|n| async move { client.tickets_page(&n).await })
-                .into();
-            let (stored, fetched) =
-                futures::join!(self.store_claimed(std::mem::take(&mut held.tickets)), ahead);
-            stored?;
-            match (next, fetched) {
-                (Some(n), Some(r)) => {
-                    at = n;
-                    read = r;
-                }
-                _ => return Ok(tickets),
+            let held = crate::exports::hold(Some(w.until), w.from, &at, page);
+            tickets.extend(held.tickets);
+            if held.done {
+                return Ok(tickets);
+            }
+            match held.next.context(|| "reading the tickets export".into())? {
+                Some(n) => at = n,
+                None => return Ok(tickets),
             }
         }
     }
 
-    /// Stores a page of a claimed range: every ticket's comments are read
+    /// Stores a part of a claimed range: every ticket's comments are read
     /// first, then its state is loaded and written with its snapshot (the
     /// tickets locked meanwhile). A ticket Zendesk no longer shows is left
     /// to the next run, which sees its deletion.
@@ -479,12 +589,27 @@ async fn walk_locked(
     let mut newest = newest?;
     // What no window's run counted: the per-ticket walk's requests sent
     // after the last window's run, or between runs.
-    let total = stats_since(client.stats(), &before);
-    let counted = reports.iter().fold(0, |n, r| n + r.requests.total);
-    newest.requests.total = total.requests.saturating_sub(counted);
+    let total = RequestStatsOut::from(stats_since(client.stats(), &before));
+    newest.requests = uncounted(total, &reports);
     reports.push(newest);
     mark_read(engine, &conn.name, &windows).await?;
     Ok(reports)
+}
+
+/// What of `total` the reports do not count.
+fn uncounted(total: RequestStatsOut, reports: &[SyncReport]) -> RequestStatsOut {
+    reports.iter().fold(total, |left, r| {
+        let c = &r.requests;
+        RequestStatsOut {
+            total: left.total.saturating_sub(c.total),
+            retries: left.retries.saturating_sub(c.retries),
+            responses_429: left.responses_429.saturating_sub(c.responses_429),
+            responses_5xx: left.responses_5xx.saturating_sub(c.responses_5xx),
+            export: left.export.saturating_sub(c.export),
+            slept_ms: left.slept_ms.saturating_sub(c.slept_ms),
+            invalid_utf8: left.invalid_utf8.saturating_sub(c.invalid_utf8),
+        }
+    })
 }
 
 /// The exports walk: the windows oldest first, each to its end or the cap;
@@ -604,6 +729,16 @@ mod tests {
     }
 
     #[test]
+    fn both_ends_is_on_unless_turned_off() {
+        let with = |v: &'static str| move |_: &str| Some(v.to_string());
+        assert!(enabled_from_env(|_: &str| None).expect("unset"));
+        assert!(enabled_from_env(with("auto")).expect("auto"));
+        assert!(!enabled_from_env(with(" off ")).expect("off"));
+        let err = enabled_from_env(with("no")).expect_err("unknown value");
+        assert!(err.to_string().contains("`auto`"), "{err}");
+    }
+
+    #[test]
     fn reading_per_ticket_pays_on_large_account_budgets_only() {
         assert!(pays(limits(700, 10)), "Enterprise");
         assert!(pays(limits(400, 10)), "Professional");
@@ -654,6 +789,50 @@ mod tests {
             next_claim(1_000_000, 990_000, DAY, Some(1_000.0), Some(0.0001)),
             None
         );
+    }
+
+    #[test]
+    fn a_range_is_read_in_parts_from_the_newest_down() {
+        let tickets = vec![(10, 1), (30, 2), (20, 3), (40, 4), (50, 5)];
+        assert_eq!(
+            parts_from_the_top(tickets, 2),
+            vec![(40, vec![5, 4]), (20, vec![2, 3]), (10, vec![1])]
+        );
+    }
+
+    #[test]
+    fn the_tickets_of_one_position_share_a_part() {
+        let tickets = vec![(10, 1), (20, 2), (20, 3), (20, 4), (30, 5)];
+        assert_eq!(
+            parts_from_the_top(tickets, 2),
+            vec![(20, vec![5, 4, 3, 2]), (10, vec![1])]
+        );
+        assert!(parts_from_the_top(Vec::new(), 2).is_empty());
+    }
+
+    #[test]
+    fn the_cap_moves_down_until_the_exports_walk_is_there() {
+        let pincer = Pincer::new(test_client(), 1_000);
+        assert!(pincer.commit(900));
+        assert_eq!(pincer.cap(), 900);
+        pincer.advance(|cap| {
+            assert_eq!(cap, 900);
+            ((), 850, 850)
+        });
+        assert!(pincer.commit(860), "above the exports walk's front");
+        assert!(!pincer.commit(850), "the walks have met");
+        assert_eq!(pincer.cap(), 860);
+        pincer.stop();
+        assert!(!pincer.commit(855), "stopped");
+    }
+
+    fn test_client() -> Client {
+        let url = url::Url::parse("http://127.0.0.1:9").expect("a url");
+        let credentials = zdsync_zendesk::Credentials::ApiToken {
+            email: "agent@example.com".into(),
+            token: "t".into(),
+        };
+        Client::new(zdsync_zendesk::ClientConfig::new(url, credentials)).expect("a client")
     }
 
     #[test]

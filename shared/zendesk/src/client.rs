@@ -119,6 +119,10 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Account requests this handle leaves in each window for the other
+    /// handles of the client, besides the configured reserve
+    /// ([`Client::yielding`]).
+    yields: u32,
 }
 
 /// The `Date` header as epoch seconds (RFC 9110 format).
@@ -325,6 +329,7 @@ impl Client {
         let limiter = Limiter::default();
         limiter.seed(&config.budgets, tokio::time::Instant::now(), epoch_ms());
         Ok(Client {
+            yields: 0,
             inner: Arc::new(Inner {
                 http,
                 base: url.as_str().trim_end_matches('/').to_string(),
@@ -622,9 +627,19 @@ impl Client {
         }
     }
 
+    /// A handle on the same limiter and counters whose requests leave
+    /// `requests` of every window's account budget to the other handles:
+    /// a bulk walk beside another gives that one the way.
+    pub fn yielding(&self, requests: u32) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            yields: requests,
+        }
+    }
+
     /// Waits for `bucket`'s budget, counting the time slept.
     async fn pace(&self, bucket: Bucket) {
-        let reserve = self.inner.cfg.account_reserve;
+        let reserve = self.inner.cfg.account_reserve.saturating_add(self.yields);
         let slept = self.inner.limiter.acquire(bucket, reserve).await;
         if !slept.is_zero() {
             self.inner
