@@ -38,25 +38,24 @@
 //! are rewritten), reading the part above the exports walk per ticket
 //! again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zdsync_store::{Connection, CursorKind, Window};
 use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
-use zdsync_zendesk::{Client, Limits, TicketCursor};
+use zdsync_zendesk::{Client, Limits, Reserve, TicketCursor, TicketPage};
 
 use crate::Engine;
 use crate::access::Path;
 use crate::backfill::{replace_cursor, window_done};
-use crate::error::{Context, EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::lease::Lease;
 use crate::render::Renderer;
 use crate::sync::{
-    ticket_position,
     RequestStatsOut, Span, SyncOptions, SyncReport, TicketsCursor, Walk, finish_report,
-    run_recorded, stats_since,
+    run_recorded, stats_since, ticket_position,
 };
 
 const HOUR: i64 = 3_600;
@@ -77,12 +76,21 @@ const MIN_CLAIM_SECS: f64 = 15.0;
 /// and trusted once measured over a fifth of it.
 const MEASURE_SECS: f64 = 90.0;
 /// The share of the account budget the per-ticket walk leaves in every
-/// window to the exports walk (its export requests, chats and logs): one
-/// part in this many.
+/// window to the exports walk (its export requests, chats and logs) until
+/// it has measured what the exports walk spends: one part in this many.
 const YIELD_SHARE: u32 = 3;
+/// What the exports walk spends is measured over the last this long, and
+/// trusted once measured over a sixth of it.
+const OTHERS_MEASURE: Duration = Duration::from_secs(60);
+/// Requests a minute left to the exports walk above what it was measured
+/// to spend, and its bursts' margin.
+const OTHERS_SLACK: u32 = 12;
 /// Account requests a minute per export request a minute from which
 /// reading per ticket beside the exports pays ([`pays`]).
 const PAYING_RATIO: u64 = 40;
+/// How long the per-ticket walk waits for the exports walk's first
+/// tickets page to size its first range.
+const DENSITY_WAIT: Duration = Duration::from_secs(15);
 /// How long the per-ticket walk waits for the budgets' sizes to be known.
 const LIMITS_WAIT: Duration = Duration::from_secs(60);
 
@@ -176,12 +184,51 @@ pub fn parts_from_the_top(mut tickets: Vec<(i64, u64)>, size: usize) -> Vec<(i64
     parts
 }
 
-/// How a claimed range was read.
-struct ClaimRead {
-    /// The tickets it held.
-    tickets: u64,
-    /// The exports walk arrived first: the walks have met.
-    met: bool,
+/// What the per-ticket walk leaves of the account budget to the exports
+/// walk: a share of it until the exports walk's spending is measured, then
+/// that spending a minute, a quarter more and [`OTHERS_SLACK`].
+pub fn reserve_for(others_per_min: Option<f64>, account: u32) -> Reserve {
+    match others_per_min {
+        None => Reserve::from(account / YIELD_SHARE),
+        Some(rate) => Reserve {
+            requests: OTHERS_SLACK,
+            per_min: ((rate.max(0.0) * 1.25).ceil() as u32).saturating_add(OTHERS_SLACK),
+        },
+    }
+}
+
+/// The rate at which the client's other handles (the exports walk) spend
+/// the account budget: its count less the per-ticket walk's own.
+#[derive(Default)]
+struct OthersRate {
+    seen: VecDeque<(Instant, u64)>,
+}
+
+impl OthersRate {
+    /// Requests a minute the others sent lately, once measured long enough.
+    fn observe(&mut self, now: Instant, others: u64) -> Option<f64> {
+        self.seen.push_back((now, others));
+        while self.seen.len() > 2
+            && self
+                .seen
+                .front()
+                .is_some_and(|&(t, _)| now.duration_since(t) > OTHERS_MEASURE)
+        {
+            self.seen.pop_front();
+        }
+        let (&(t0, n0), &(t1, n1)) = (self.seen.front()?, self.seen.back()?);
+        let secs = t1.duration_since(t0).as_secs_f64();
+        (secs >= OTHERS_MEASURE.as_secs_f64() / 6.0)
+            .then(|| n1.saturating_sub(n0) as f64 * 60.0 / secs)
+    }
+
+    /// Sets the yielding `client`'s reserve from the rate measured now.
+    fn give_way(&mut self, client: &Client, account: u32) {
+        let own = client.sent_here().unwrap_or(0);
+        let others = client.stats().requests.saturating_sub(own);
+        let rate = self.observe(Instant::now(), others);
+        client.yield_to_others(reserve_for(rate, account));
+    }
 }
 
 /// Where the two walks stand.
@@ -197,6 +244,9 @@ struct Meet {
     /// The wall seconds of the per-ticket walk's last range a Zendesk
     /// second of it.
     per_ticket_cost: Option<f64>,
+    /// Tickets a Zendesk second, from the exports walk's first full
+    /// tickets page.
+    density: Option<f64>,
 }
 
 impl Meet {
@@ -241,6 +291,7 @@ impl Pincer {
                 front: i64::MIN,
                 events: Default::default(),
                 per_ticket_cost: None,
+                density: None,
             }),
             locks: TicketLocks::default(),
             stopped: AtomicBool::new(false),
@@ -266,16 +317,34 @@ impl Pincer {
         r
     }
 
-    /// The next range for the per-ticket walk to read ([`next_claim`]).
-    /// The cap stays where it is: the per-ticket walk moves it down ticket
-    /// by ticket as it reads the range ([`Pincer::commit`]), so that where
-    /// the exports walk arrives first, it reads the rest itself.
-    fn claim(&self, step: i64) -> Option<Window> {
-        if self.stopped.load(Ordering::Relaxed) {
+    /// The next range for the per-ticket walk to read below `cap` ([`next_claim`]):
+    /// the cap as it stands, or where it will stand once the range being
+    /// read is read. The cap does not move: the per-ticket walk moves it
+    /// down ticket by ticket as it reads the range ([`Pincer::commit`]),
+    /// so that where the exports walk arrives first, it reads the rest.
+    fn claim(&self, cap: i64, step: i64) -> Option<Window> {
+        if self.is_stopped() {
             return None;
         }
         let m = self.meet.lock().ok()?;
-        next_claim(m.cap, m.front, step, m.exports_speed(), m.per_ticket_cost)
+        next_claim(cap, m.front, step, m.exports_speed(), m.per_ticket_cost)
+    }
+
+    /// The tickets a Zendesk second of history holds, as the exports walk's
+    /// first full tickets page showed.
+    fn density(&self) -> Option<f64> {
+        self.meet.lock().ok()?.density
+    }
+
+    /// The exports walk read a full page of `tickets` over `len` seconds.
+    pub(crate) fn saw_tickets_page(&self, tickets: usize, len: i64) {
+        if let Ok(mut m) = self.meet.lock()
+            && m.density.is_none()
+            && len > 0
+            && tickets > 0
+        {
+            m.density = Some(tickets as f64 / len as f64);
+        }
     }
 
     /// Lowers the cap to `position` for the per-ticket walk to read the
@@ -301,7 +370,8 @@ impl Pincer {
         }
     }
 
-    /// Stops both walks taking new work (the other one failed).
+    /// Stops the per-ticket walk taking new work (the exports walk is done
+    /// or failed) and both walks' next runs (the per-ticket walk failed).
     fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }
@@ -389,19 +459,52 @@ impl Walk<'_> {
         // The exports walk's own requests (its pages, chats and logs) go
         // first: the per-ticket walk leaves them a share of every window.
         let account = self.client.limits().account.unwrap_or(0);
-        self.client = self.client.yielding(account / YIELD_SHARE);
-        let mut step = FIRST_CLAIM;
-        while let Some(w) = pincer.claim(step) {
+        self.client = self.client.yielding();
+        let mut others = OthersRate::default();
+        others.give_way(&self.client, account);
+        let mut step = self.first_step(pincer).await;
+        let Some(mut w) = pincer.claim(pincer.cap(), step) else {
+            return Ok(());
+        };
+        let mut pages = read_range(self.client.clone(), w).await;
+        loop {
             let started = Instant::now();
-            let read = self.read_claim(pincer, w, report).await?;
-            tracing::debug!(from = w.from, until = w.until, tickets = read.tickets, met = read.met, "range read per ticket");
-            if read.met {
-                break;
+            let mut tickets = self.take_pages(w, pages, report).await?;
+            step = next_claim_len(step, tickets.len() as u64, w.until - w.from);
+            // The next range is read while this one's comments are: it
+            // lies below this one, where the cap will be once this is read.
+            let next = pincer.claim(w.from, step);
+            let client = self.client.clone();
+            let ahead: futures::future::OptionFuture<_> =
+                next.map(|n| read_range(client, n)).into();
+            let (met, fetched) =
+                futures::join!(self.read_parts(pincer, w, &mut tickets, &mut others), ahead);
+            if met? {
+                return Ok(());
             }
             pincer.claim_read(w, started.elapsed());
-            step = next_claim_len(step, read.tickets, w.until - w.from);
+            match (next, fetched) {
+                (Some(n), Some(p)) => {
+                    w = n;
+                    pages = p;
+                }
+                _ => return Ok(()),
+            }
         }
-        Ok(())
+    }
+
+    /// The first range's length: a page of tickets at the density the
+    /// exports walk's first tickets page shows (waited for a few seconds),
+    /// or a day.
+    async fn first_step(&self, pincer: &Pincer) -> i64 {
+        let started = Instant::now();
+        while started.elapsed() < DENSITY_WAIT && !pincer.is_stopped() {
+            if let Some(d) = pincer.density() {
+                return ((TICKETS_PER_CLAIM as f64 / d) as i64).max(HOUR);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        FIRST_CLAIM
     }
 
     /// Whether the budgets' sizes, once the first answers tell them, make
@@ -413,80 +516,66 @@ impl Walk<'_> {
             if limits.account.is_some() && limits.export.is_some() {
                 return pays(limits);
             }
-            if started.elapsed() >= LIMITS_WAIT {
+            if started.elapsed() >= LIMITS_WAIT
+                || self.pincer.as_ref().is_some_and(|p| p.is_stopped())
+            {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// Reads one claimed range: its tickets from the tickets export, then
-    /// every one's comments per ticket, newest first and a part at a time,
-    /// each part committed before it is read ([`Pincer::commit`]) so that
-    /// the walks meet within a part.
-    async fn read_claim(
+    /// Reads the comments of a claimed range's tickets per ticket, newest
+    /// first and a part at a time, each part committed before it is read
+    /// ([`Pincer::commit`]) so that the walks meet within a part. Returns
+    /// whether they met (the exports walk read the rest).
+    async fn read_parts(
         &mut self,
         pincer: &Pincer,
         w: Window,
-        report: &mut SyncReport,
-    ) -> Result<ClaimRead> {
-        let mut tickets = self.claim_tickets(w, report).await?;
-        let count = tickets.len() as u64;
+        tickets: &mut BTreeMap<u64, Ticket>,
+        others: &mut OthersRate,
+    ) -> Result<bool> {
+        let account = self.client.limits().account.unwrap_or(0);
         let positions = tickets.values().map(|t| (ticket_position(t), t.id));
         for (from, ids) in parts_from_the_top(positions.collect(), TICKETS_PER_PART) {
             if !pincer.commit(from) {
-                return Ok(ClaimRead {
-                    tickets: count,
-                    met: true,
-                });
+                return Ok(true);
             }
             let part = ids
                 .iter()
                 .filter_map(|id| tickets.remove_entry(id))
                 .collect();
             self.store_claimed(part).await?;
+            others.give_way(&self.client, account);
             self.lease.check()?;
         }
-        Ok(ClaimRead {
-            tickets: count,
-            met: !pincer.commit(w.from),
-        })
+        Ok(!pincer.commit(w.from))
     }
 
-    /// The tickets of a claimed range, from the tickets export (their
-    /// users and organizations stored on the way).
-    async fn claim_tickets(
+    /// A claimed range's tickets from the pages read of it, their users and
+    /// organizations stored on the way.
+    async fn take_pages(
         &mut self,
         w: Window,
+        pages: std::result::Result<Vec<(TicketCursor, TicketPage)>, zdsync_zendesk::Error>,
         report: &mut SyncReport,
     ) -> Result<BTreeMap<u64, Ticket>> {
-        let mut at = TicketCursor::Start(w.from);
+        let pages = pages.map_err(|e| EngineError::Zendesk {
+            context: format!("reading the tickets export from {}", w.from),
+            source: e,
+        })?;
         let mut tickets = BTreeMap::new();
-        loop {
-            let page = self
-                .client
-                .tickets_page(&at)
-                .await
-                .map_err(|e| EngineError::Zendesk {
-                    context: format!("reading the tickets export from {}", w.from),
-                    source: e,
-                })?;
+        for (at, page) in pages {
             self.pages += 1;
             report.ticket_pages += 1;
             report.tickets_seen += page.tickets.len() as u64;
             self.renderer
                 .store_entities(self.engine, &page.users, &page.organizations)
                 .await?;
-            let held = crate::exports::hold(Some(w.until), w.from, &at, page);
-            tickets.extend(held.tickets);
-            if held.done {
-                return Ok(tickets);
-            }
-            match held.next.context(|| "reading the tickets export".into())? {
-                Some(n) => at = n,
-                None => return Ok(tickets),
-            }
+            tickets.extend(crate::exports::hold(Some(w.until), w.from, &at, page).tickets);
         }
+        Ok(tickets)
     }
 
     /// Stores a part of a claimed range: every ticket's comments are read
@@ -532,6 +621,27 @@ impl Walk<'_> {
     }
 }
 
+/// The pages of the tickets export that hold a range, each with the
+/// cursor it was read at.
+async fn read_range(
+    client: Client,
+    w: Window,
+) -> std::result::Result<Vec<(TicketCursor, TicketPage)>, zdsync_zendesk::Error> {
+    let mut at = TicketCursor::Start(w.from);
+    let mut pages = Vec::new();
+    loop {
+        let page = client.tickets_page(&at).await?;
+        let reached = page.tickets.iter().map(ticket_position).max();
+        let next = page.next_cursor(&at);
+        let last = page.end_of_stream || reached.is_some_and(|r| r >= w.until);
+        pages.push((at, page));
+        match next? {
+            Some(n) if !last => at = n,
+            _ => return Ok(pages),
+        }
+    }
+}
+
 /// Walks a paid connection's planned windows from both ends when that pays
 /// ([`pays`]; otherwise, or on a trial, on an agent connection, the windows
 /// one after the other, newest first: [`crate::history::walk_windows`]).
@@ -572,9 +682,9 @@ async fn walk_locked(
     let pincer = Arc::new(Pincer::new(client.clone(), top));
     let older = async {
         let r = walk_older(engine, conn, &windows, opts, lease, &pincer).await;
-        if r.is_err() {
-            pincer.stop();
-        }
+        // Done (at the cap) or failed: the per-ticket walk finishes the
+        // part it holds and takes no other.
+        pincer.stop();
         r
     };
     let newest = async {
@@ -789,6 +899,39 @@ mod tests {
             next_claim(1_000_000, 990_000, DAY, Some(1_000.0), Some(0.0001)),
             None
         );
+    }
+
+    #[test]
+    fn the_per_ticket_walk_leaves_what_the_exports_walk_spends() {
+        assert_eq!(
+            reserve_for(None, 700),
+            Reserve::from(233),
+            "not measured yet"
+        );
+        assert_eq!(
+            reserve_for(Some(200.0), 700),
+            Reserve {
+                requests: OTHERS_SLACK,
+                per_min: 250 + OTHERS_SLACK
+            }
+        );
+    }
+
+    #[test]
+    fn the_others_rate_is_trusted_once_measured_long_enough() {
+        let mut rate = OthersRate::default();
+        let t = Instant::now();
+        assert_eq!(rate.observe(t, 100), None);
+        assert_eq!(rate.observe(t + Duration::from_secs(5), 120), None);
+        let r = rate
+            .observe(t + Duration::from_secs(20), 180)
+            .expect("measured");
+        assert!((r - 240.0).abs() < 1e-6, "{r}");
+        // Later, only the last minute or so counts (50 in the 60 s since 20).
+        let r = rate
+            .observe(t + Duration::from_secs(80), 230)
+            .expect("measured");
+        assert!((r - 50.0).abs() < 1e-6, "{r}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The HTTP client: authentication, pacing, retries, typed pages.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use crate::lenient;
-use crate::limiter::{Bucket, Limiter};
+use crate::limiter::{Bucket, Limiter, Reserve};
 use crate::retry::{Decision, Outcome, decide};
 use crate::types::{
     Audit, ChatHistoryItem, Comment, CustomFieldDef, Id, LogEvent, OAuthToken, Organization,
@@ -119,10 +119,18 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
-    /// Account requests this handle leaves in each window for the other
-    /// handles of the client, besides the configured reserve
-    /// ([`Client::yielding`]).
-    yields: u32,
+    /// What this handle leaves of each window to the client's other
+    /// handles, besides the configured reserve, and what it sent
+    /// ([`Client::yielding`]); `None` on an ordinary handle.
+    yields: Option<Arc<Yielding>>,
+}
+
+/// A yielding handle's reserve and count.
+#[derive(Default)]
+struct Yielding {
+    requests: AtomicU32,
+    per_min: AtomicU32,
+    sent: AtomicU64,
 }
 
 /// The `Date` header as epoch seconds (RFC 9110 format).
@@ -329,7 +337,7 @@ impl Client {
         let limiter = Limiter::default();
         limiter.seed(&config.budgets, tokio::time::Instant::now(), epoch_ms());
         Ok(Client {
-            yields: 0,
+            yields: None,
             inner: Arc::new(Inner {
                 http,
                 base: url.as_str().trim_end_matches('/').to_string(),
@@ -627,19 +635,40 @@ impl Client {
         }
     }
 
-    /// A handle on the same limiter and counters whose requests leave
-    /// `requests` of every window's account budget to the other handles:
-    /// a bulk walk beside another gives that one the way.
-    pub fn yielding(&self, requests: u32) -> Client {
+    /// A handle on the same limiter and counters whose requests leave the
+    /// other handles what [`Client::yield_to_others`] says of every
+    /// window's account budget: a bulk walk beside another gives that one
+    /// the way. It counts its own requests ([`Client::sent_here`]).
+    pub fn yielding(&self) -> Client {
         Client {
             inner: self.inner.clone(),
-            yields: requests,
+            yields: Some(Arc::default()),
         }
+    }
+
+    /// Sets what a yielding handle leaves the others (nothing on another
+    /// handle).
+    pub fn yield_to_others(&self, reserve: Reserve) {
+        if let Some(y) = &self.yields {
+            y.requests.store(reserve.requests, Ordering::Relaxed);
+            y.per_min.store(reserve.per_min, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests a yielding handle (and its clones) sent, retries included.
+    pub fn sent_here(&self) -> Option<u64> {
+        self.yields.as_ref().map(|y| y.sent.load(Ordering::Relaxed))
     }
 
     /// Waits for `bucket`'s budget, counting the time slept.
     async fn pace(&self, bucket: Bucket) {
-        let reserve = self.inner.cfg.account_reserve.saturating_add(self.yields);
+        let mut reserve = Reserve::from(self.inner.cfg.account_reserve);
+        if let Some(y) = &self.yields {
+            reserve.requests = reserve
+                .requests
+                .saturating_add(y.requests.load(Ordering::Relaxed));
+            reserve.per_min = y.per_min.load(Ordering::Relaxed);
+        }
         let slept = self.inner.limiter.acquire(bucket, reserve).await;
         if !slept.is_zero() {
             self.inner
@@ -660,6 +689,9 @@ impl Client {
     ) -> Result<Step<T>, Error> {
         let c = &self.inner.counters;
         c.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(y) = &self.yields {
+            y.sent.fetch_add(1, Ordering::Relaxed);
+        }
         if bucket.is_export() {
             c.export.fetch_add(1, Ordering::Relaxed);
         }

@@ -15,7 +15,7 @@ mod retry;
 pub mod types;
 
 pub use client::{Client, check_api_url, default_base_url};
-pub use limiter::{Bucket, BudgetSnapshot, Limits};
+pub use limiter::{Bucket, BudgetSnapshot, Limits, Reserve};
 pub use retry::{Decision, Outcome, decide};
 
 use std::sync::Arc;

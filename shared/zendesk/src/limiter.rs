@@ -108,6 +108,44 @@ pub struct Limits {
     pub export: Option<u32>,
 }
 
+/// What a request leaves of the account budget's window to others: a
+/// number of requests, and the requests a minute the others are expected
+/// to send until the window turns (so that late in a window less is kept).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reserve {
+    pub requests: u32,
+    pub per_min: u32,
+}
+
+impl From<u32> for Reserve {
+    fn from(requests: u32) -> Reserve {
+        Reserve {
+            requests,
+            per_min: 0,
+        }
+    }
+}
+
+impl Reserve {
+    /// The requests to leave with `left` of the window to run.
+    pub fn at(self, left: Duration) -> u32 {
+        let expected = (f64::from(self.per_min) * left.as_secs_f64() / 60.0).ceil();
+        self.requests
+            .saturating_add(expected.min(f64::from(u32::MAX)) as u32)
+    }
+
+    /// When `remaining` requests, of a window that turns at `reset`, will
+    /// be more than the reserve (at the reset when they never are before).
+    pub fn free_at(self, remaining: u32, reset: Instant) -> Instant {
+        if remaining <= self.requests || self.per_min == 0 {
+            return reset;
+        }
+        let spare = f64::from(remaining - self.requests);
+        let left = Duration::from_secs_f64(spare * 60.0 / f64::from(self.per_min));
+        reset.checked_sub(left).unwrap_or(reset)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Limiter {
     limits: Mutex<Limits>,
@@ -178,7 +216,7 @@ impl Limiter {
 
     /// How long to wait before spending one request of `b` (None = go now,
     /// and the request is counted).
-    fn try_take(&self, b: Bucket, reserve: u32, now: Instant) -> Option<Instant> {
+    fn try_take(&self, b: Bucket, reserve: Reserve, now: Instant) -> Option<Instant> {
         let Ok(mut st) = self.cell(b).lock() else {
             return None;
         };
@@ -196,7 +234,9 @@ impl Limiter {
             st.reset_at = Some(now + WINDOW);
         }
         match (st.remaining, st.reset_at) {
-            (Some(r), Some(reset)) if r <= reserve => Some(reset),
+            (Some(r), Some(reset)) if r <= reserve.at(reset.saturating_duration_since(now)) => {
+                Some(reserve.free_at(r, reset))
+            }
             (r, _) => {
                 st.remaining = r.map(|r| r.saturating_sub(1));
                 st.in_flight += 1;
@@ -207,13 +247,13 @@ impl Limiter {
 
     /// Waits until a request may be sent under the account budget and, for
     /// export endpoints, the export budget too. Returns the time slept.
-    pub async fn acquire(&self, b: Bucket, reserve: u32) -> Duration {
+    pub async fn acquire(&self, b: Bucket, reserve: Reserve) -> Duration {
         let mut slept = Duration::ZERO;
         loop {
             let now = Instant::now();
             let wait = match self.try_take(Bucket::Account, reserve, now) {
                 Some(until) => Some(until),
-                None if b != Bucket::Account => match self.try_take(b, 0, now) {
+                None if b != Bucket::Account => match self.try_take(b, Reserve::default(), now) {
                     Some(until) => {
                         // Give back the account request we took.
                         if let Ok(mut st) = self.account.lock() {
@@ -447,11 +487,11 @@ mod tests {
         let later = now + Duration::from_secs(10);
         new.seed(&snap, later, 1_010_000);
         assert_eq!(
-            new.try_take(Bucket::Export, 0, later),
+            new.try_take(Bucket::Export, 0.into(), later),
             Some(later + Duration::from_secs(30)),
             "the spent export budget is waited for"
         );
-        assert_eq!(new.try_take(Bucket::Account, 0, later), None);
+        assert_eq!(new.try_take(Bucket::Account, 0.into(), later), None);
         assert_eq!(new.account.lock().expect("lock").remaining, Some(649));
     }
 
@@ -465,7 +505,7 @@ mod tests {
         }];
         let now = Instant::now();
         new.seed(&snap, now, 2_000);
-        assert_eq!(new.try_take(Bucket::Export, 0, now), None);
+        assert_eq!(new.try_take(Bucket::Export, 0.into(), now), None);
     }
 
     #[test]
@@ -478,15 +518,15 @@ mod tests {
         let now = Instant::now();
         for i in 0..SEARCH_EXPORT_PER_MIN {
             assert_eq!(
-                l.try_take(Bucket::SearchExport, 0, now),
+                l.try_take(Bucket::SearchExport, 0.into(), now),
                 None,
                 "request {i}"
             );
         }
-        let wait = l.try_take(Bucket::SearchExport, 0, now);
+        let wait = l.try_take(Bucket::SearchExport, 0.into(), now);
         assert_eq!(wait, Some(now + WINDOW), "the 101st waits for the minute");
         assert_eq!(
-            l.try_take(Bucket::SearchExport, 0, now + WINDOW),
+            l.try_take(Bucket::SearchExport, 0.into(), now + WINDOW),
             None,
             "a new minute starts full"
         );
@@ -515,10 +555,10 @@ mod tests {
         );
         l.observe(Bucket::ConversationLog, &h, now);
         for _ in 0..3 {
-            assert_eq!(l.try_take(Bucket::ConversationLog, 0, now), None);
+            assert_eq!(l.try_take(Bucket::ConversationLog, 0.into(), now), None);
         }
         assert!(
-            l.try_take(Bucket::ConversationLog, 0, now).is_some(),
+            l.try_take(Bucket::ConversationLog, 0.into(), now).is_some(),
             "spent"
         );
         // The first of the three answers says 2 left: 2 more are in flight.
@@ -529,7 +569,7 @@ mod tests {
         );
         l.observe(Bucket::ConversationLog, &h, now);
         assert!(
-            l.try_take(Bucket::ConversationLog, 0, now).is_some(),
+            l.try_take(Bucket::ConversationLog, 0.into(), now).is_some(),
             "still spent"
         );
     }
@@ -574,22 +614,22 @@ mod tests {
         );
         l.observe(Bucket::Export, &h, now);
         assert_eq!(
-            l.try_take(Bucket::Export, 0, now),
+            l.try_take(Bucket::Export, 0.into(), now),
             None,
             "one export request left"
         );
         assert_eq!(
-            l.try_take(Bucket::Export, 0, now),
+            l.try_take(Bucket::Export, 0.into(), now),
             Some(now + Duration::from_secs(42)),
             "then wait for the reset"
         );
         assert_eq!(
-            l.try_take(Bucket::Account, 0, now),
+            l.try_take(Bucket::Account, 0.into(), now),
             None,
             "the account budget is separate"
         );
         assert_eq!(
-            l.try_take(Bucket::Export, 0, now + Duration::from_secs(43)),
+            l.try_take(Bucket::Export, 0.into(), now + Duration::from_secs(43)),
             None,
             "a new window"
         );
@@ -602,10 +642,52 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-rate-limit-remaining", HeaderValue::from_static("3"));
         l.observe(Bucket::Account, &h, now);
-        assert_eq!(l.try_take(Bucket::Account, 2, now), None);
+        assert_eq!(l.try_take(Bucket::Account, 2.into(), now), None);
         assert!(
-            l.try_take(Bucket::Account, 2, now).is_some(),
+            l.try_take(Bucket::Account, 2.into(), now).is_some(),
             "two kept in reserve"
+        );
+    }
+
+    #[test]
+    fn a_reserve_by_the_minute_shrinks_as_the_window_runs_out() {
+        let r = Reserve {
+            requests: 10,
+            per_min: 120,
+        };
+        assert_eq!(r.at(Duration::from_secs(60)), 130);
+        assert_eq!(r.at(Duration::from_secs(15)), 40);
+        assert_eq!(r.at(Duration::ZERO), 10);
+        let reset = Instant::now() + Duration::from_secs(60);
+        // 40 left: free once fewer than 30 would be expected, 15 s before the reset.
+        assert_eq!(r.free_at(40, reset), reset - Duration::from_secs(15));
+        assert_eq!(r.free_at(10, reset), reset, "nothing above the fixed part");
+    }
+
+    #[test]
+    fn a_yielding_request_waits_while_the_others_need_the_rest() {
+        let l = Limiter::default();
+        let now = Instant::now();
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-remaining", HeaderValue::from_static("100"));
+        h.insert("ratelimit-reset", HeaderValue::from_static("30"));
+        l.observe(Bucket::Account, &h, now);
+        let yielding = Reserve {
+            requests: 0,
+            per_min: 240,
+        };
+        // 30 s left at 240 a minute: 120 expected, more than the 100 left.
+        let wait = l.try_take(Bucket::Account, yielding, now).expect("waits");
+        assert!(wait > now + Duration::from_secs(4), "{wait:?}");
+        assert_eq!(
+            l.try_take(Bucket::Account, Reserve::default(), now),
+            None,
+            "others go on"
+        );
+        assert_eq!(
+            l.try_take(Bucket::Account, yielding, now + Duration::from_secs(10)),
+            None,
+            "20 s left: 80 expected, 99 left"
         );
     }
 
@@ -618,7 +700,7 @@ mod tests {
             HeaderValue::from_static("total=10; remaining=0; resets=5"),
         );
         l.observe(Bucket::Export, &h, Instant::now());
-        let slept = l.acquire(Bucket::Export, 0).await;
+        let slept = l.acquire(Bucket::Export, 0.into()).await;
         assert!(slept >= Duration::from_secs(5), "{slept:?}");
         assert!(slept < Duration::from_secs(7), "{slept:?}");
     }
