@@ -1,6 +1,10 @@
 //! Reading history from both ends at once: a backfill past the export
 //! budget's bound.
 //!
+//! Off unless `ZDSYNC_BOTH_ENDS=auto` ([`enabled_from_env`]): measured on
+//! the simulator, it is not yet faster than the exports alone (README,
+//! Figures).
+//!
 //! A backfill on the exports' path is bounded by the export budget (10
 //! pages a minute; the events stream holds most of them) while the account
 //! budget (hundreds a minute) mostly idles. When the account budget is
@@ -94,13 +98,14 @@ const DENSITY_WAIT: Duration = Duration::from_secs(15);
 /// How long the per-ticket walk waits for the budgets' sizes to be known.
 const LIMITS_WAIT: Duration = Duration::from_secs(60);
 
-/// `ZDSYNC_BOTH_ENDS`: `auto` (the default) reads history from both ends
-/// where that pays ([`pays`]); `off` reads the windows one after the
-/// other (to compare, or to spare the account budget for other tools).
+/// `ZDSYNC_BOTH_ENDS`: `off` (the default) reads the windows one after the
+/// other; `auto` reads history from both ends where that pays ([`pays`]).
+/// Off by default until it is measured faster than the exports alone (see
+/// the README's figures).
 pub fn enabled_from_env(var: impl Fn(&str) -> Option<String>) -> Result<bool> {
     match var("ZDSYNC_BOTH_ENDS").as_deref().map(str::trim) {
-        None | Some("" | "auto") => Ok(true),
-        Some("off") => Ok(false),
+        Some("auto") => Ok(true),
+        None | Some("" | "off") => Ok(false),
         Some(other) => Err(EngineError::Usage(format!(
             "ZDSYNC_BOTH_ENDS is {other:?}: set it to `auto` (read history from both ends where the budgets make that pay) or `off`"
         ))),
@@ -474,22 +479,26 @@ impl Walk<'_> {
             // The next range is read while this one's comments are: it
             // lies below this one, where the cap will be once this is read.
             let next = pincer.claim(w.from, step);
-            let client = self.client.clone();
-            let ahead: futures::future::OptionFuture<_> =
-                next.map(|n| read_range(client, n)).into();
-            let (met, fetched) =
-                futures::join!(self.read_parts(pincer, w, &mut tickets, &mut others), ahead);
-            if met? {
+            let ahead = next.map(|n| AbortOnDrop(tokio::spawn(read_range(self.client.clone(), n))));
+            // Where the walks meet, the next range's read (which may be
+            // waiting for the export budget) is dropped, and so aborted.
+            if self
+                .read_parts(pincer, w, &mut tickets, &mut others)
+                .await?
+            {
                 return Ok(());
             }
             pincer.claim_read(w, started.elapsed());
-            match (next, fetched) {
-                (Some(n), Some(p)) => {
-                    w = n;
-                    pages = p;
-                }
-                _ => return Ok(()),
-            }
+            let (Some(n), Some(mut ahead)) = (next, ahead) else {
+                return Ok(());
+            };
+            w = n;
+            pages = (&mut ahead.0).await.map_err(|e| {
+                EngineError::Failed(format!(
+                    "reading the tickets export from {} stopped: {e}",
+                    n.from
+                ))
+            })?;
         }
     }
 
@@ -618,6 +627,15 @@ impl Walk<'_> {
         }
         let _locked = self.lock_tickets(tickets.keys().copied().collect()).await;
         self.store_held(tickets, HashMap::new(), comments).await
+    }
+}
+
+/// A spawned task, aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -839,11 +857,11 @@ mod tests {
     }
 
     #[test]
-    fn both_ends_is_on_unless_turned_off() {
+    fn both_ends_is_off_unless_turned_on() {
         let with = |v: &'static str| move |_: &str| Some(v.to_string());
-        assert!(enabled_from_env(|_: &str| None).expect("unset"));
-        assert!(enabled_from_env(with("auto")).expect("auto"));
-        assert!(!enabled_from_env(with(" off ")).expect("off"));
+        assert!(!enabled_from_env(|_: &str| None).expect("unset"));
+        assert!(enabled_from_env(with(" auto ")).expect("auto"));
+        assert!(!enabled_from_env(with("off")).expect("off"));
         let err = enabled_from_env(with("no")).expect_err("unknown value");
         assert!(err.to_string().contains("`auto`"), "{err}");
     }
