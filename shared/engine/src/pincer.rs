@@ -78,7 +78,7 @@ const TICKETS_PER_PART: usize = 48;
 const MIN_CLAIM_SECS: f64 = 15.0;
 /// The exports walk's speed is measured over this long (the last of it),
 /// and trusted once measured over a fifth of it.
-const MEASURE_SECS: f64 = 90.0;
+const MEASURE: Duration = Duration::from_secs(90);
 /// The share of the account budget the per-ticket walk leaves in every
 /// window to the exports walk (its export requests, chats and logs) until
 /// it has measured what the exports walk spends: one part in this many.
@@ -202,37 +202,78 @@ pub fn reserve_for(others_per_min: Option<f64>, account: u32) -> Reserve {
     }
 }
 
-/// The rate at which the client's other handles (the exports walk) spend
-/// the account budget: its count less the per-ticket walk's own.
-#[derive(Default)]
-struct OthersRate {
-    seen: VecDeque<(Instant, u64)>,
+/// Values seen over time (a position, a count), and how fast they moved
+/// over the last `window`.
+#[derive(Debug)]
+struct Sliding {
+    seen: VecDeque<(Instant, i64)>,
+    window: Duration,
 }
 
-impl OthersRate {
-    /// Requests a minute the others sent lately, once measured long enough.
-    fn observe(&mut self, now: Instant, others: u64) -> Option<f64> {
-        self.seen.push_back((now, others));
+impl Sliding {
+    fn new(window: Duration) -> Sliding {
+        Sliding {
+            seen: VecDeque::new(),
+            window,
+        }
+    }
+
+    fn last(&self) -> Option<i64> {
+        self.seen.back().map(|&(_, v)| v)
+    }
+
+    /// Keeps `value` seen `now`, and forgets what is older than the window
+    /// (the first two values are kept whatever their age).
+    fn push(&mut self, now: Instant, value: i64) {
+        self.seen.push_back((now, value));
         while self.seen.len() > 2
             && self
                 .seen
                 .front()
-                .is_some_and(|&(t, _)| now.duration_since(t) > OTHERS_MEASURE)
+                .is_some_and(|&(t, _)| now.duration_since(t) > self.window)
         {
             self.seen.pop_front();
         }
-        let (&(t0, n0), &(t1, n1)) = (self.seen.front()?, self.seen.back()?);
+    }
+
+    /// How much the value moved a wall second, once measured over `min`.
+    fn per_sec(&self, min: Duration) -> Option<f64> {
+        let (&(t0, v0), &(t1, v1)) = (self.seen.front()?, self.seen.back()?);
         let secs = t1.duration_since(t0).as_secs_f64();
-        (secs >= OTHERS_MEASURE.as_secs_f64() / 6.0)
-            .then(|| n1.saturating_sub(n0) as f64 * 60.0 / secs)
+        (secs >= min.as_secs_f64()).then(|| (v1 - v0) as f64 / secs)
+    }
+}
+
+/// The rate at which the client's other handles (the exports walk) spend
+/// the account budget (of `account` a minute): its count less the
+/// per-ticket walk's own.
+struct OthersRate {
+    sent: Sliding,
+    account: u32,
+}
+
+impl OthersRate {
+    fn new(account: u32) -> OthersRate {
+        OthersRate {
+            sent: Sliding::new(OTHERS_MEASURE),
+            account,
+        }
+    }
+
+    /// Requests a minute the others sent lately, once measured long enough.
+    fn observe(&mut self, now: Instant, others: u64) -> Option<f64> {
+        self.sent
+            .push(now, i64::try_from(others).unwrap_or(i64::MAX));
+        let per_sec = self.sent.per_sec(OTHERS_MEASURE / 6)?;
+        Some(per_sec.max(0.0) * 60.0)
     }
 
     /// Sets the yielding `client`'s reserve from the rate measured now.
-    fn give_way(&mut self, client: &Client, account: u32) {
+    fn give_way(&mut self, client: &Client) {
         let own = client.sent_here().unwrap_or(0);
         let others = client.stats().requests.saturating_sub(own);
         let rate = self.observe(Instant::now(), others);
-        client.yield_to_others(reserve_for(rate, account));
+        client.yield_to_others(reserve_for(rate, self.account));
     }
 }
 
@@ -244,8 +285,8 @@ struct Meet {
     cap: i64,
     /// The furthest position the exports walk has reached or holds.
     front: i64,
-    /// The exports walk's events positions of the last [`MEASURE_SECS`].
-    events: std::collections::VecDeque<(Instant, i64)>,
+    /// The exports walk's events positions of the last [`MEASURE`].
+    events: Sliding,
     /// The wall seconds of the per-ticket walk's last range a Zendesk
     /// second of it.
     per_ticket_cost: Option<f64>,
@@ -257,24 +298,12 @@ struct Meet {
 impl Meet {
     /// Zendesk seconds the exports walk read a wall second, lately.
     fn exports_speed(&self) -> Option<f64> {
-        let (&(t0, p0), &(t1, p1)) = (self.events.front()?, self.events.back()?);
-        let secs = t1.duration_since(t0).as_secs_f64();
-        (secs >= MEASURE_SECS / 5.0 && p1 > p0).then(|| (p1 - p0) as f64 / secs)
+        self.events.per_sec(MEASURE / 5).filter(|v| *v > 0.0)
     }
 
     fn saw_events_at(&mut self, position: i64) {
-        let now = Instant::now();
-        if self.events.back().is_some_and(|&(_, p)| p == position) {
-            return;
-        }
-        self.events.push_back((now, position));
-        while self.events.len() > 2
-            && self
-                .events
-                .front()
-                .is_some_and(|&(t, _)| now.duration_since(t).as_secs_f64() > MEASURE_SECS)
-        {
-            self.events.pop_front();
+        if self.events.last() != Some(position) {
+            self.events.push(Instant::now(), position);
         }
     }
 }
@@ -294,7 +323,7 @@ impl Pincer {
             meet: Mutex::new(Meet {
                 cap: top,
                 front: i64::MIN,
-                events: Default::default(),
+                events: Sliding::new(MEASURE),
                 per_ticket_cost: None,
                 density: None,
             }),
@@ -457,7 +486,7 @@ impl Walk<'_> {
     /// The per-ticket walk: claims ranges from the newest down and reads
     /// each, until the walks meet.
     async fn per_ticket(&mut self, pincer: &Pincer, report: &mut SyncReport) -> Result<()> {
-        if !self.budgets_pay().await {
+        if !self.budgets_pay(pincer).await {
             tracing::info!(connection = %self.conn.name, limits = ?self.client.limits(), "reading per ticket beside the exports does not pay on these budgets");
             return Ok(());
         }
@@ -465,8 +494,8 @@ impl Walk<'_> {
         // first: the per-ticket walk leaves them a share of every window.
         let account = self.client.limits().account.unwrap_or(0);
         self.client = self.client.yielding();
-        let mut others = OthersRate::default();
-        others.give_way(&self.client, account);
+        let mut others = OthersRate::new(account);
+        others.give_way(&self.client);
         let mut step = self.first_step(pincer).await;
         let Some(mut w) = pincer.claim(pincer.cap(), step) else {
             return Ok(());
@@ -506,32 +535,21 @@ impl Walk<'_> {
     /// exports walk's first tickets page shows (waited for a few seconds),
     /// or a day.
     async fn first_step(&self, pincer: &Pincer) -> i64 {
-        let started = Instant::now();
-        while started.elapsed() < DENSITY_WAIT && !pincer.is_stopped() {
-            if let Some(d) = pincer.density() {
-                return ((TICKETS_PER_CLAIM as f64 / d) as i64).max(HOUR);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        FIRST_CLAIM
+        poll(pincer, DENSITY_WAIT, || pincer.density())
+            .await
+            .map_or(FIRST_CLAIM, |d| {
+                ((TICKETS_PER_CLAIM as f64 / d) as i64).max(HOUR)
+            })
     }
 
     /// Whether the budgets' sizes, once the first answers tell them, make
     /// the per-ticket walk pay ([`pays`]).
-    async fn budgets_pay(&self) -> bool {
-        let started = Instant::now();
-        loop {
+    async fn budgets_pay(&self, pincer: &Pincer) -> bool {
+        let known = || {
             let limits = self.client.limits();
-            if limits.account.is_some() && limits.export.is_some() {
-                return pays(limits);
-            }
-            if started.elapsed() >= LIMITS_WAIT
-                || self.pincer.as_ref().is_some_and(|p| p.is_stopped())
-            {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            (limits.account.is_some() && limits.export.is_some()).then_some(limits)
+        };
+        poll(pincer, LIMITS_WAIT, known).await.is_some_and(pays)
     }
 
     /// Reads the comments of a claimed range's tickets per ticket, newest
@@ -545,7 +563,6 @@ impl Walk<'_> {
         tickets: &mut BTreeMap<u64, Ticket>,
         others: &mut OthersRate,
     ) -> Result<bool> {
-        let account = self.client.limits().account.unwrap_or(0);
         let positions = tickets.values().map(|t| (ticket_position(t), t.id));
         for (from, ids) in parts_from_the_top(positions.collect(), TICKETS_PER_PART) {
             if !pincer.commit(from) {
@@ -556,7 +573,7 @@ impl Walk<'_> {
                 .filter_map(|id| tickets.remove_entry(id))
                 .collect();
             self.store_claimed(part).await?;
-            others.give_way(&self.client, account);
+            others.give_way(&self.client);
             self.lease.check()?;
         }
         Ok(!pincer.commit(w.from))
@@ -627,6 +644,25 @@ impl Walk<'_> {
         }
         let _locked = self.lock_tickets(tickets.keys().copied().collect()).await;
         self.store_held(tickets, HashMap::new(), comments).await
+    }
+}
+
+/// What `ready` gives once it gives something, asked every 100 ms for up
+/// to `limit` while the pincer runs.
+async fn poll<T>(
+    pincer: &Pincer,
+    limit: Duration,
+    mut ready: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = ready() {
+            return Some(v);
+        }
+        if started.elapsed() >= limit || pincer.is_stopped() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -937,7 +973,7 @@ mod tests {
 
     #[test]
     fn the_others_rate_is_trusted_once_measured_long_enough() {
-        let mut rate = OthersRate::default();
+        let mut rate = OthersRate::new(700);
         let t = Instant::now();
         assert_eq!(rate.observe(t, 100), None);
         assert_eq!(rate.observe(t + Duration::from_secs(5), 120), None);
