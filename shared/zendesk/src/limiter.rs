@@ -400,14 +400,20 @@ pub fn parse_export_header(v: &str) -> Option<(u64, Option<u64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    /// Response headers of the given names and values.
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|&(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+            .collect()
+    }
 
     #[test]
     fn an_absurd_reset_is_read_as_the_longest_wait_without_overflow() {
         let l = Limiter::default();
-        let mut h = HeaderMap::new();
-        h.insert("ratelimit-remaining", HeaderValue::from_static("0"));
-        h.insert("ratelimit-reset", HeaderValue::from_static("1e19"));
+        let h = headers(&[("ratelimit-remaining", "0"), ("ratelimit-reset", "1e19")]);
         let now = Instant::now();
         l.observe(Bucket::Account, &h, now);
         let reset = l.account.lock().expect("lock").reset_at.expect("a reset");
@@ -418,12 +424,13 @@ mod tests {
     fn the_budgets_sizes_are_learnt_from_the_headers() {
         let l = Limiter::default();
         assert_eq!(l.limits(), Limits::default(), "nothing announced yet");
-        let mut h = HeaderMap::new();
-        h.insert("x-rate-limit", HeaderValue::from_static("700"));
-        h.insert(
-            "zendesk-ratelimit-incremental-exports",
-            HeaderValue::from_static("total=10; remaining=9; resets=42"),
-        );
+        let h = headers(&[
+            ("x-rate-limit", "700"),
+            (
+                "zendesk-ratelimit-incremental-exports",
+                "total=10; remaining=9; resets=42",
+            ),
+        ]);
         l.observe(Bucket::Export, &h, Instant::now());
         assert_eq!(
             l.limits(),
@@ -433,12 +440,13 @@ mod tests {
             }
         );
         // A log's own budget is not the exports'.
-        let mut h = HeaderMap::new();
-        h.insert(
-            "zendesk-ratelimit-omnilog-index",
-            HeaderValue::from_static("total=100; remaining=7; resets=30"),
-        );
-        h.insert("ratelimit-limit", HeaderValue::from_static("400"));
+        let h = headers(&[
+            (
+                "zendesk-ratelimit-omnilog-index",
+                "total=100; remaining=7; resets=30",
+            ),
+            ("ratelimit-limit", "400"),
+        ]);
         l.observe(Bucket::ConversationLog, &h, Instant::now());
         assert_eq!(l.limits().export, Some(10));
         assert_eq!(l.limits().account, Some(400));
@@ -451,12 +459,13 @@ mod tests {
             Bucket::ConversationLog
         );
         let l = Limiter::default();
-        let mut h = HeaderMap::new();
-        h.insert(
-            "zendesk-ratelimit-omnilog-index",
-            HeaderValue::from_static("total=100; remaining=7; resets=30"),
-        );
-        h.insert("ratelimit-remaining", HeaderValue::from_static("500"));
+        let h = headers(&[
+            (
+                "zendesk-ratelimit-omnilog-index",
+                "total=100; remaining=7; resets=30",
+            ),
+            ("ratelimit-remaining", "500"),
+        ]);
         l.observe(Bucket::ConversationLog, &h, Instant::now());
         let lock = |m: &Mutex<State>| m.lock().expect("lock").remaining;
         assert_eq!(lock(&l.conversation_log), Some(7));
@@ -467,13 +476,14 @@ mod tests {
     #[test]
     fn a_snapshot_seeds_a_new_limiter_with_what_is_left_until_the_window_turns() {
         let old = Limiter::default();
-        let mut h = HeaderMap::new();
-        h.insert(
-            "zendesk-ratelimit-incremental-exports",
-            HeaderValue::from_static("total=10; remaining=0; resets=40"),
-        );
-        h.insert("ratelimit-remaining", HeaderValue::from_static("650"));
-        h.insert("ratelimit-reset", HeaderValue::from_static("20"));
+        let h = headers(&[
+            (
+                "zendesk-ratelimit-incremental-exports",
+                "total=10; remaining=0; resets=40",
+            ),
+            ("ratelimit-remaining", "650"),
+            ("ratelimit-reset", "20"),
+        ]);
         let now = Instant::now();
         old.observe(Bucket::Export, &h, now);
         let snap = old.snapshot(now, 1_000_000);
@@ -548,11 +558,10 @@ mod tests {
     fn concurrent_requests_are_counted_until_answered() {
         let l = Limiter::default();
         let now = Instant::now();
-        let mut h = HeaderMap::new();
-        h.insert(
+        let h = headers(&[(
             "zendesk-ratelimit-omnilog-index",
-            HeaderValue::from_static("total=100; remaining=3; resets=30"),
-        );
+            "total=100; remaining=3; resets=30",
+        )]);
         l.observe(Bucket::ConversationLog, &h, now);
         for _ in 0..3 {
             assert_eq!(l.try_take(Bucket::ConversationLog, 0.into(), now), None);
@@ -562,11 +571,10 @@ mod tests {
             "spent"
         );
         // The first of the three answers says 2 left: 2 more are in flight.
-        let mut h = HeaderMap::new();
-        h.insert(
+        let h = headers(&[(
             "zendesk-ratelimit-omnilog-index",
-            HeaderValue::from_static("total=100; remaining=2; resets=30"),
-        );
+            "total=100; remaining=2; resets=30",
+        )]);
         l.observe(Bucket::ConversationLog, &h, now);
         assert!(
             l.try_take(Bucket::ConversationLog, 0.into(), now).is_some(),
@@ -605,13 +613,14 @@ mod tests {
     fn spent_budget_waits_until_the_window_turns() {
         let l = Limiter::default();
         let now = Instant::now();
-        let mut h = HeaderMap::new();
-        h.insert("ratelimit-remaining", HeaderValue::from_static("500"));
-        h.insert("ratelimit-reset", HeaderValue::from_static("30"));
-        h.insert(
-            "zendesk-ratelimit-incremental-exports",
-            HeaderValue::from_static("total=10; remaining=1; resets=42"),
-        );
+        let h = headers(&[
+            ("ratelimit-remaining", "500"),
+            ("ratelimit-reset", "30"),
+            (
+                "zendesk-ratelimit-incremental-exports",
+                "total=10; remaining=1; resets=42",
+            ),
+        ]);
         l.observe(Bucket::Export, &h, now);
         assert_eq!(
             l.try_take(Bucket::Export, 0.into(), now),
@@ -639,8 +648,7 @@ mod tests {
     fn account_reserve_is_kept() {
         let l = Limiter::default();
         let now = Instant::now();
-        let mut h = HeaderMap::new();
-        h.insert("x-rate-limit-remaining", HeaderValue::from_static("3"));
+        let h = headers(&[("x-rate-limit-remaining", "3")]);
         l.observe(Bucket::Account, &h, now);
         assert_eq!(l.try_take(Bucket::Account, 2.into(), now), None);
         assert!(
@@ -668,9 +676,7 @@ mod tests {
     fn a_yielding_request_waits_while_the_others_need_the_rest() {
         let l = Limiter::default();
         let now = Instant::now();
-        let mut h = HeaderMap::new();
-        h.insert("x-rate-limit-remaining", HeaderValue::from_static("100"));
-        h.insert("ratelimit-reset", HeaderValue::from_static("30"));
+        let h = headers(&[("x-rate-limit-remaining", "100"), ("ratelimit-reset", "30")]);
         l.observe(Bucket::Account, &h, now);
         let yielding = Reserve {
             requests: 0,
@@ -694,11 +700,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn acquire_sleeps_past_the_reset() {
         let l = Limiter::default();
-        let mut h = HeaderMap::new();
-        h.insert(
+        let h = headers(&[(
             "zendesk-ratelimit-incremental-exports",
-            HeaderValue::from_static("total=10; remaining=0; resets=5"),
-        );
+            "total=10; remaining=0; resets=5",
+        )]);
         l.observe(Bucket::Export, &h, Instant::now());
         let slept = l.acquire(Bucket::Export, 0.into()).await;
         assert!(slept >= Duration::from_secs(5), "{slept:?}");
