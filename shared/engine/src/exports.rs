@@ -316,14 +316,16 @@ impl Walk<'_> {
                 report.ticket_pages += 1;
                 report.tickets_seen += page.tickets.len() as u64;
                 let (users, organizations) = (page.users.clone(), page.organizations.clone());
+                // A full page's density, from its first ticket to its last.
                 let full = !page.end_of_stream;
-                let (count, from) = (page.tickets.len(), c.position);
+                let count = page.tickets.len();
+                let from = page.tickets.iter().map(ticket_position).min();
                 self.under_cap(c, |c| {
                     let held = hold(c.until(), c.position, &c.at, page);
                     c.streams.held_until = Some(held.reached);
                     c.held = Some(held);
                 });
-                if let (Some(p), true) = (&self.pincer, full) {
+                if let (Some(p), Some(from), true) = (&self.pincer, from, full) {
                     let reached = c.held.as_ref().map_or(from, |h| h.reached);
                     p.saw_tickets_page(count, reached - from);
                 }

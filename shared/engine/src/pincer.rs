@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use zdsync_store::{Connection, CursorKind, Window};
 use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
-use zdsync_zendesk::{Client, Limits, Reserve, TicketCursor, TicketPage};
+use zdsync_zendesk::{Client, Limits, Reserve, Sent, TicketCursor, TicketPage};
 
 use crate::Engine;
 use crate::access::Path;
@@ -190,15 +190,24 @@ pub fn parts_from_the_top(mut tickets: Vec<(i64, u64)>, size: usize) -> Vec<(i64
 }
 
 /// What the per-ticket walk leaves of the account budget to the exports
-/// walk: a share of it until the exports walk's spending is measured, then
-/// that spending a minute, a quarter more and [`OTHERS_SLACK`].
-pub fn reserve_for(others_per_min: Option<f64>, account: u32) -> Reserve {
-    match others_per_min {
-        None => Reserve::from(account / YIELD_SHARE),
-        Some(rate) => Reserve {
-            requests: OTHERS_SLACK,
-            per_min: ((rate.max(0.0) * 1.25).ceil() as u32).saturating_add(OTHERS_SLACK),
-        },
+/// walk: a share of it until the exports walk's needs are measured, then
+/// what the exports walk spends at full export speed, a quarter more and
+/// [`OTHERS_SLACK`]: its account requests per export request
+/// (`per_export`: its chats, logs and the export request itself) times the
+/// export budget a minute. Measured per export request, not per second, so
+/// that the per-ticket walk slowing the exports walk does not make it
+/// leave less.
+pub fn reserve_for(per_export: Option<f64>, limits: Limits) -> Reserve {
+    let account = limits.account.unwrap_or(0);
+    match (per_export, limits.export) {
+        (Some(k), Some(export)) => {
+            let need = (k.max(1.0) * f64::from(export) * 1.25).ceil() as u32;
+            Reserve {
+                requests: OTHERS_SLACK,
+                per_min: need.saturating_add(OTHERS_SLACK).min(account),
+            }
+        }
+        _ => Reserve::from(account / YIELD_SHARE),
     }
 }
 
@@ -244,36 +253,45 @@ impl Sliding {
     }
 }
 
-/// The rate at which the client's other handles (the exports walk) spend
-/// the account budget (of `account` a minute): its count less the
-/// per-ticket walk's own.
+/// What the client's other handles (the exports walk) spend of the account
+/// budget per export request: the client's counts less the per-ticket
+/// walk's own.
 struct OthersRate {
-    sent: Sliding,
-    account: u32,
+    requests: Sliding,
+    export: Sliding,
+    limits: Limits,
 }
 
 impl OthersRate {
-    fn new(account: u32) -> OthersRate {
+    fn new(limits: Limits) -> OthersRate {
         OthersRate {
-            sent: Sliding::new(OTHERS_MEASURE),
-            account,
+            requests: Sliding::new(OTHERS_MEASURE),
+            export: Sliding::new(OTHERS_MEASURE),
+            limits,
         }
     }
 
-    /// Requests a minute the others sent lately, once measured long enough.
-    fn observe(&mut self, now: Instant, others: u64) -> Option<f64> {
-        self.sent
-            .push(now, i64::try_from(others).unwrap_or(i64::MAX));
-        let per_sec = self.sent.per_sec(OTHERS_MEASURE / 6)?;
-        Some(per_sec.max(0.0) * 60.0)
+    /// Account requests per export request the others sent lately, once
+    /// measured long enough.
+    fn observe(&mut self, now: Instant, others: Sent) -> Option<f64> {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.requests.push(now, count(others.requests));
+        self.export.push(now, count(others.export));
+        let min = OTHERS_MEASURE / 6;
+        let (requests, export) = (self.requests.per_sec(min)?, self.export.per_sec(min)?);
+        (export > 0.0).then(|| requests / export)
     }
 
-    /// Sets the yielding `client`'s reserve from the rate measured now.
+    /// Sets the yielding `client`'s reserve from what is measured now.
     fn give_way(&mut self, client: &Client) {
-        let own = client.sent_here().unwrap_or(0);
-        let others = client.stats().requests.saturating_sub(own);
-        let rate = self.observe(Instant::now(), others);
-        client.yield_to_others(reserve_for(rate, self.account));
+        let own = client.sent_here().unwrap_or_default();
+        let all = client.stats();
+        let others = Sent {
+            requests: all.requests.saturating_sub(own.requests),
+            export: all.export_requests.saturating_sub(own.export),
+        };
+        let per_export = self.observe(Instant::now(), others);
+        client.yield_to_others(reserve_for(per_export, self.limits));
     }
 }
 
@@ -311,6 +329,10 @@ impl Meet {
 /// What the two walks share: the client, where they stand, ticket locks.
 pub(crate) struct Pincer {
     pub(crate) client: Client,
+    /// The per-ticket walk's handle on the client: it leaves the exports
+    /// walk what that one needs ([`reserve_for`]), and nothing once it is
+    /// done.
+    yielding: Client,
     meet: Mutex<Meet>,
     locks: TicketLocks,
     stopped: AtomicBool,
@@ -319,6 +341,7 @@ pub(crate) struct Pincer {
 impl Pincer {
     fn new(client: Client, top: i64) -> Pincer {
         Pincer {
+            yielding: client.yielding(),
             client,
             meet: Mutex::new(Meet {
                 cap: top,
@@ -408,6 +431,7 @@ impl Pincer {
     /// or failed) and both walks' next runs (the per-ticket walk failed).
     fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
+        self.yielding.yield_to_others(Reserve::default());
     }
 
     fn is_stopped(&self) -> bool {
@@ -492,9 +516,8 @@ impl Walk<'_> {
         }
         // The exports walk's own requests (its pages, chats and logs) go
         // first: the per-ticket walk leaves them a share of every window.
-        let account = self.client.limits().account.unwrap_or(0);
-        self.client = self.client.yielding();
-        let mut others = OthersRate::new(account);
+        self.client = pincer.yielding.clone();
+        let mut others = OthersRate::new(self.client.limits());
         others.give_way(&self.client);
         let mut step = self.first_step(pincer).await;
         let Some(mut w) = pincer.claim(pincer.cap(), step) else {
@@ -573,7 +596,9 @@ impl Walk<'_> {
                 .filter_map(|id| tickets.remove_entry(id))
                 .collect();
             self.store_claimed(part).await?;
-            others.give_way(&self.client);
+            if !pincer.is_stopped() {
+                others.give_way(&self.client);
+            }
             self.lease.check()?;
         }
         Ok(!pincer.commit(w.from))
@@ -956,36 +981,46 @@ mod tests {
     }
 
     #[test]
-    fn the_per_ticket_walk_leaves_what_the_exports_walk_spends() {
+    fn the_per_ticket_walk_leaves_what_the_exports_walk_needs_at_full_speed() {
         assert_eq!(
-            reserve_for(None, 700),
+            reserve_for(None, limits(700, 10)),
             Reserve::from(233),
             "not measured yet"
         );
+        // 20 account requests per export request, 10 export requests a
+        // minute: 200 a minute, a quarter more, and the slack.
         assert_eq!(
-            reserve_for(Some(200.0), 700),
+            reserve_for(Some(20.0), limits(700, 10)),
             Reserve {
                 requests: OTHERS_SLACK,
                 per_min: 250 + OTHERS_SLACK
             }
         );
+        assert_eq!(
+            reserve_for(Some(100.0), limits(700, 10)).per_min,
+            700,
+            "never more than the budget"
+        );
     }
 
     #[test]
-    fn the_others_rate_is_trusted_once_measured_long_enough() {
-        let mut rate = OthersRate::new(700);
+    fn the_others_needs_are_measured_per_export_request() {
+        let mut rate = OthersRate::new(limits(700, 10));
         let t = Instant::now();
-        assert_eq!(rate.observe(t, 100), None);
-        assert_eq!(rate.observe(t + Duration::from_secs(5), 120), None);
+        let sent = |requests, export| Sent { requests, export };
+        assert_eq!(rate.observe(t, sent(100, 5)), None);
+        assert_eq!(rate.observe(t + Duration::from_secs(5), sent(120, 6)), None);
         let r = rate
-            .observe(t + Duration::from_secs(20), 180)
+            .observe(t + Duration::from_secs(20), sent(180, 8))
             .expect("measured");
-        assert!((r - 240.0).abs() < 1e-6, "{r}");
-        // Later, only the last minute or so counts (50 in the 60 s since 20).
+        assert!((r - 80.0 / 3.0).abs() < 1e-6, "{r}");
+        // Later, only the last minute or so counts (50 and 2 since 20 s).
         let r = rate
-            .observe(t + Duration::from_secs(80), 230)
+            .observe(t + Duration::from_secs(80), sent(230, 10))
             .expect("measured");
-        assert!((r - 50.0).abs() < 1e-6, "{r}");
+        assert!((r - 25.0).abs() < 1e-6, "{r}");
+        let r = rate.observe(t + Duration::from_secs(200), sent(240, 10));
+        assert_eq!(r, None, "no export request lately: nothing to go by");
     }
 
     #[test]

@@ -125,12 +125,21 @@ pub struct Client {
     yields: Option<Arc<Yielding>>,
 }
 
-/// A yielding handle's reserve and count.
+/// A yielding handle's reserve and counts.
 #[derive(Default)]
 struct Yielding {
     requests: AtomicU32,
     per_min: AtomicU32,
     sent: AtomicU64,
+    sent_export: AtomicU64,
+}
+
+/// Requests a handle sent, retries included: all, and those on the export
+/// budget.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub requests: u64,
+    pub export: u64,
 }
 
 /// The `Date` header as epoch seconds (RFC 9110 format).
@@ -655,20 +664,26 @@ impl Client {
         }
     }
 
-    /// Requests a yielding handle (and its clones) sent, retries included.
-    pub fn sent_here(&self) -> Option<u64> {
-        self.yields.as_ref().map(|y| y.sent.load(Ordering::Relaxed))
+    /// Requests a yielding handle (and its clones) sent.
+    pub fn sent_here(&self) -> Option<Sent> {
+        self.yields.as_ref().map(|y| Sent {
+            requests: y.sent.load(Ordering::Relaxed),
+            export: y.sent_export.load(Ordering::Relaxed),
+        })
     }
 
     /// Waits for `bucket`'s budget, counting the time slept.
     async fn pace(&self, bucket: Bucket) {
-        let mut reserve = Reserve::from(self.inner.cfg.account_reserve);
-        if let Some(y) = &self.yields {
-            reserve.requests = reserve
-                .requests
-                .saturating_add(y.requests.load(Ordering::Relaxed));
-            reserve.per_min = y.per_min.load(Ordering::Relaxed);
-        }
+        let reserve = || {
+            let mut reserve = Reserve::from(self.inner.cfg.account_reserve);
+            if let Some(y) = &self.yields {
+                reserve.requests = reserve
+                    .requests
+                    .saturating_add(y.requests.load(Ordering::Relaxed));
+                reserve.per_min = y.per_min.load(Ordering::Relaxed);
+            }
+            reserve
+        };
         let slept = self.inner.limiter.acquire(bucket, reserve).await;
         if !slept.is_zero() {
             self.inner
@@ -691,6 +706,9 @@ impl Client {
         c.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(y) = &self.yields {
             y.sent.fetch_add(1, Ordering::Relaxed);
+            if bucket.is_export() {
+                y.sent_export.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if bucket.is_export() {
             c.export.fetch_add(1, Ordering::Relaxed);

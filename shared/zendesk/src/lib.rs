@@ -14,7 +14,7 @@ pub mod redact;
 mod retry;
 pub mod types;
 
-pub use client::{Client, check_api_url, default_base_url};
+pub use client::{Client, Sent, check_api_url, default_base_url};
 pub use limiter::{Bucket, BudgetSnapshot, Limits, Reserve};
 pub use retry::{Decision, Outcome, decide};
 

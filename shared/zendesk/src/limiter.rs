@@ -87,6 +87,9 @@ struct State {
 const MARGIN: Duration = Duration::from_millis(600);
 /// Assumed window when a header gives no reset time.
 const WINDOW: Duration = Duration::from_secs(60);
+/// How often a request waiting for a reserve by the minute asks for the
+/// reserve again (the one who set it may have lowered it, or be done).
+const RESERVE_RECHECK: Duration = Duration::from_secs(1);
 
 /// What a limiter knows of one budget, in wall-clock time, so a later
 /// process can honour it (a budget another run just spent is not assumed
@@ -246,11 +249,14 @@ impl Limiter {
     }
 
     /// Waits until a request may be sent under the account budget and, for
-    /// export endpoints, the export budget too. Returns the time slept.
-    pub async fn acquire(&self, b: Bucket, reserve: Reserve) -> Duration {
+    /// export endpoints, the export budget too, leaving the `reserve` as it
+    /// stands (a reserve by the minute, which others may change, is asked
+    /// again every [`RESERVE_RECHECK`] while waiting). Returns the time slept.
+    pub async fn acquire(&self, b: Bucket, reserve: impl Fn() -> Reserve) -> Duration {
         let mut slept = Duration::ZERO;
         loop {
             let now = Instant::now();
+            let reserve = reserve();
             let wait = match self.try_take(Bucket::Account, reserve, now) {
                 Some(until) => Some(until),
                 None if b != Bucket::Account => match self.try_take(b, Reserve::default(), now) {
@@ -271,7 +277,10 @@ impl Limiter {
             match wait {
                 None => return slept,
                 Some(until) => {
-                    let d = until.saturating_duration_since(now) + MARGIN;
+                    let mut d = until.saturating_duration_since(now) + MARGIN;
+                    if reserve.per_min > 0 {
+                        d = d.min(RESERVE_RECHECK);
+                    }
                     tracing::debug!(bucket = ?b, wait_ms = d.as_millis() as u64, "rate budget spent; waiting for the window to turn");
                     tokio::time::sleep(d).await;
                     slept += d;
@@ -698,6 +707,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_waiting_request_goes_once_its_reserve_is_lowered() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let l = Limiter::default();
+        let h = headers(&[("x-rate-limit-remaining", "100"), ("ratelimit-reset", "30")]);
+        l.observe(Bucket::Account, &h, Instant::now());
+        // 240 a minute for the others: nothing to spare until late in the window.
+        let per_min = std::sync::Arc::new(AtomicU32::new(240));
+        let lower = per_min.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            lower.store(0, Ordering::Relaxed);
+        });
+        let reserve = || Reserve {
+            requests: 0,
+            per_min: per_min.load(Ordering::Relaxed),
+        };
+        let slept = l.acquire(Bucket::Account, reserve).await;
+        assert!(slept >= Duration::from_secs(2), "{slept:?}");
+        assert!(
+            slept <= Duration::from_secs(3),
+            "asked again within a second: {slept:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn acquire_sleeps_past_the_reset() {
         let l = Limiter::default();
         let h = headers(&[(
@@ -705,7 +739,7 @@ mod tests {
             "total=10; remaining=0; resets=5",
         )]);
         l.observe(Bucket::Export, &h, Instant::now());
-        let slept = l.acquire(Bucket::Export, 0.into()).await;
+        let slept = l.acquire(Bucket::Export, || 0.into()).await;
         assert!(slept >= Duration::from_secs(5), "{slept:?}");
         assert!(slept < Duration::from_secs(7), "{slept:?}");
     }
