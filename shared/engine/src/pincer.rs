@@ -330,8 +330,8 @@ impl Meet {
 pub(crate) struct Pincer {
     pub(crate) client: Client,
     /// The per-ticket walk's handle on the client: it leaves the exports
-    /// walk what that one needs ([`reserve_for`]), and nothing once it is
-    /// done.
+    /// walk what that one needs ([`reserve_for`]), and only a few requests
+    /// once it is done.
     yielding: Client,
     meet: Mutex<Meet>,
     locks: TicketLocks,
@@ -431,7 +431,9 @@ impl Pincer {
     /// or failed) and both walks' next runs (the per-ticket walk failed).
     fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
-        self.yielding.yield_to_others(Reserve::default());
+        // What it still sends goes now, short of a few requests for the
+        // run that follows (the live streams' sync).
+        self.yielding.yield_to_others(Reserve::from(OTHERS_SLACK));
     }
 
     fn is_stopped(&self) -> bool {
