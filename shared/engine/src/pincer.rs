@@ -58,8 +58,8 @@ use crate::error::{EngineError, Result};
 use crate::lease::Lease;
 use crate::render::Renderer;
 use crate::sync::{
-    RequestStatsOut, Span, SyncOptions, SyncReport, TicketsCursor, Walk, finish_report,
-    run_recorded, stats_since, ticket_position,
+    RequestStatsOut, Span, SyncOptions, SyncReport, TicketsCursor, Walk, comments_of,
+    finish_report, run_recorded, stats_since, ticket_position,
 };
 
 const HOUR: i64 = 3_600;
@@ -517,7 +517,7 @@ impl Walk<'_> {
             return Ok(());
         }
         // The exports walk's own requests (its pages, chats and logs) go
-        // first: the per-ticket walk leaves them a share of every window.
+        // first: the per-ticket walk leaves every window what they need.
         self.client = pincer.yielding.clone();
         let mut others = OthersRate::new(self.client.limits());
         others.give_way(&self.client);
@@ -532,8 +532,10 @@ impl Walk<'_> {
             step = next_claim_len(step, tickets.len() as u64, w.until - w.from);
             // The next range is read while this one's comments are: it
             // lies below this one, where the cap will be once this is read.
-            let next = pincer.claim(w.from, step);
-            let ahead = next.map(|n| AbortOnDrop(tokio::spawn(read_range(self.client.clone(), n))));
+            let ahead = pincer.claim(w.from, step).map(|n| {
+                let read = tokio::spawn(read_range(self.client.clone(), n));
+                (n, AbortOnDrop(read))
+            });
             // Where the walks meet, the next range's read (which may be
             // waiting for the export budget) is dropped, and so aborted.
             if self
@@ -543,11 +545,11 @@ impl Walk<'_> {
                 return Ok(());
             }
             pincer.claim_read(w, started.elapsed());
-            let (Some(n), Some(mut ahead)) = (next, ahead) else {
+            let Some((n, mut read)) = ahead else {
                 return Ok(());
             };
             w = n;
-            pages = (&mut ahead.0).await.map_err(|e| {
+            pages = (&mut read.0).await.map_err(|e| {
                 EngineError::Failed(format!(
                     "reading the tickets export from {} stopped: {e}",
                     n.from
@@ -642,27 +644,18 @@ impl Walk<'_> {
             .map(|t| t.id)
             .collect();
         let mut comments: HashMap<u64, Vec<Comment>> = HashMap::new();
-        for (id, read) in self.fetch_many(live).await {
-            match read {
+        for (id, fetch) in self.fetch_many(live).await {
+            match comments_of(id, fetch)? {
                 Ok(c) => {
                     self.renderer.counters.comment_reads += 1;
                     comments.insert(id, c);
                 }
-                Err(
-                    zdsync_zendesk::Error::NotFound { .. }
-                    | zdsync_zendesk::Error::Forbidden { .. },
-                ) => {
+                Err(_) => {
                     tracing::info!(
                         ticket = id,
                         "ticket vanished while syncing; the next run sees its deletion"
                     );
                     tickets.remove(&id);
-                }
-                Err(e) => {
-                    return Err(EngineError::Zendesk {
-                        context: format!("fetching the comments of ticket {id}"),
-                        source: e,
-                    });
                 }
             }
         }

@@ -489,24 +489,15 @@ impl Walk<'_> {
         let mut read = 0;
         let mut gone = Vec::new();
         for p in batch.iter_mut() {
-            match fetched.remove(&p.ticket_id) {
-                None => {}
-                Some(Ok(comments)) => {
+            let Some(fetch) = fetched.remove(&p.ticket_id) else {
+                continue;
+            };
+            match comments_of(p.ticket_id, fetch)? {
+                Ok(comments) => {
                     read += 1;
                     p.state.absorb(&comments);
                 }
-                Some(Err(zdsync_zendesk::Error::NotFound { .. })) => {
-                    gone.push((p.ticket_id, Unavailable::Deleted));
-                }
-                Some(Err(zdsync_zendesk::Error::Forbidden { .. })) => {
-                    gone.push((p.ticket_id, Unavailable::OutOfSight));
-                }
-                Some(Err(e)) => {
-                    return Err(EngineError::Zendesk {
-                        context: format!("fetching the comments of ticket {}", p.ticket_id),
-                        source: e,
-                    });
-                }
+                Err(why) => gone.push((p.ticket_id, why)),
             }
         }
         Ok((read, gone))
@@ -679,6 +670,23 @@ pub(crate) enum Unavailable {
     Deleted,
     /// 403: the caller may not see it (a restricted agent).
     OutOfSight,
+}
+
+/// What reading ticket `id`'s comments gave: the comments, why Zendesk
+/// would not show the ticket, or an error that stops the run.
+pub(crate) fn comments_of(
+    id: u64,
+    fetch: std::result::Result<Vec<Comment>, zdsync_zendesk::Error>,
+) -> Result<std::result::Result<Vec<Comment>, Unavailable>> {
+    match fetch {
+        Ok(comments) => Ok(Ok(comments)),
+        Err(zdsync_zendesk::Error::NotFound { .. }) => Ok(Err(Unavailable::Deleted)),
+        Err(zdsync_zendesk::Error::Forbidden { .. }) => Ok(Err(Unavailable::OutOfSight)),
+        Err(e) => Err(EngineError::Zendesk {
+            context: format!("fetching the comments of ticket {id}"),
+            source: e,
+        }),
+    }
 }
 
 impl Walk<'_> {
