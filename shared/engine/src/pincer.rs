@@ -87,7 +87,8 @@ const YIELD_SHARE: u32 = 3;
 /// trusted once measured over a sixth of it.
 const OTHERS_MEASURE: Duration = Duration::from_secs(60);
 /// Requests a minute left to the exports walk above what it was measured
-/// to spend, and its bursts' margin.
+/// to spend, and its bursts' margin; also what the per-ticket walk leaves
+/// of the window once it is stopped, for the run that follows.
 const OTHERS_SLACK: u32 = 12;
 /// Account requests a minute per export request a minute from which
 /// reading per ticket beside the exports pays ([`pays`]).
