@@ -35,6 +35,12 @@
 //! `ZDSYNC_BENCH_ONLY=windows` runs only the windowed comparison,
 //! `ZDSYNC_BENCH_ONLY=rss` only the peak RSS, `ZDSYNC_BENCH_ONLY=agent`
 //! only the agent connection.
+//!
+//! Each `zdsync` run logs at `ZDSYNC_BENCH_RUST_LOG` (`RUST_LOG` syntax;
+//! `warn` by default); with `ZDSYNC_BENCH_LOG_DIR` set, each run's log is
+//! kept there, named after its environment and command (for example
+//! `ZDSYNC_BENCH_RUST_LOG="zdsync_engine::pincer=debug,zdsync_zendesk::limiter=debug,info"`
+//! shows the two walks' moves and every wait of the rate limiter).
 
 use std::path::Path;
 use std::process::Command;
@@ -55,17 +61,23 @@ fn zdsync(data: &Path, url: &str, token: &str, args: &[&str]) -> Value {
 }
 
 fn zdsync_with(data: &Path, url: &str, token: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let rust_log = std::env::var("ZDSYNC_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into());
     let out = Command::new(env!("CARGO_BIN_EXE_zdsync"))
         .envs(env.iter().copied())
+        .env("RUST_LOG", rust_log)
         .arg("--data-dir")
         .arg(data)
         .arg("--json")
         .args(args)
         .env("ZENDESK_API_URL", url)
         .env("ZENDESK_API_TOKEN", token)
-        .env_remove("RUST_LOG")
         .output()
         .expect("zdsync runs");
+    if let Ok(dir) = std::env::var("ZDSYNC_BENCH_LOG_DIR") {
+        let label: String = env.iter().map(|(k, v)| format!("{k}={v}-")).collect();
+        let name = format!("{dir}/{label}{}-{}.log", args[0], std::process::id());
+        let _ = std::fs::write(&name, &out.stderr);
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -368,6 +368,7 @@ impl Pincer {
             return f(i64::MIN).0;
         };
         let (r, front, events_at) = f(m.cap);
+        tracing::debug!(cap = m.cap, front, events_at, "exports walk: advanced");
         m.front = m.front.max(front);
         if events_at > 0 {
             m.saw_events_at(events_at);
@@ -601,6 +602,7 @@ impl Walk<'_> {
                 .filter_map(|id| tickets.remove_entry(id))
                 .collect();
             self.store_claimed(part).await?;
+            tracing::debug!(cap = from, tickets = ids.len(), sent = ?self.client.sent_here(), all = self.client.stats().requests, "per-ticket walk: part read");
             if !pincer.is_stopped() {
                 others.give_way(&self.client);
             }
