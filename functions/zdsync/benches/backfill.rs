@@ -38,7 +38,7 @@
 //!
 //! Each `zdsync` run logs at `ZDSYNC_BENCH_RUST_LOG` (`RUST_LOG` syntax;
 //! `warn` by default); with `ZDSYNC_BENCH_LOG_DIR` set, each run's log is
-//! kept there, named after its environment and command (for example
+//! kept there, named after its environment, command and run number (for example
 //! `ZDSYNC_BENCH_RUST_LOG="zdsync_engine::pincer=debug,zdsync_zendesk::limiter=debug,info"`
 //! shows the two walks' moves and every wait of the rate limiter).
 
@@ -74,9 +74,7 @@ fn zdsync_with(data: &Path, url: &str, token: &str, args: &[&str], env: &[(&str,
         .output()
         .expect("zdsync runs");
     if let Ok(dir) = std::env::var("ZDSYNC_BENCH_LOG_DIR") {
-        let label: String = env.iter().map(|(k, v)| format!("{k}={v}-")).collect();
-        let name = format!("{dir}/{label}{}-{}.log", args[0], std::process::id());
-        let _ = std::fs::write(&name, &out.stderr);
+        keep_log(&dir, env, args[0], &out.stderr);
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -85,6 +83,18 @@ fn zdsync_with(data: &Path, url: &str, token: &str, args: &[&str], env: &[(&str,
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(stdout.trim()).expect("one JSON object")
+}
+
+/// Writes a run's log into `dir`, named after its environment, its command
+/// and its place among the bench's runs (a bench runs `sync` many times).
+fn keep_log(dir: &str, env: &[(&str, &str)], command: &str, log: &[u8]) {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let label: String = env.iter().map(|(k, v)| format!("{k}={v}-")).collect();
+    let name = format!("{dir}/{label}{command}-{n}.log");
+    if let Err(e) = std::fs::write(&name, log) {
+        eprintln!("could not keep the log in {name}: {e}");
+    }
 }
 
 async fn backfill(tickets: usize, rate_limits: bool) -> (SimHandle, tempfile::TempDir, Value, f64) {

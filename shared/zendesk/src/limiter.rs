@@ -281,8 +281,7 @@ impl Limiter {
                     if reserve.per_min > 0 {
                         d = d.min(RESERVE_RECHECK);
                     }
-                    let account_left = self.account.lock().ok().and_then(|s| s.remaining);
-                    tracing::debug!(bucket = ?b, wait_ms = d.as_millis() as u64, ?account_left, ?reserve, "rate budget spent; waiting for the window to turn");
+                    tracing::debug!(bucket = ?b, wait_ms = d.as_millis() as u64, account_left = ?self.account.lock().ok().and_then(|s| s.remaining), ?reserve, "rate budget spent; waiting for the window to turn");
                     tokio::time::sleep(d).await;
                     slept += d;
                     // Past the window: forget it, the next answer tells the truth.
