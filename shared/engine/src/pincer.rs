@@ -17,7 +17,7 @@
 //! - the **per-ticket walk** claims ranges of history from the newest down,
 //!   each below the last: it reads the range's tickets from the tickets
 //!   export, then every ticket's comments per ticket (account budget), the
-//!   newest first, a few dozen at a time ([`parts_from_the_top`]),
+//!   newest first, a few dozen at a time ([`take_from_the_top`]),
 //!   lowering the cap to each part's lowest ticket before it reads the
 //!   part.
 //!
@@ -72,6 +72,17 @@ const TICKETS_PER_CLAIM: u64 = 1_000;
 /// most it can read that the exports walk, arriving meanwhile, had read
 /// sooner.
 const TICKETS_PER_PART: usize = 48;
+/// The fewest tickets a part holds: with less room than that in the rate
+/// window, the per-ticket walk waits for the next window before it takes
+/// on more tickets (a part it cannot read now would hold the exports walk
+/// at the cap).
+const MIN_PART: usize = 8;
+/// Account requests a ticket is assumed to cost the per-ticket walk (its
+/// comments, and some chat histories) until it has read a few.
+const FIRST_TICKET_COST: f64 = 1.25;
+/// The longest the per-ticket walk waits for room before a part: longer
+/// than a rate window.
+const ROOM_WAIT: Duration = Duration::from_secs(70);
 /// A range is worth claiming only when the exports walk would need at
 /// least this long to read it (each claim costs a page of the tickets
 /// export, on the exports walk's budget).
@@ -79,16 +90,20 @@ const MIN_CLAIM_SECS: f64 = 15.0;
 /// The exports walk's speed is measured over this long (the last of it),
 /// and trusted once measured over a fifth of it.
 const MEASURE: Duration = Duration::from_secs(90);
-/// The share of the account budget the per-ticket walk leaves in every
-/// window to the exports walk (its export requests, chats and logs) until
-/// it has measured what the exports walk spends: one part in this many.
+/// The share of the account's and the logs' budgets the per-ticket walk
+/// leaves in every window to the exports walk (its export requests, chats
+/// and logs) until it has measured what the exports walk spends: one part
+/// in this many.
 const YIELD_SHARE: u32 = 3;
-/// What the exports walk spends is measured over the last this long, and
-/// trusted once measured over a sixth of it.
-const OTHERS_MEASURE: Duration = Duration::from_secs(60);
-/// Requests a minute left to the exports walk above what it was measured
-/// to spend, and its bursts' margin; also what the per-ticket walk leaves
-/// of the window once it is stopped, for the run that follows.
+/// The export requests of the exports walk after which what it spends per
+/// export request is trusted.
+const OTHERS_MEASURED: u64 = 4;
+/// What the exports walk is left of a window above what it was measured
+/// to spend at full export speed, as a factor.
+const OTHERS_MARGIN: f64 = 1.25;
+/// Account requests left to the exports walk besides its share; also what
+/// the per-ticket walk leaves of the window once it is stopped, for the
+/// run that follows.
 const OTHERS_SLACK: u32 = 12;
 /// Account requests a minute per export request a minute from which
 /// reading per ticket beside the exports pays ([`pays`]).
@@ -169,47 +184,85 @@ pub fn next_claim_len(last_len: i64, tickets: u64, len: i64) -> i64 {
     (wanted as i64).clamp((last_len / 4).max(1), last_len.saturating_mul(8))
 }
 
-/// A claimed range's tickets (position, id) in parts of about `size`, the
-/// newest first, each with the lowest position it holds; the tickets of
-/// one position are never split (the cap moves between positions).
-pub fn parts_from_the_top(mut tickets: Vec<(i64, u64)>, size: usize) -> Vec<(i64, Vec<u64>)> {
-    tickets.sort_unstable_by(|a, b| b.cmp(a));
-    let mut parts = Vec::new();
-    let mut part: Vec<u64> = Vec::new();
+/// The next part of a claimed range's tickets (position, id; `left` in
+/// ascending order): about `size` of the newest, taken off `left`, with
+/// the lowest position it holds. The tickets of one position are never
+/// split (the cap moves between positions).
+pub fn take_from_the_top(left: &mut Vec<(i64, u64)>, size: usize) -> Option<(i64, Vec<u64>)> {
+    let mut part = Vec::new();
     let mut low = i64::MAX;
-    for (position, id) in tickets {
+    while let Some(&(position, id)) = left.last() {
         if part.len() >= size.max(1) && position < low {
-            parts.push((low, std::mem::take(&mut part)));
+            break;
         }
+        left.pop();
         low = position;
         part.push(id);
     }
-    if !part.is_empty() {
-        parts.push((low, part));
-    }
-    parts
+    (!part.is_empty()).then_some((low, part))
 }
 
-/// What the per-ticket walk leaves of the account budget to the exports
-/// walk: a share of it until the exports walk's needs are measured, then
-/// what the exports walk spends at full export speed, a quarter more and
-/// [`OTHERS_SLACK`]: its account requests per export request
-/// (`per_export`: its chats, logs and the export request itself) times the
-/// export budget a minute. Measured per export request, not per second, so
-/// that the per-ticket walk slowing the exports walk does not make it
-/// leave less.
-pub fn reserve_for(per_export: Option<f64>, limits: Limits) -> Reserve {
-    let account = limits.account.unwrap_or(0);
-    match (per_export, limits.export) {
-        (Some(k), Some(export)) => {
-            let need = (k.max(1.0) * f64::from(export) * 1.25).ceil() as u32;
-            Reserve {
-                requests: OTHERS_SLACK,
-                per_min: need.saturating_add(OTHERS_SLACK).min(account),
-            }
-        }
-        _ => Reserve::from(account / YIELD_SHARE),
+/// What the per-ticket walk leaves of every rate window to the exports
+/// walk, of the account's budget and of the conversation logs': a share of
+/// each until the exports walk has sent [`OTHERS_MEASURED`] export
+/// requests, then what it spends at full export speed and a quarter more.
+/// `others`: what the exports walk sent so far; what it spends per export
+/// request (its chats, logs and the export request itself) times the
+/// export budget a minute is its need a window. Measured over all it sent,
+/// not over a sliding minute: both walks spend each fixed window in a
+/// burst, and a minute that spans two bursts measures twice the truth. Its
+/// last export request's follow-ups may not be sent yet, so it counts one
+/// export request less.
+pub fn shares_for(others: Sent, limits: Limits) -> Shares {
+    let (account, logs) = (limits.account.unwrap_or(0), limits.logs);
+    let fallback = Shares {
+        account: Reserve {
+            requests: OTHERS_SLACK,
+            share: account / YIELD_SHARE,
+        },
+        logs: Reserve {
+            requests: 0,
+            share: logs.map_or(u32::MAX, |l| l / YIELD_SHARE),
+        },
+    };
+    let Some(export) = limits.export.filter(|_| others.export >= OTHERS_MEASURED) else {
+        return fallback;
+    };
+    let pages = (others.export - 1) as f64;
+    let need = |sent: u64| {
+        let v = (sent as f64 / pages * f64::from(export) * OTHERS_MARGIN).ceil();
+        v.min(f64::from(u32::MAX)) as u32
+    };
+    Shares {
+        account: Reserve {
+            requests: OTHERS_SLACK,
+            share: need(others.requests).min(account),
+        },
+        logs: Reserve {
+            requests: 0,
+            share: logs.map_or(need(others.logs), |l| need(others.logs).min(l)),
+        },
     }
+}
+
+/// What a yielding handle leaves the others of the account's and the
+/// conversation logs' windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shares {
+    pub account: Reserve,
+    pub logs: Reserve,
+}
+
+/// How many tickets the per-ticket walk takes on next, with `room` account
+/// requests left to it in the rate window (`None`: not known, a window just
+/// begun) at `cost` requests a ticket; `None` when that is fewer than
+/// [`MIN_PART`] (it waits for the next window).
+pub fn part_size(room: Option<u32>, cost: f64) -> Option<usize> {
+    let Some(room) = room else {
+        return Some(TICKETS_PER_PART);
+    };
+    let fits = (f64::from(room) / cost.max(1.0)).floor() as usize;
+    (fits >= MIN_PART).then_some(fits.min(TICKETS_PER_PART))
 }
 
 /// Values seen over time (a position, a count), and how fast they moved
@@ -254,45 +307,21 @@ impl Sliding {
     }
 }
 
-/// What the client's other handles (the exports walk) spend of the account
-/// budget per export request: the client's counts less the per-ticket
-/// walk's own.
-struct OthersRate {
-    requests: Sliding,
-    export: Sliding,
-    limits: Limits,
+/// The per-ticket walk's own counts: what it read and sent.
+struct PerTicket {
+    /// Tickets whose comments it read.
+    tickets: u64,
 }
 
-impl OthersRate {
-    fn new(limits: Limits) -> OthersRate {
-        OthersRate {
-            requests: Sliding::new(OTHERS_MEASURE),
-            export: Sliding::new(OTHERS_MEASURE),
-            limits,
-        }
-    }
-
-    /// Account requests per export request the others sent lately, once
-    /// measured long enough.
-    fn observe(&mut self, now: Instant, others: Sent) -> Option<f64> {
-        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.requests.push(now, count(others.requests));
-        self.export.push(now, count(others.export));
-        let min = OTHERS_MEASURE / 6;
-        let (requests, export) = (self.requests.per_sec(min)?, self.export.per_sec(min)?);
-        (export > 0.0).then(|| requests / export)
-    }
-
-    /// Sets the yielding `client`'s reserve from what is measured now.
-    fn give_way(&mut self, client: &Client) {
+impl PerTicket {
+    /// Account requests a ticket cost it so far (its tickets pages left
+    /// out), or [`FIRST_TICKET_COST`] before a few dozen.
+    fn cost(&self, client: &Client) -> f64 {
         let own = client.sent_here().unwrap_or_default();
-        let all = client.stats();
-        let others = Sent {
-            requests: all.requests.saturating_sub(own.requests),
-            export: all.export_requests.saturating_sub(own.export),
-        };
-        let per_export = self.observe(Instant::now(), others);
-        client.yield_to_others(reserve_for(per_export, self.limits));
+        if self.tickets < TICKETS_PER_PART as u64 {
+            return FIRST_TICKET_COST;
+        }
+        own.requests.saturating_sub(own.export) as f64 / self.tickets as f64
     }
 }
 
@@ -331,18 +360,21 @@ impl Meet {
 pub(crate) struct Pincer {
     pub(crate) client: Client,
     /// The per-ticket walk's handle on the client: it leaves the exports
-    /// walk what that one needs ([`reserve_for`]), and only a few requests
+    /// walk what that one needs ([`shares_for`]), and only a few requests
     /// once it is done.
     yielding: Client,
     meet: Mutex<Meet>,
     locks: TicketLocks,
     stopped: AtomicBool,
+    /// What the client had sent when the walks began.
+    start: Sent,
 }
 
 impl Pincer {
     fn new(client: Client, top: i64) -> Pincer {
         Pincer {
             yielding: client.yielding(),
+            start: client.sent(),
             client,
             meet: Mutex::new(Meet {
                 cap: top,
@@ -435,7 +467,29 @@ impl Pincer {
         self.stopped.store(true, Ordering::Relaxed);
         // What it still sends goes now, short of a few requests for the
         // run that follows (the live streams' sync).
-        self.yielding.yield_to_others(Reserve::from(OTHERS_SLACK));
+        self.yielding
+            .yield_to_others(Reserve::from(OTHERS_SLACK), Reserve::default());
+    }
+
+    /// Sets what the per-ticket walk leaves the exports walk from what
+    /// that one sent so far ([`shares_for`]).
+    fn give_way(&self) {
+        let own = self.yielding.sent_here().unwrap_or_default();
+        let others = self.client.sent().less(self.start).less(own);
+        let shares = shares_for(others, self.client.limits());
+        self.yielding.yield_to_others(shares.account, shares.logs);
+    }
+
+    /// How many tickets the per-ticket walk takes on next ([`part_size`]),
+    /// once the rate window has room for a part; `None` when the walk was
+    /// stopped meanwhile.
+    async fn next_part_size(&self, cost: f64) -> Option<usize> {
+        let room = || part_size(self.yielding.room(), cost);
+        match poll(self, ROOM_WAIT, room).await {
+            Some(size) => Some(size),
+            None if self.is_stopped() => None,
+            None => Some(MIN_PART),
+        }
     }
 
     fn is_stopped(&self) -> bool {
@@ -521,8 +575,8 @@ impl Walk<'_> {
         // The exports walk's own requests (its pages, chats and logs) go
         // first: the per-ticket walk leaves every window what they need.
         self.client = pincer.yielding.clone();
-        let mut others = OthersRate::new(self.client.limits());
-        others.give_way(&self.client);
+        pincer.give_way();
+        let mut own = PerTicket { tickets: 0 };
         let mut step = self.first_step(pincer).await;
         let Some(mut w) = pincer.claim(pincer.cap(), step) else {
             return Ok(());
@@ -540,10 +594,7 @@ impl Walk<'_> {
             });
             // Where the walks meet, the next range's read (which may be
             // waiting for the export budget) is dropped, and so aborted.
-            if self
-                .read_parts(pincer, w, &mut tickets, &mut others)
-                .await?
-            {
+            if self.read_parts(pincer, w, &mut tickets, &mut own).await? {
                 return Ok(());
             }
             pincer.claim_read(w, started.elapsed());
@@ -582,18 +633,29 @@ impl Walk<'_> {
     }
 
     /// Reads the comments of a claimed range's tickets per ticket, newest
-    /// first and a part at a time, each part committed before it is read
-    /// ([`Pincer::commit`]) so that the walks meet within a part. Returns
-    /// whether they met (the exports walk read the rest).
+    /// first and a part at a time (as many as the rate window has room
+    /// for: [`Pincer::next_part_size`]), each part committed before it is
+    /// read ([`Pincer::commit`]) so that the walks meet within a part.
+    /// Returns whether they met (the exports walk read the rest).
     async fn read_parts(
         &mut self,
         pincer: &Pincer,
         w: Window,
         tickets: &mut BTreeMap<u64, Ticket>,
-        others: &mut OthersRate,
+        own: &mut PerTicket,
     ) -> Result<bool> {
-        let positions = tickets.values().map(|t| (ticket_position(t), t.id));
-        for (from, ids) in parts_from_the_top(positions.collect(), TICKETS_PER_PART) {
+        let mut left: Vec<(i64, u64)> = tickets
+            .values()
+            .map(|t| (ticket_position(t), t.id))
+            .collect();
+        left.sort_unstable();
+        while !left.is_empty() {
+            let Some(size) = pincer.next_part_size(own.cost(&self.client)).await else {
+                return Ok(true);
+            };
+            let Some((from, ids)) = take_from_the_top(&mut left, size) else {
+                break;
+            };
             if !pincer.commit(from) {
                 return Ok(true);
             }
@@ -602,9 +664,10 @@ impl Walk<'_> {
                 .filter_map(|id| tickets.remove_entry(id))
                 .collect();
             self.store_claimed(part).await?;
+            own.tickets += ids.len() as u64;
             tracing::debug!(cap = from, tickets = ids.len(), sent = ?self.client.sent_here(), all = self.client.stats().requests, "per-ticket walk: part read");
             if !pincer.is_stopped() {
-                others.give_way(&self.client);
+                pincer.give_way();
             }
             self.lease.check()?;
         }
@@ -912,6 +975,7 @@ mod tests {
         Limits {
             account: Some(account),
             export: Some(export),
+            logs: Some(300),
         }
     }
 
@@ -978,66 +1042,79 @@ mod tests {
         );
     }
 
+    fn sent(requests: u64, export: u64, logs: u64) -> Sent {
+        Sent {
+            requests,
+            export,
+            logs,
+        }
+    }
+
     #[test]
-    fn the_per_ticket_walk_leaves_what_the_exports_walk_needs_at_full_speed() {
+    fn the_exports_walk_gets_a_third_until_its_needs_are_measured() {
+        let shares = shares_for(sent(50, 3, 10), limits(700, 10));
         assert_eq!(
-            reserve_for(None, limits(700, 10)),
-            Reserve::from(233),
-            "not measured yet"
-        );
-        // 20 account requests per export request, 10 export requests a
-        // minute: 200 a minute, a quarter more, and the slack.
-        assert_eq!(
-            reserve_for(Some(20.0), limits(700, 10)),
+            shares.account,
             Reserve {
                 requests: OTHERS_SLACK,
-                per_min: 250 + OTHERS_SLACK
+                share: 233
             }
         );
+        assert_eq!(shares.logs.share, 100);
+    }
+
+    #[test]
+    fn the_exports_walk_gets_what_it_spends_at_full_speed_and_a_quarter() {
+        // 101 export requests; 100 of them done: 20 account requests and 8
+        // log reads each; 10 export requests a minute.
+        let shares = shares_for(sent(2_000, 101, 800), limits(700, 10));
         assert_eq!(
-            reserve_for(Some(100.0), limits(700, 10)).per_min,
-            700,
-            "never more than the budget"
+            shares.account,
+            Reserve {
+                requests: OTHERS_SLACK,
+                share: 250
+            }
+        );
+        assert_eq!(shares.logs.share, 100);
+    }
+
+    #[test]
+    fn the_exports_walks_share_is_never_more_than_a_window() {
+        let shares = shares_for(sent(10_000, 101, 100_000), limits(700, 10));
+        assert_eq!(shares.account.share, 700);
+        assert_eq!(shares.logs.share, 300);
+    }
+
+    #[test]
+    fn a_part_is_as_large_as_the_window_has_room_for() {
+        assert_eq!(part_size(None, 1.2), Some(TICKETS_PER_PART), "a new window");
+        assert_eq!(part_size(Some(600), 1.2), Some(TICKETS_PER_PART));
+        assert_eq!(part_size(Some(24), 1.2), Some(20));
+        assert_eq!(part_size(Some(9), 1.2), None, "wait for the next window");
+        assert_eq!(
+            part_size(Some(10), 0.5),
+            Some(10),
+            "a ticket costs a request at least"
         );
     }
 
     #[test]
-    fn the_others_needs_are_measured_per_export_request() {
-        let mut rate = OthersRate::new(limits(700, 10));
-        let t = Instant::now();
-        let sent = |requests, export| Sent { requests, export };
-        assert_eq!(rate.observe(t, sent(100, 5)), None);
-        assert_eq!(rate.observe(t + Duration::from_secs(5), sent(120, 6)), None);
-        let r = rate
-            .observe(t + Duration::from_secs(20), sent(180, 8))
-            .expect("measured");
-        assert!((r - 80.0 / 3.0).abs() < 1e-6, "{r}");
-        // Later, only the last minute or so counts (50 and 2 since 20 s).
-        let r = rate
-            .observe(t + Duration::from_secs(80), sent(230, 10))
-            .expect("measured");
-        assert!((r - 25.0).abs() < 1e-6, "{r}");
-        let r = rate.observe(t + Duration::from_secs(200), sent(240, 10));
-        assert_eq!(r, None, "no export request lately: nothing to go by");
-    }
-
-    #[test]
-    fn a_range_is_read_in_parts_from_the_newest_down() {
-        let tickets = vec![(10, 1), (30, 2), (20, 3), (40, 4), (50, 5)];
-        assert_eq!(
-            parts_from_the_top(tickets, 2),
-            vec![(40, vec![5, 4]), (20, vec![2, 3]), (10, vec![1])]
-        );
+    fn parts_are_taken_from_the_newest_down() {
+        let mut left = vec![(10, 1), (20, 3), (30, 2), (40, 4), (50, 5)];
+        assert_eq!(take_from_the_top(&mut left, 2), Some((40, vec![5, 4])));
+        assert_eq!(take_from_the_top(&mut left, 2), Some((20, vec![2, 3])));
+        assert_eq!(take_from_the_top(&mut left, 2), Some((10, vec![1])));
+        assert_eq!(take_from_the_top(&mut left, 2), None);
     }
 
     #[test]
     fn the_tickets_of_one_position_share_a_part() {
-        let tickets = vec![(10, 1), (20, 2), (20, 3), (20, 4), (30, 5)];
+        let mut left = vec![(10, 1), (20, 2), (20, 3), (20, 4), (30, 5)];
         assert_eq!(
-            parts_from_the_top(tickets, 2),
-            vec![(20, vec![5, 4, 3, 2]), (10, vec![1])]
+            take_from_the_top(&mut left, 2),
+            Some((20, vec![5, 4, 3, 2]))
         );
-        assert!(parts_from_the_top(Vec::new(), 2).is_empty());
+        assert_eq!(left, vec![(10, 1)]);
     }
 
     #[test]

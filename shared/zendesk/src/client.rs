@@ -1,7 +1,7 @@
 //! The HTTP client: authentication, pacing, retries, typed pages.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -91,6 +91,8 @@ struct Counters {
     r429: AtomicU64,
     r5xx: AtomicU64,
     export: AtomicU64,
+    /// Requests on the conversation logs' budget.
+    logs: AtomicU64,
     slept_ms: AtomicU64,
     /// Records left out of a page because their id could not be read.
     skipped: AtomicU64,
@@ -125,21 +127,36 @@ pub struct Client {
     yields: Option<Arc<Yielding>>,
 }
 
-/// A yielding handle's reserve and counts.
+/// A yielding handle's reserves and counts.
 #[derive(Default)]
 struct Yielding {
-    requests: AtomicU32,
-    per_min: AtomicU32,
+    /// What it leaves of the account budget's windows.
+    account: std::sync::Mutex<Reserve>,
+    /// What it leaves of the conversation logs' budget's windows.
+    logs: std::sync::Mutex<Reserve>,
     sent: AtomicU64,
     sent_export: AtomicU64,
+    sent_logs: AtomicU64,
 }
 
-/// Requests a handle sent, retries included: all, and those on the export
-/// budget.
+/// Requests sent, retries included: all, those on the export budget and
+/// those on the conversation logs' budget.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
     pub requests: u64,
     pub export: u64,
+    pub logs: u64,
+}
+
+impl Sent {
+    /// What was sent besides `part` of it.
+    pub fn less(self, part: Sent) -> Sent {
+        Sent {
+            requests: self.requests.saturating_sub(part.requests),
+            export: self.export.saturating_sub(part.export),
+            logs: self.logs.saturating_sub(part.logs),
+        }
+    }
 }
 
 /// The `Date` header as epoch seconds (RFC 9110 format).
@@ -646,8 +663,9 @@ impl Client {
 
     /// A handle on the same limiter and counters whose requests leave the
     /// other handles what [`Client::yield_to_others`] says of every
-    /// window's account budget: a bulk walk beside another gives that one
-    /// the way. It counts its own requests ([`Client::sent_here`]).
+    /// window of the account's and the conversation logs' budgets: a bulk
+    /// walk beside another gives that one the way. It counts its own
+    /// requests ([`Client::sent_here`]).
     pub fn yielding(&self) -> Client {
         Client {
             inner: self.inner.clone(),
@@ -655,12 +673,16 @@ impl Client {
         }
     }
 
-    /// Sets what a yielding handle leaves the others (nothing on another
-    /// handle).
-    pub fn yield_to_others(&self, reserve: Reserve) {
+    /// Sets what a yielding handle leaves the others of the account's
+    /// (`account`) and the conversation logs' (`logs`) windows (nothing on
+    /// another handle).
+    pub fn yield_to_others(&self, account: Reserve, logs: Reserve) {
         if let Some(y) = &self.yields {
-            y.requests.store(reserve.requests, Ordering::Relaxed);
-            y.per_min.store(reserve.per_min, Ordering::Relaxed);
+            for (cell, reserve) in [(&y.account, account), (&y.logs, logs)] {
+                if let Ok(mut r) = cell.lock() {
+                    *r = reserve;
+                }
+            }
         }
     }
 
@@ -669,22 +691,56 @@ impl Client {
         self.yields.as_ref().map(|y| Sent {
             requests: y.sent.load(Ordering::Relaxed),
             export: y.sent_export.load(Ordering::Relaxed),
+            logs: y.sent_logs.load(Ordering::Relaxed),
         })
+    }
+
+    /// Requests all handles of this client sent.
+    pub fn sent(&self) -> Sent {
+        let c = &self.inner.counters;
+        Sent {
+            requests: c.requests.load(Ordering::Relaxed),
+            export: c.export.load(Ordering::Relaxed),
+            logs: c.logs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What this handle leaves others of `bucket`'s windows: the configured
+    /// account reserve, and a yielding handle's reserves.
+    fn reserve(&self, bucket: Bucket) -> Reserve {
+        let base = match bucket {
+            Bucket::Account => Reserve::from(self.inner.cfg.account_reserve),
+            _ => Reserve::default(),
+        };
+        let yielded = self.yields.as_ref().and_then(|y| match bucket {
+            Bucket::Account => y.account.lock().ok().map(|r| *r),
+            Bucket::ConversationLog => y.logs.lock().ok().map(|r| *r),
+            _ => None,
+        });
+        yielded.map_or(base, |y| Reserve {
+            requests: base.requests.saturating_add(y.requests),
+            share: y.share,
+        })
+    }
+
+    /// The account requests this handle may still send in the rate window
+    /// as it stands, leaving what it leaves others (`None`: not known, as
+    /// when the window has just turned).
+    pub fn room(&self) -> Option<u32> {
+        let reserve = self.reserve(Bucket::Account);
+        self.inner
+            .limiter
+            .room(Bucket::Account, reserve, tokio::time::Instant::now())
     }
 
     /// Waits for `bucket`'s budget, counting the time slept.
     async fn pace(&self, bucket: Bucket) {
-        let reserve = || {
-            let mut reserve = Reserve::from(self.inner.cfg.account_reserve);
-            if let Some(y) = &self.yields {
-                reserve.requests = reserve
-                    .requests
-                    .saturating_add(y.requests.load(Ordering::Relaxed));
-                reserve.per_min = y.per_min.load(Ordering::Relaxed);
-            }
-            reserve
-        };
-        let slept = self.inner.limiter.acquire(bucket, reserve).await;
+        let yielding = self.yields.is_some();
+        let slept = self
+            .inner
+            .limiter
+            .acquire(bucket, yielding, |b| self.reserve(b))
+            .await;
         if !slept.is_zero() {
             self.inner
                 .counters
@@ -704,14 +760,21 @@ impl Client {
     ) -> Result<Step<T>, Error> {
         let c = &self.inner.counters;
         c.requests.fetch_add(1, Ordering::Relaxed);
+        let logs = bucket == Bucket::ConversationLog;
         if let Some(y) = &self.yields {
             y.sent.fetch_add(1, Ordering::Relaxed);
             if bucket.is_export() {
                 y.sent_export.fetch_add(1, Ordering::Relaxed);
             }
+            if logs {
+                y.sent_logs.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if bucket.is_export() {
             c.export.fetch_add(1, Ordering::Relaxed);
+        }
+        if logs {
+            c.logs.fetch_add(1, Ordering::Relaxed);
         }
         let sent = self
             .inner

@@ -81,13 +81,16 @@ struct State {
     /// answer's `remaining` does not count them (they reach Zendesk after
     /// it), so they are taken off what it says.
     in_flight: u32,
+    /// Requests of this window that yielding handles took: the rest of
+    /// what was spent, the other handles spent.
+    yielded: u32,
 }
 
 /// Extra wait past a window's announced end (headers count whole seconds).
 const MARGIN: Duration = Duration::from_millis(600);
 /// Assumed window when a header gives no reset time.
 const WINDOW: Duration = Duration::from_secs(60);
-/// How often a request waiting for a reserve by the minute asks for the
+/// How often a request waiting on a share kept for others asks for the
 /// reserve again (the one who set it may have lowered it, or be done).
 const RESERVE_RECHECK: Duration = Duration::from_secs(1);
 
@@ -109,43 +112,41 @@ pub struct Limits {
     pub account: Option<u32>,
     /// The incremental exports' requests a minute (`total=` of their header).
     pub export: Option<u32>,
+    /// The conversation logs' requests a minute (`total=` of their header).
+    pub logs: Option<u32>,
 }
 
-/// What a request leaves of the account budget's window to others: a
-/// number of requests, and the requests a minute the others are expected
-/// to send until the window turns (so that late in a window less is kept).
+/// What a request leaves of a budget's window to others: a number of
+/// requests, and a share of every window the other handles may spend (a
+/// yielding handle's reserve: what of the share they have not spent in the
+/// window so far is left to them too, however early or late they come).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reserve {
     pub requests: u32,
-    pub per_min: u32,
+    pub share: u32,
 }
 
 impl From<u32> for Reserve {
     fn from(requests: u32) -> Reserve {
-        Reserve {
-            requests,
-            per_min: 0,
-        }
+        Reserve { requests, share: 0 }
     }
 }
 
 impl Reserve {
-    /// The requests to leave with `left` of the window to run.
-    pub fn at(self, left: Duration) -> u32 {
-        let expected = (f64::from(self.per_min) * left.as_secs_f64() / 60.0).ceil();
+    /// The requests to leave once the others spent `others_spent` of the
+    /// window.
+    pub fn keep(self, others_spent: u32) -> u32 {
         self.requests
-            .saturating_add(expected.min(f64::from(u32::MAX)) as u32)
+            .saturating_add(self.share.saturating_sub(others_spent))
     }
+}
 
-    /// When `remaining` requests, of a window that turns at `reset`, will
-    /// be more than the reserve (at the reset when they never are before).
-    pub fn free_at(self, remaining: u32, reset: Instant) -> Instant {
-        if remaining <= self.requests || self.per_min == 0 {
-            return reset;
-        }
-        let spare = f64::from(remaining - self.requests);
-        let left = Duration::from_secs_f64(spare * 60.0 / f64::from(self.per_min));
-        reset.checked_sub(left).unwrap_or(reset)
+/// What the other handles spent of a window of `size` requests: all that
+/// was spent, less what yielding handles took (nothing known: nothing).
+fn others_spent(st: &State, size: Option<u32>) -> u32 {
+    match (size, st.remaining) {
+        (Some(size), Some(left)) => size.saturating_sub(left).saturating_sub(st.yielded),
+        _ => 0,
     }
 }
 
@@ -207,6 +208,29 @@ impl Limiter {
         self.limits.lock().map(|l| *l).unwrap_or_default()
     }
 
+    /// A window's size for `b`, as announced (or counted here).
+    fn window_size(&self, b: Bucket) -> Option<u32> {
+        let limits = self.limits();
+        match b {
+            Bucket::Account => limits.account,
+            Bucket::ConversationLog => limits.logs,
+            _ => b.counted_here(),
+        }
+    }
+
+    /// Requests a handle leaving `reserve` may still send under `b`'s
+    /// budget in the window as it stands (`None`: not known, as when the
+    /// window has turned and no answer told of the new one yet).
+    pub fn room(&self, b: Bucket, reserve: Reserve, now: Instant) -> Option<u32> {
+        let size = self.window_size(b);
+        let st = *self.cell(b).lock().ok()?;
+        if st.reset_at.is_none_or(|r| now >= r) {
+            return None;
+        }
+        let left = st.remaining?;
+        Some(left.saturating_sub(reserve.keep(others_spent(&st, size))))
+    }
+
     fn cell(&self, b: Bucket) -> &Mutex<State> {
         match b {
             Bucket::Account => &self.account,
@@ -218,8 +242,15 @@ impl Limiter {
     }
 
     /// How long to wait before spending one request of `b` (None = go now,
-    /// and the request is counted).
-    fn try_take(&self, b: Bucket, reserve: Reserve, now: Instant) -> Option<Instant> {
+    /// and the request is counted, as a yielding handle's when `yielding`).
+    fn try_take(
+        &self,
+        b: Bucket,
+        reserve: Reserve,
+        yielding: bool,
+        now: Instant,
+    ) -> Option<Instant> {
+        let size = self.window_size(b);
         let Ok(mut st) = self.cell(b).lock() else {
             return None;
         };
@@ -237,51 +268,67 @@ impl Limiter {
             st.reset_at = Some(now + WINDOW);
         }
         match (st.remaining, st.reset_at) {
-            (Some(r), Some(reset)) if r <= reserve.at(reset.saturating_duration_since(now)) => {
-                Some(reserve.free_at(r, reset))
-            }
+            (Some(r), Some(reset)) if r <= reserve.keep(others_spent(&st, size)) => Some(reset),
             (r, _) => {
                 st.remaining = r.map(|r| r.saturating_sub(1));
                 st.in_flight += 1;
+                st.yielded += u32::from(yielding);
                 None
             }
         }
     }
 
+    /// Gives back a request of `b` taken but not sent.
+    fn give_back(&self, b: Bucket, yielding: bool) {
+        if let Ok(mut st) = self.cell(b).lock() {
+            if let Some(r) = st.remaining.as_mut() {
+                *r += 1;
+            }
+            st.in_flight = st.in_flight.saturating_sub(1);
+            st.yielded = st.yielded.saturating_sub(u32::from(yielding));
+        }
+    }
+
     /// Waits until a request may be sent under the account budget and, for
-    /// export endpoints, the export budget too, leaving the `reserve` as it
-    /// stands (a reserve by the minute, which others may change, is asked
-    /// again every [`RESERVE_RECHECK`] while waiting). Returns the time slept.
-    pub async fn acquire(&self, b: Bucket, reserve: impl Fn() -> Reserve) -> Duration {
+    /// other buckets, the bucket's budget too, leaving each budget what
+    /// `reserve` says of it as it stands (a share kept for others, which
+    /// they may change, is asked again every [`RESERVE_RECHECK`] while
+    /// waiting). `yielding`: the request is a yielding handle's. Returns
+    /// the time slept.
+    pub async fn acquire(
+        &self,
+        b: Bucket,
+        yielding: bool,
+        reserve: impl Fn(Bucket) -> Reserve,
+    ) -> Duration {
         let mut slept = Duration::ZERO;
         loop {
             let now = Instant::now();
-            let reserve = reserve();
-            let wait = match self.try_take(Bucket::Account, reserve, now) {
+            let account = reserve(Bucket::Account);
+            let own = if b == Bucket::Account {
+                Reserve::default()
+            } else {
+                reserve(b)
+            };
+            let wait = match self.try_take(Bucket::Account, account, yielding, now) {
                 Some(until) => Some(until),
-                None if b != Bucket::Account => match self.try_take(b, Reserve::default(), now) {
-                    Some(until) => {
-                        // Give back the account request we took.
-                        if let Ok(mut st) = self.account.lock() {
-                            if let Some(r) = st.remaining.as_mut() {
-                                *r += 1;
-                            }
-                            st.in_flight = st.in_flight.saturating_sub(1);
-                        }
-                        Some(until)
+                None if b != Bucket::Account => {
+                    let wait = self.try_take(b, own, yielding, now);
+                    if wait.is_some() {
+                        self.give_back(Bucket::Account, yielding);
                     }
-                    None => None,
-                },
+                    wait
+                }
                 None => None,
             };
             match wait {
                 None => return slept,
                 Some(until) => {
                     let mut d = until.saturating_duration_since(now) + MARGIN;
-                    if reserve.per_min > 0 {
+                    if account.share > 0 || own.share > 0 {
                         d = d.min(RESERVE_RECHECK);
                     }
-                    tracing::debug!(bucket = ?b, wait_ms = d.as_millis() as u64, account_left = ?self.account.lock().ok().and_then(|s| s.remaining), ?reserve, "rate budget spent; waiting for the window to turn");
+                    tracing::debug!(bucket = ?b, wait_ms = d.as_millis() as u64, account_left = ?self.account.lock().ok().and_then(|s| s.remaining), ?account, ?own, "rate budget spent; waiting for the window to turn");
                     tokio::time::sleep(d).await;
                     slept += d;
                     // Past the window: forget it, the next answer tells the truth.
@@ -316,6 +363,11 @@ impl Limiter {
             .flatten()
             .and_then(|v| v.to_str().ok())
             .and_then(header_total);
+        let logs_total = (b == Bucket::ConversationLog)
+            .then(|| headers.get("zendesk-ratelimit-omnilog-index"))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(header_total);
         if let Ok(mut l) = self.limits.lock() {
             let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
             if let Some(total) = num("x-rate-limit").or_else(|| num("ratelimit-limit")) {
@@ -323,6 +375,9 @@ impl Limiter {
             }
             if let Some(total) = export_total {
                 l.export = Some(small(total));
+            }
+            if let Some(total) = logs_total {
+                l.logs = Some(small(total));
             }
         }
         answered(&self.account);
@@ -445,7 +500,8 @@ mod tests {
             l.limits(),
             Limits {
                 account: Some(700),
-                export: Some(10)
+                export: Some(10),
+                logs: None,
             }
         );
         // A log's own budget is not the exports'.
@@ -459,6 +515,7 @@ mod tests {
         l.observe(Bucket::ConversationLog, &h, Instant::now());
         assert_eq!(l.limits().export, Some(10));
         assert_eq!(l.limits().account, Some(400));
+        assert_eq!(l.limits().logs, Some(100));
     }
 
     #[test]
@@ -506,11 +563,11 @@ mod tests {
         let later = now + Duration::from_secs(10);
         new.seed(&snap, later, 1_010_000);
         assert_eq!(
-            new.try_take(Bucket::Export, 0.into(), later),
+            new.try_take(Bucket::Export, 0.into(), false, later),
             Some(later + Duration::from_secs(30)),
             "the spent export budget is waited for"
         );
-        assert_eq!(new.try_take(Bucket::Account, 0.into(), later), None);
+        assert_eq!(new.try_take(Bucket::Account, 0.into(), false, later), None);
         assert_eq!(new.account.lock().expect("lock").remaining, Some(649));
     }
 
@@ -524,7 +581,7 @@ mod tests {
         }];
         let now = Instant::now();
         new.seed(&snap, now, 2_000);
-        assert_eq!(new.try_take(Bucket::Export, 0.into(), now), None);
+        assert_eq!(new.try_take(Bucket::Export, 0.into(), false, now), None);
     }
 
     #[test]
@@ -537,15 +594,15 @@ mod tests {
         let now = Instant::now();
         for i in 0..SEARCH_EXPORT_PER_MIN {
             assert_eq!(
-                l.try_take(Bucket::SearchExport, 0.into(), now),
+                l.try_take(Bucket::SearchExport, 0.into(), false, now),
                 None,
                 "request {i}"
             );
         }
-        let wait = l.try_take(Bucket::SearchExport, 0.into(), now);
+        let wait = l.try_take(Bucket::SearchExport, 0.into(), false, now);
         assert_eq!(wait, Some(now + WINDOW), "the 101st waits for the minute");
         assert_eq!(
-            l.try_take(Bucket::SearchExport, 0.into(), now + WINDOW),
+            l.try_take(Bucket::SearchExport, 0.into(), false, now + WINDOW),
             None,
             "a new minute starts full"
         );
@@ -573,10 +630,14 @@ mod tests {
         )]);
         l.observe(Bucket::ConversationLog, &h, now);
         for _ in 0..3 {
-            assert_eq!(l.try_take(Bucket::ConversationLog, 0.into(), now), None);
+            assert_eq!(
+                l.try_take(Bucket::ConversationLog, 0.into(), false, now),
+                None
+            );
         }
         assert!(
-            l.try_take(Bucket::ConversationLog, 0.into(), now).is_some(),
+            l.try_take(Bucket::ConversationLog, 0.into(), false, now)
+                .is_some(),
             "spent"
         );
         // The first of the three answers says 2 left: 2 more are in flight.
@@ -586,7 +647,8 @@ mod tests {
         )]);
         l.observe(Bucket::ConversationLog, &h, now);
         assert!(
-            l.try_take(Bucket::ConversationLog, 0.into(), now).is_some(),
+            l.try_take(Bucket::ConversationLog, 0.into(), false, now)
+                .is_some(),
             "still spent"
         );
     }
@@ -632,22 +694,27 @@ mod tests {
         ]);
         l.observe(Bucket::Export, &h, now);
         assert_eq!(
-            l.try_take(Bucket::Export, 0.into(), now),
+            l.try_take(Bucket::Export, 0.into(), false, now),
             None,
             "one export request left"
         );
         assert_eq!(
-            l.try_take(Bucket::Export, 0.into(), now),
+            l.try_take(Bucket::Export, 0.into(), false, now),
             Some(now + Duration::from_secs(42)),
             "then wait for the reset"
         );
         assert_eq!(
-            l.try_take(Bucket::Account, 0.into(), now),
+            l.try_take(Bucket::Account, 0.into(), false, now),
             None,
             "the account budget is separate"
         );
         assert_eq!(
-            l.try_take(Bucket::Export, 0.into(), now + Duration::from_secs(43)),
+            l.try_take(
+                Bucket::Export,
+                0.into(),
+                false,
+                now + Duration::from_secs(43)
+            ),
             None,
             "a new window"
         );
@@ -659,71 +726,119 @@ mod tests {
         let now = Instant::now();
         let h = headers(&[("x-rate-limit-remaining", "3")]);
         l.observe(Bucket::Account, &h, now);
-        assert_eq!(l.try_take(Bucket::Account, 2.into(), now), None);
+        assert_eq!(l.try_take(Bucket::Account, 2.into(), false, now), None);
         assert!(
-            l.try_take(Bucket::Account, 2.into(), now).is_some(),
+            l.try_take(Bucket::Account, 2.into(), false, now).is_some(),
             "two kept in reserve"
         );
     }
 
     #[test]
-    fn a_reserve_by_the_minute_shrinks_as_the_window_runs_out() {
+    fn a_share_is_kept_until_the_others_spent_it() {
         let r = Reserve {
             requests: 10,
-            per_min: 120,
+            share: 100,
         };
-        assert_eq!(r.at(Duration::from_secs(60)), 130);
-        assert_eq!(r.at(Duration::from_secs(15)), 40);
-        assert_eq!(r.at(Duration::ZERO), 10);
-        let reset = Instant::now() + Duration::from_secs(60);
-        // 40 left: free once fewer than 30 would be expected, 15 s before the reset.
-        assert_eq!(r.free_at(40, reset), reset - Duration::from_secs(15));
-        assert_eq!(r.free_at(10, reset), reset, "nothing above the fixed part");
+        assert_eq!(r.keep(0), 110);
+        assert_eq!(r.keep(40), 70);
+        assert_eq!(r.keep(150), 10, "the fixed part stays");
+    }
+
+    /// An account window of 700 in which others spent 300 already.
+    fn others_spent_300() -> (Limiter, Instant) {
+        let l = Limiter::default();
+        let now = Instant::now();
+        let h = headers(&[
+            ("x-rate-limit", "700"),
+            ("x-rate-limit-remaining", "400"),
+            ("ratelimit-reset", "30"),
+        ]);
+        l.observe(Bucket::Account, &h, now);
+        (l, now)
     }
 
     #[test]
-    fn a_yielding_request_waits_while_the_others_need_the_rest() {
-        let l = Limiter::default();
-        let now = Instant::now();
-        let h = headers(&[("x-rate-limit-remaining", "100"), ("ratelimit-reset", "30")]);
-        l.observe(Bucket::Account, &h, now);
+    fn a_yielding_request_leaves_the_others_what_is_left_of_their_share() {
+        let (l, now) = others_spent_300();
         let yielding = Reserve {
             requests: 0,
-            per_min: 240,
+            share: 500,
         };
-        // 30 s left at 240 a minute: 120 expected, more than the 100 left.
-        let wait = l.try_take(Bucket::Account, yielding, now).expect("waits");
-        assert!(wait > now + Duration::from_secs(4), "{wait:?}");
+        assert_eq!(l.room(Bucket::Account, yielding, now), Some(200));
+        for _ in 0..200 {
+            assert_eq!(l.try_take(Bucket::Account, yielding, true, now), None);
+        }
+        let reset = now + Duration::from_secs(30);
         assert_eq!(
-            l.try_take(Bucket::Account, Reserve::default(), now),
+            l.try_take(Bucket::Account, yielding, true, now),
+            Some(reset),
+            "200 left: the others' 200 unspent"
+        );
+        assert_eq!(
+            l.try_take(Bucket::Account, Reserve::default(), false, now),
             None,
             "others go on"
         );
         assert_eq!(
-            l.try_take(Bucket::Account, yielding, now + Duration::from_secs(10)),
-            None,
-            "20 s left: 80 expected, 99 left"
+            l.room(Bucket::Account, yielding, now),
+            Some(0),
+            "what the others spend comes off their share"
+        );
+    }
+
+    #[test]
+    fn room_is_unknown_once_the_window_turned() {
+        let (l, now) = others_spent_300();
+        assert_eq!(
+            l.room(
+                Bucket::Account,
+                Reserve::default(),
+                now + Duration::from_secs(31)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_yielding_request_leaves_the_logs_budget_its_share_too() {
+        let l = Limiter::default();
+        let now = Instant::now();
+        let h = headers(&[(
+            "zendesk-ratelimit-omnilog-index",
+            "total=300; remaining=100; resets=30",
+        )]);
+        l.observe(Bucket::ConversationLog, &h, now);
+        let share = Reserve {
+            requests: 0,
+            share: 300,
+        };
+        // The others spent 200 of the 300: 100 are theirs still.
+        assert!(
+            l.try_take(Bucket::ConversationLog, share, true, now)
+                .is_some()
+        );
+        assert_eq!(
+            l.try_take(Bucket::ConversationLog, Reserve::default(), true, now),
+            None
         );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_waiting_request_goes_once_its_reserve_is_lowered() {
         use std::sync::atomic::{AtomicU32, Ordering};
-        let l = Limiter::default();
-        let h = headers(&[("x-rate-limit-remaining", "100"), ("ratelimit-reset", "30")]);
-        l.observe(Bucket::Account, &h, Instant::now());
-        // 240 a minute for the others: nothing to spare until late in the window.
-        let per_min = std::sync::Arc::new(AtomicU32::new(240));
-        let lower = per_min.clone();
+        let (l, _) = others_spent_300();
+        // The others may spend the whole window: nothing to spare.
+        let share = std::sync::Arc::new(AtomicU32::new(700));
+        let lower = share.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(2)).await;
             lower.store(0, Ordering::Relaxed);
         });
-        let reserve = || Reserve {
+        let reserve = |_| Reserve {
             requests: 0,
-            per_min: per_min.load(Ordering::Relaxed),
+            share: share.load(Ordering::Relaxed),
         };
-        let slept = l.acquire(Bucket::Account, reserve).await;
+        let slept = l.acquire(Bucket::Account, true, reserve).await;
         assert!(slept >= Duration::from_secs(2), "{slept:?}");
         assert!(
             slept <= Duration::from_secs(3),
@@ -739,7 +854,7 @@ mod tests {
             "total=10; remaining=0; resets=5",
         )]);
         l.observe(Bucket::Export, &h, Instant::now());
-        let slept = l.acquire(Bucket::Export, || 0.into()).await;
+        let slept = l.acquire(Bucket::Export, false, |_| 0.into()).await;
         assert!(slept >= Duration::from_secs(5), "{slept:?}");
         assert!(slept < Duration::from_secs(7), "{slept:?}");
     }
