@@ -204,8 +204,8 @@ pub fn take_from_the_top(left: &mut Vec<(i64, u64)>, size: usize) -> Option<(i64
 
 /// What the per-ticket walk leaves of every rate window to the exports
 /// walk, of the account's budget and of the conversation logs': a share of
-/// each until the exports walk has sent [`OTHERS_MEASURED`] export
-/// requests, then what it spends at full export speed and a quarter more.
+/// each (none of a budget whose size no answer told yet) until the exports
+/// walk has sent [`OTHERS_MEASURED`] export requests, then what it spends at full export speed and a quarter more.
 /// `others`: what the exports walk sent so far; what it spends per export
 /// request (its chats, logs and the export request itself) times the
 /// export budget a minute is its need a window. Measured over all it sent,
@@ -222,7 +222,7 @@ pub fn shares_for(others: Sent, limits: Limits) -> Shares {
         },
         logs: Reserve {
             requests: 0,
-            share: logs.map_or(u32::MAX, |l| l / YIELD_SHARE),
+            share: logs.unwrap_or(0) / YIELD_SHARE,
         },
     };
     let Some(export) = limits.export.filter(|_| others.export >= OTHERS_MEASURED) else {
@@ -484,7 +484,10 @@ impl Pincer {
     /// once the rate window has room for a part; `None` when the walk was
     /// stopped meanwhile.
     async fn next_part_size(&self, cost: f64) -> Option<usize> {
-        let room = || part_size(self.yielding.room(), cost);
+        let room = || {
+            self.give_way();
+            part_size(self.yielding.room(), cost)
+        };
         match poll(self, ROOM_WAIT, room).await {
             Some(size) => Some(size),
             None if self.is_stopped() => None,
@@ -1061,6 +1064,15 @@ mod tests {
             }
         );
         assert_eq!(shares.logs.share, 100);
+        let unknown = Limits {
+            logs: None,
+            ..limits(700, 10)
+        };
+        assert_eq!(
+            shares_for(sent(50, 3, 10), unknown).logs.share,
+            0,
+            "the logs' budget not known yet: nothing to share"
+        );
     }
 
     #[test]
