@@ -419,20 +419,34 @@ fn remaining_after(local: Option<u32>, window_current: bool, reported: u64, in_f
 
 fn set(cell: &Mutex<State>, remaining: u64, reset_secs: Option<u64>, now: Instant) {
     if let Ok(mut st) = cell.lock() {
-        let current = st.reset_at.is_some_and(|r| now < r);
+        // A reset beyond the longest honoured wait (or absurd, like 1e19)
+        // is read as that wait: no overflow, no sleep without bound.
+        let reset = reset_secs.map_or(WINDOW, |s| {
+            Duration::from_secs(s.min(crate::retry::MAX_SERVER_WAIT.as_secs()))
+        });
+        let told_reset = reset_secs.map(|_| now + reset);
+        let current = same_window(st.reset_at, told_reset, now);
         st.remaining = Some(remaining_after(
             st.remaining,
             current,
             remaining,
             st.in_flight,
         ));
-        // A reset beyond the longest honoured wait (or absurd, like 1e19)
-        // is read as that wait: no overflow, no sleep without bound.
-        let reset = reset_secs.map_or(WINDOW, |s| {
-            Duration::from_secs(s.min(crate::retry::MAX_SERVER_WAIT.as_secs()))
-        });
         st.reset_at = Some(now + reset);
     }
+}
+
+/// How far apart the resets that answers of one window tell may lie: they
+/// come in whole seconds, rounded, and late by the answer's way back.
+const SAME_RESET: Duration = Duration::from_secs(5);
+
+/// Whether an answer belongs to the window counted here (which turns at
+/// `local_reset`): not once that has passed, nor when the answer tells of
+/// a reset well after it (`told_reset`; the window turned at the server
+/// before the whole second its reset was rounded to, and the answer is of
+/// the next one, which a count of the last one must not hold back).
+fn same_window(local_reset: Option<Instant>, told_reset: Option<Instant>, now: Instant) -> bool {
+    local_reset.is_some_and(|r| now < r && told_reset.is_none_or(|t| t <= r + SAME_RESET))
 }
 
 /// `total=10; remaining=9; resets=42` → 10.
@@ -618,6 +632,42 @@ mod tests {
         assert_eq!(remaining_after(Some(2), true, 5, 0), 2);
         // A new window: what the answer says, less what is in flight.
         assert_eq!(remaining_after(Some(0), false, 100, 2), 98);
+    }
+
+    #[test]
+    fn an_answer_of_the_next_window_is_not_held_to_the_last_ones_count() {
+        let now = Instant::now();
+        let ours = Some(now + Duration::from_millis(800));
+        // The server's window turned before ours (its reset is rounded up):
+        // an answer telling of a whole new minute is of the next window.
+        assert!(!same_window(ours, Some(now + WINDOW), now));
+        // Answers of the same window tell about the same reset.
+        assert!(same_window(ours, Some(now + Duration::from_secs(1)), now));
+        assert!(same_window(ours, None, now), "no reset told");
+        assert!(!same_window(ours, None, now + Duration::from_secs(1)));
+        assert!(!same_window(None, Some(now + WINDOW), now));
+    }
+
+    #[test]
+    fn a_budget_spent_here_is_full_again_when_the_server_says_its_window_turned() {
+        let l = Limiter::default();
+        let now = Instant::now();
+        let h = headers(&[(
+            "zendesk-ratelimit-incremental-exports",
+            "total=10; remaining=0; resets=1",
+        )]);
+        l.observe(Bucket::Export, &h, now);
+        let later = now + Duration::from_millis(300);
+        let h = headers(&[(
+            "zendesk-ratelimit-incremental-exports",
+            "total=10; remaining=9; resets=60",
+        )]);
+        l.observe(Bucket::Export, &h, later);
+        assert_eq!(
+            l.try_take(Bucket::Export, 0.into(), false, later),
+            None,
+            "9 are left in the new window"
+        );
     }
 
     #[test]
