@@ -153,9 +153,11 @@ pub(crate) struct Split {
 pub(crate) async fn split_point(
     client: &zdsync_zendesk::Client,
 ) -> Result<std::result::Result<Split, String>> {
-    // The oldest event tells where history starts.
+    // The oldest event tells where history starts. Both pages read here
+    // are kept for the runs that read them next (the history walk's first
+    // page, the first sync's).
     let first = client
-        .ticket_events_page(0)
+        .ticket_events_page_kept(0)
         .await
         .context(|| "reading the first page of ticket events".into())?;
     let oldest = first
@@ -176,7 +178,7 @@ pub(crate) async fn split_point(
     }
     // Zendesk refuses a start in its last minute: a refusal here means the
     // clocks disagree, and windows would leave a hole.
-    if let Err(e) = client.ticket_events_page(live_from).await {
+    if let Err(e) = client.ticket_events_page_kept(live_from).await {
         return match e {
             zdsync_zendesk::Error::Rejected { code, message, .. } => Ok(Err(format!(
                 "Zendesk refused a start an hour ago ({}: {message})",

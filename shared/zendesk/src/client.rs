@@ -990,8 +990,30 @@ impl Client {
         })
     }
 
-    /// One page of the ticket events export with comment events.
+    /// One page of the ticket events export with comment events: the page
+    /// kept for this start time, if another step of this process read it
+    /// moments ago ([`Client::ticket_events_page_kept`]), else read now.
     pub async fn ticket_events_page(&self, start_time: i64) -> Result<EventsPage, Error> {
+        let kept = self.inner.cfg.kept.as_ref();
+        if let Some(page) = kept.and_then(|k| k.take(start_time, std::time::Instant::now())) {
+            tracing::debug!(start_time, "events page served from the one kept");
+            return Ok(page);
+        }
+        self.read_events_page(start_time).await
+    }
+
+    /// [`Client::ticket_events_page`], with a copy of the page kept for the
+    /// next reader of the same start time in this process (a backfill's
+    /// plan reads the pages its first runs read next).
+    pub async fn ticket_events_page_kept(&self, start_time: i64) -> Result<EventsPage, Error> {
+        let page = self.ticket_events_page(start_time).await?;
+        if let Some(kept) = &self.inner.cfg.kept {
+            kept.keep(start_time, page.clone(), std::time::Instant::now());
+        }
+        Ok(page)
+    }
+
+    async fn read_events_page(&self, start_time: i64) -> Result<EventsPage, Error> {
         const ENDPOINT: &str = "/api/v2/incremental/ticket_events";
         let path = format!("{ENDPOINT}?start_time={start_time}&include=comment_events");
         let r: TimePage = self.get(ENDPOINT, &|_| path.clone()).await?;

@@ -8,6 +8,7 @@
 //! the engine can checkpoint after every page.
 
 mod client;
+mod kept;
 pub mod lenient;
 mod limiter;
 pub mod redact;
@@ -15,6 +16,7 @@ mod retry;
 pub mod types;
 
 pub use client::{Client, Sent, check_api_url, default_base_url};
+pub use kept::KeptPages;
 pub use limiter::{Bucket, BudgetSnapshot, Limits, Reserve};
 pub use retry::{Decision, Outcome, decide};
 
@@ -91,6 +93,10 @@ pub struct ClientConfig {
     /// What an earlier run learnt of the account's budgets
     /// ([`Client::budgets`]): honoured until their windows turn.
     pub budgets: Vec<BudgetSnapshot>,
+    /// Events export pages kept for the next reader of the same start
+    /// time, shared by the connection's clients in this process
+    /// ([`KeptPages`]); `None` keeps nothing.
+    pub kept: Option<Arc<KeptPages>>,
 }
 
 /// Where the tickets export continues from.
@@ -337,6 +343,7 @@ impl ClientConfig {
             account_reserve: 0,
             token_sink: None,
             budgets: Vec::new(),
+            kept: None,
         }
     }
 }

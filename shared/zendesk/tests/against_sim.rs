@@ -445,3 +445,33 @@ async fn an_agent_reads_tickets_by_update_windows_through_the_search_export() {
         "deleted tickets are never returned"
     );
 }
+
+fn events_requests(sim: &SimHandle) -> u64 {
+    sim.stats()
+        .by_endpoint
+        .get("incremental/ticket_events")
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn an_events_page_kept_for_the_next_reader_is_read_once() {
+    let sim = SimHandle::start(small(20)).await.unwrap();
+    let kept = Arc::new(zdsync_zendesk::KeptPages::default());
+    let reader = |sim: &SimHandle| {
+        let mut cfg = ClientConfig::new(
+            url::Url::parse(&sim.base_url()).unwrap(),
+            token(sim, &sim.credentials().admin_email),
+        );
+        cfg.kept = Some(kept.clone());
+        Client::new(cfg).unwrap()
+    };
+    let planned = reader(&sim).ticket_events_page_kept(0).await.unwrap();
+    // Another client of the same connection (the next run) asks for it.
+    let next = reader(&sim).ticket_events_page(0).await.unwrap();
+    assert_eq!(events_requests(&sim), 1, "served from the kept page");
+    assert_eq!(next.events.len(), planned.events.len());
+    assert_eq!(next.next_start_time, planned.next_start_time);
+    reader(&sim).ticket_events_page(0).await.unwrap();
+    assert_eq!(events_requests(&sim), 2, "a kept page is served once");
+}
