@@ -561,6 +561,20 @@ async fn both_ends(tickets: usize) {
             sim.stats().responses_429
         );
     }
+    for (label, sim) in [("exports alone", &sim_a), ("both ends", &sim_b)] {
+        let st = sim.stats();
+        let exports: Vec<String> = st
+            .by_endpoint
+            .iter()
+            .filter(|(k, _)| k.starts_with("incremental/"))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "  {label}, as the simulator counted: {} export requests ({})",
+            st.export_requests,
+            exports.join(", ")
+        );
+    }
     println!("  both ends, run by run:");
     for r in report_b["reports"].as_array().cloned().unwrap_or_default() {
         println!(
