@@ -202,18 +202,22 @@ pub fn take_from_the_top(left: &mut Vec<(i64, u64)>, size: usize) -> Option<(i64
     (!part.is_empty()).then_some((low, part))
 }
 
-/// What the per-ticket walk leaves of every rate window to the exports
-/// walk, of the account's budget and of the conversation logs': a share of
-/// each (none of a budget whose size no answer told yet) until the exports
-/// walk has sent [`OTHERS_MEASURED`] export requests, then what it spends at full export speed and a quarter more.
+/// What the per-ticket walk leaves of the rate windows as they stand to
+/// the exports walk, of the account's budget and of the conversation
+/// logs': a share of each window (none of a budget whose size no answer
+/// told yet) until the exports walk has sent [`OTHERS_MEASURED`] export
+/// requests; then what it will still spend of them, and a quarter more.
 /// `others`: what the exports walk sent so far; what it spends per export
-/// request (its chats, logs and the export request itself) times the
-/// export budget a minute is its need a window. Measured over all it sent,
-/// not over a sliding minute: both walks spend each fixed window in a
-/// burst, and a minute that spans two bursts measures twice the truth. Its
-/// last export request's follow-ups may not be sent yet, so it counts one
-/// export request less.
-pub fn shares_for(others: Sent, limits: Limits) -> Shares {
+/// request (its chats, logs and the export request itself) is measured
+/// over all it sent (both walks spend each fixed window in a burst; a
+/// sliding minute that spans two bursts measures twice the truth), and it
+/// will still spend that for each export request left to it in the export
+/// budget's window (`export_left`; `None`, not known: a whole window) and
+/// for the last one, whose follow-ups may not be sent yet (so the measure
+/// counts one export request less). Once its export budget is spent, the
+/// exports walk waits for the next export window and the per-ticket walk
+/// may spend the rest of the account's window.
+pub fn shares_for(others: Sent, limits: Limits, export_left: Option<u32>) -> Shares {
     let (account, logs) = (limits.account.unwrap_or(0), limits.logs);
     let fallback = Shares {
         account: Reserve {
@@ -228,20 +232,15 @@ pub fn shares_for(others: Sent, limits: Limits) -> Shares {
     let Some(export) = limits.export.filter(|_| others.export >= OTHERS_MEASURED) else {
         return fallback;
     };
+    let to_come = export_left.map_or(export, |l| l.min(export)) + 1;
     let pages = (others.export - 1) as f64;
     let need = |sent: u64| {
-        let v = (sent as f64 / pages * f64::from(export) * OTHERS_MARGIN).ceil();
+        let v = (sent as f64 / pages * f64::from(to_come) * OTHERS_MARGIN).ceil();
         v.min(f64::from(u32::MAX)) as u32
     };
     Shares {
-        account: Reserve {
-            requests: OTHERS_SLACK,
-            share: need(others.requests).min(account),
-        },
-        logs: Reserve {
-            requests: 0,
-            share: logs.map_or(need(others.logs), |l| need(others.logs).min(l)),
-        },
+        account: Reserve::from(OTHERS_SLACK.saturating_add(need(others.requests).min(account))),
+        logs: Reserve::from(logs.map_or(need(others.logs), |l| need(others.logs).min(l))),
     }
 }
 
@@ -476,7 +475,8 @@ impl Pincer {
     fn give_way(&self) {
         let own = self.yielding.sent_here().unwrap_or_default();
         let others = self.client.sent().less(self.start).less(own);
-        let shares = shares_for(others, self.client.limits());
+        let export_left = self.client.left(zdsync_zendesk::Bucket::Export);
+        let shares = shares_for(others, self.client.limits(), export_left);
         self.yielding.yield_to_others(shares.account, shares.logs);
     }
 
@@ -732,7 +732,13 @@ impl Walk<'_> {
             return Ok(());
         }
         let _locked = self.lock_tickets(tickets.keys().copied().collect()).await;
-        self.store_held(tickets, HashMap::new(), comments).await
+        // The exports walk may wait for these locks: the part's chats and
+        // logs, read under them, do not wait for the share left to it.
+        let hurried = self.client.hurried();
+        let yielding = std::mem::replace(&mut self.client, hurried);
+        let stored = self.store_held(tickets, HashMap::new(), comments).await;
+        self.client = yielding;
+        stored
     }
 }
 
@@ -1055,7 +1061,7 @@ mod tests {
 
     #[test]
     fn the_exports_walk_gets_a_third_until_its_needs_are_measured() {
-        let shares = shares_for(sent(50, 3, 10), limits(700, 10));
+        let shares = shares_for(sent(50, 3, 10), limits(700, 10), None);
         assert_eq!(
             shares.account,
             Reserve {
@@ -1069,32 +1075,41 @@ mod tests {
             ..limits(700, 10)
         };
         assert_eq!(
-            shares_for(sent(50, 3, 10), unknown).logs.share,
+            shares_for(sent(50, 3, 10), unknown, None).logs.share,
             0,
             "the logs' budget not known yet: nothing to share"
         );
     }
 
     #[test]
-    fn the_exports_walk_gets_what_it_spends_at_full_speed_and_a_quarter() {
+    fn the_exports_walk_gets_what_it_will_spend_this_window_and_a_quarter() {
         // 101 export requests; 100 of them done: 20 account requests and 8
-        // log reads each; 10 export requests a minute.
-        let shares = shares_for(sent(2_000, 101, 800), limits(700, 10));
-        assert_eq!(
-            shares.account,
-            Reserve {
-                requests: OTHERS_SLACK,
-                share: 250
-            }
-        );
-        assert_eq!(shares.logs.share, 100);
+        // log reads each; 10 export requests a minute, 3 left of this one
+        // (and the last one's follow-ups): 4 to come.
+        let shares = shares_for(sent(2_000, 101, 800), limits(700, 10), Some(3));
+        assert_eq!(shares.account, Reserve::from(OTHERS_SLACK + 100));
+        assert_eq!(shares.logs, Reserve::from(40));
+    }
+
+    #[test]
+    fn an_unknown_export_window_counts_as_a_whole_one() {
+        let shares = shares_for(sent(2_000, 101, 800), limits(700, 10), None);
+        assert_eq!(shares.account, Reserve::from(OTHERS_SLACK + 275));
+        assert_eq!(shares.logs, Reserve::from(110));
+    }
+
+    #[test]
+    fn a_spent_export_budget_leaves_the_exports_walk_its_last_follow_ups() {
+        let shares = shares_for(sent(2_000, 101, 800), limits(700, 10), Some(0));
+        assert_eq!(shares.account, Reserve::from(OTHERS_SLACK + 25));
+        assert_eq!(shares.logs, Reserve::from(10));
     }
 
     #[test]
     fn the_exports_walks_share_is_never_more_than_a_window() {
-        let shares = shares_for(sent(10_000, 101, 100_000), limits(700, 10));
-        assert_eq!(shares.account.share, 700);
-        assert_eq!(shares.logs.share, 300);
+        let shares = shares_for(sent(10_000, 101, 100_000), limits(700, 10), None);
+        assert_eq!(shares.account, Reserve::from(OTHERS_SLACK + 700));
+        assert_eq!(shares.logs, Reserve::from(300));
     }
 
     #[test]

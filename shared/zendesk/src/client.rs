@@ -125,6 +125,9 @@ pub struct Client {
     /// handles, besides the configured reserve, and what it sent
     /// ([`Client::yielding`]); `None` on an ordinary handle.
     yields: Option<Arc<Yielding>>,
+    /// A yielding handle's requests that leave the others nothing but the
+    /// configured reserve ([`Client::hurried`]); still counted as its own.
+    hurried: bool,
 }
 
 /// A yielding handle's reserves and counts.
@@ -364,6 +367,7 @@ impl Client {
         limiter.seed(&config.budgets, tokio::time::Instant::now(), epoch_ms());
         Ok(Client {
             yields: None,
+            hurried: false,
             inner: Arc::new(Inner {
                 http,
                 base: url.as_str().trim_end_matches('/').to_string(),
@@ -670,6 +674,20 @@ impl Client {
         Client {
             inner: self.inner.clone(),
             yields: Some(Arc::default()),
+            hurried: false,
+        }
+    }
+
+    /// This yielding handle, leaving the others nothing but the configured
+    /// reserve while still counting what it sends as its own: for the few
+    /// requests a walk sends while the other walk waits for it (a lock it
+    /// holds), which must not wait for a window the other would have to
+    /// wait out too.
+    pub fn hurried(&self) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            yields: self.yields.clone(),
+            hurried: true,
         }
     }
 
@@ -712,6 +730,9 @@ impl Client {
             Bucket::Account => Reserve::from(self.inner.cfg.account_reserve),
             _ => Reserve::default(),
         };
+        if self.hurried {
+            return base;
+        }
         let yielded = self.yields.as_ref().and_then(|y| match bucket {
             Bucket::Account => y.account.lock().ok().map(|r| *r),
             Bucket::ConversationLog => y.logs.lock().ok().map(|r| *r),
@@ -721,6 +742,15 @@ impl Client {
             requests: base.requests.saturating_add(y.requests),
             share: y.share,
         })
+    }
+
+    /// Requests of `bucket`'s budget left in its window as it stands, to
+    /// any handle (`None`: not known, as when the window has turned and no
+    /// answer told of the new one yet).
+    pub fn left(&self, bucket: Bucket) -> Option<u32> {
+        self.inner
+            .limiter
+            .room(bucket, Reserve::default(), tokio::time::Instant::now())
     }
 
     /// The account requests this handle may still send in the rate window
@@ -1347,6 +1377,39 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hurried_handle_leaves_the_others_only_the_configured_reserve() {
+        let mut cfg = ClientConfig::new(
+            url::Url::parse("http://127.0.0.1:9").unwrap(),
+            Credentials::ApiToken {
+                email: "a@example.com".into(),
+                token: "t".into(),
+            },
+        );
+        cfg.account_reserve = 5;
+        let yielding = Client::new(cfg).unwrap().yielding();
+        let share = Reserve {
+            requests: 12,
+            share: 300,
+        };
+        yielding.yield_to_others(share, Reserve::from(40));
+        assert_eq!(
+            yielding.reserve(Bucket::Account),
+            Reserve {
+                requests: 17,
+                share: 300
+            }
+        );
+        let hurried = yielding.hurried();
+        assert_eq!(hurried.reserve(Bucket::Account), Reserve::from(5));
+        assert_eq!(hurried.reserve(Bucket::ConversationLog), Reserve::default());
+        assert_eq!(
+            hurried.sent_here(),
+            Some(Sent::default()),
+            "what it sends counts as the yielding handle's"
+        );
+    }
 
     #[test]
     fn a_redirect_names_only_the_host_of_its_location() {
