@@ -211,13 +211,13 @@ pub fn take_from_the_top(left: &mut Vec<(i64, u64)>, size: usize) -> Option<(i64
 /// request (its chats, logs and the export request itself) is measured
 /// over all it sent (both walks spend each fixed window in a burst; a
 /// sliding minute that spans two bursts measures twice the truth), and it
-/// will still spend that for each export request left to it in the export
-/// budget's window (`export_left`; `None`, not known: a whole window) and
-/// for the last one, whose follow-ups may not be sent yet (so the measure
-/// counts one export request less). Once its export budget is spent, the
+/// will still spend that for each export request it may send before the
+/// account's window turns (`to_come`: [`exports_to_come`]) and for the
+/// last one, whose follow-ups may not be sent yet (so the measure counts
+/// one export request less). While its export budget is spent, the
 /// exports walk waits for the next export window and the per-ticket walk
 /// may spend the rest of the account's window.
-pub fn shares_for(others: Sent, limits: Limits, export_left: Option<u32>) -> Shares {
+pub fn shares_for(others: Sent, limits: Limits, to_come: Option<u32>) -> Shares {
     let (account, logs) = (limits.account.unwrap_or(0), limits.logs);
     let fallback = Shares {
         account: Reserve {
@@ -232,7 +232,7 @@ pub fn shares_for(others: Sent, limits: Limits, export_left: Option<u32>) -> Sha
     let Some(export) = limits.export.filter(|_| others.export >= OTHERS_MEASURED) else {
         return fallback;
     };
-    let to_come = export_left.map_or(export, |l| l.min(export)) + 1;
+    let to_come = to_come.map_or(export, |n| n.min(2 * export)) + 1;
     let pages = (others.export - 1) as f64;
     let need = |sent: u64| {
         let v = (sent as f64 / pages * f64::from(to_come) * OTHERS_MARGIN).ceil();
@@ -241,6 +241,25 @@ pub fn shares_for(others: Sent, limits: Limits, export_left: Option<u32>) -> Sha
     Shares {
         account: Reserve::from(OTHERS_SLACK.saturating_add(need(others.requests).min(account))),
         logs: Reserve::from(logs.map_or(need(others.logs), |l| need(others.logs).min(l))),
+    }
+}
+
+/// The export requests the exports walk may send before the account's
+/// rate window turns: what is left of the export window (`export_left`),
+/// and a whole one more when that turns first (`export_turns`,
+/// `account_turns`: how long until each window turns). `None`: not known
+/// (a window just turned and no answer told of the new one yet).
+pub fn exports_to_come(
+    export_left: Option<u32>,
+    export_turns: Option<Duration>,
+    account_turns: Option<Duration>,
+    export: u32,
+) -> Option<u32> {
+    let left = export_left?;
+    match (export_turns, account_turns) {
+        (Some(e), Some(a)) if e < a => Some(left.saturating_add(export)),
+        (Some(_), Some(_)) => Some(left),
+        _ => None,
     }
 }
 
@@ -475,8 +494,15 @@ impl Pincer {
     fn give_way(&self) {
         let own = self.yielding.sent_here().unwrap_or_default();
         let others = self.client.sent().less(self.start).less(own);
-        let export_left = self.client.left(zdsync_zendesk::Bucket::Export);
-        let shares = shares_for(others, self.client.limits(), export_left);
+        use zdsync_zendesk::Bucket;
+        let limits = self.client.limits();
+        let to_come = exports_to_come(
+            self.client.left(Bucket::Export),
+            self.client.turns_in(Bucket::Export),
+            self.client.turns_in(Bucket::Account),
+            limits.export.unwrap_or(0),
+        );
+        let shares = shares_for(others, limits, to_come);
         self.yielding.yield_to_others(shares.account, shares.logs);
     }
 
@@ -1103,6 +1129,35 @@ mod tests {
         let shares = shares_for(sent(2_000, 101, 800), limits(700, 10), Some(0));
         assert_eq!(shares.account, Reserve::from(OTHERS_SLACK + 25));
         assert_eq!(shares.logs, Reserve::from(10));
+    }
+
+    #[test]
+    fn the_export_requests_to_come_are_those_left_of_the_export_window() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            exports_to_come(Some(3), Some(secs(50)), Some(secs(20)), 10),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn an_export_window_turning_before_the_accounts_adds_a_whole_one() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            exports_to_come(Some(0), Some(secs(2)), Some(secs(58)), 10),
+            Some(10)
+        );
+    }
+
+    #[test]
+    fn export_requests_to_come_are_unknown_while_a_window_is() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            exports_to_come(None, Some(secs(2)), Some(secs(58)), 10),
+            None
+        );
+        assert_eq!(exports_to_come(Some(4), None, Some(secs(58)), 10), None);
+        assert_eq!(exports_to_come(Some(4), Some(secs(2)), None, 10), None);
     }
 
     #[test]

@@ -744,6 +744,14 @@ impl Client {
         })
     }
 
+    /// How long until `bucket`'s rate window turns, as the last answer
+    /// told (`None`: not known, or turned already).
+    pub fn turns_in(&self, bucket: Bucket) -> Option<std::time::Duration> {
+        self.inner
+            .limiter
+            .turns_in(bucket, tokio::time::Instant::now())
+    }
+
     /// Requests of `bucket`'s budget left in its window as it stands, to
     /// any handle (`None`: not known, as when the window has turned and no
     /// answer told of the new one yet).

@@ -231,6 +231,13 @@ impl Limiter {
         Some(left.saturating_sub(reserve.keep(others_spent(&st, size))))
     }
 
+    /// How long until `b`'s window turns, as the last answer told (`None`:
+    /// not known, or turned already).
+    pub fn turns_in(&self, b: Bucket, now: Instant) -> Option<Duration> {
+        let reset = self.cell(b).lock().ok()?.reset_at?;
+        (now < reset).then(|| reset - now)
+    }
+
     fn cell(&self, b: Bucket) -> &Mutex<State> {
         match b {
             Bucket::Account => &self.account,
