@@ -30,7 +30,9 @@
 //! read from both ends (`ZDSYNC_BOTH_ENDS=auto`) against the same account
 //! read by the exports alone (`off`, the default), side by side, on an
 //! account whose export budget binds (account 700/min, exports 10/min,
-//! conversation logs 300/min, the High Volume figure).
+//! conversation logs 300/min, the High Volume figure);
+//! `ZDSYNC_BENCH_ACCOUNT_LIMIT` sets another account budget (400 for a
+//! Professional plan).
 //!
 //! `ZDSYNC_BENCH_ONLY=windows` runs only the windowed comparison,
 //! `ZDSYNC_BENCH_ONLY=rss` only the peak RSS, `ZDSYNC_BENCH_ONLY=agent`
@@ -527,8 +529,13 @@ fn sums(report: &Value) -> Sums {
 /// A first sync read from both ends against the exports alone, each on its
 /// own simulator of the same account, at the same time.
 async fn both_ends(tickets: usize) {
+    let account = std::env::var("ZDSYNC_BENCH_ACCOUNT_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SimConfig::default().account_limit_per_min);
     let config = SimConfig {
         tickets,
+        account_limit_per_min: account,
         omnilog_limit_per_min: 300,
         ..SimConfig::default()
     };
@@ -548,7 +555,9 @@ async fn both_ends(tickets: usize) {
     let export_a = sim_a.stats().export_requests;
     let simple = export_a as f64 / export_limit * 60.0;
     let strict = (export_a as f64 - export_limit).max(0.0) / export_limit * 60.0;
-    println!("first sync of {tickets} tickets (account 700/min, exports 10/min, logs 300/min):");
+    println!(
+        "first sync of {tickets} tickets (account {account}/min, exports 10/min, logs 300/min):"
+    );
     for (label, s, wall, sim) in [
         ("exports alone (ZDSYNC_BOTH_ENDS=off)", &a, wall_a, &sim_a),
         ("both ends (ZDSYNC_BOTH_ENDS=auto)", &b, wall_b, &sim_b),
