@@ -21,7 +21,6 @@ pub mod status;
 pub mod subdomain;
 pub mod sync;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use zdsync_store::{Connection, SecretStore, Store};
@@ -54,9 +53,9 @@ pub struct Engine {
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn SecretStore>,
     pub settings: Settings,
-    /// Each connection's events pages kept for their next reader in this
-    /// process ([`zdsync_zendesk::KeptPages`]).
-    kept: Arc<std::sync::Mutex<HashMap<String, Arc<KeptPages>>>>,
+    /// Events pages kept for their next reader in this process
+    /// ([`zdsync_zendesk::KeptPages`]), shared by all clients.
+    kept: Arc<KeptPages>,
 }
 
 impl Engine {
@@ -101,18 +100,12 @@ impl Engine {
         )
         .await?;
         cfg.budgets = self.last_budgets(&conn.name).await;
-        cfg.kept = Some(self.kept_pages(&conn.name));
+        cfg.kept = Some(self.kept.clone());
         if let Some(tune) = &self.settings.tune_client {
             tune(&mut cfg);
         }
         zdsync_zendesk::Client::new(cfg)
             .context(|| format!("configuring the Zendesk client of {:?}", conn.name))
-    }
-
-    /// The connection's kept events pages, shared by all its clients.
-    fn kept_pages(&self, name: &str) -> Arc<KeptPages> {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.entry(name.to_string()).or_default().clone()
     }
 
     /// The rate budgets the connection's last run left (in its run

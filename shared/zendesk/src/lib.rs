@@ -94,7 +94,7 @@ pub struct ClientConfig {
     /// ([`Client::budgets`]): honoured until their windows turn.
     pub budgets: Vec<BudgetSnapshot>,
     /// Events export pages kept for the next reader of the same start
-    /// time, shared by the connection's clients in this process
+    /// time on the same account, shared by the clients of this process
     /// ([`KeptPages`]); `None` keeps nothing.
     pub kept: Option<Arc<KeptPages>>,
 }
