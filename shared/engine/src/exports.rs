@@ -791,7 +791,6 @@ fn remember_written(held: &mut Held, batch: Vec<Pending>, writes: &[TicketWrite]
     }
 }
 
-/// Whether a state differs from the one stored with its hash.
 /// The most held tickets a capped walk reads per ticket instead of the
 /// events left before the cap: a few parts of the per-ticket walk, under a
 /// quarter of an account budget of 700 a minute (an events page holds
@@ -833,6 +832,7 @@ fn owed(held: &Held, events_at: i64) -> Vec<u64> {
         .collect()
 }
 
+/// Whether a state differs from the one stored with its hash.
 fn changed(p: &Pending) -> bool {
     p.state
         .encode()

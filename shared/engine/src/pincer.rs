@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use zdsync_store::{Connection, CursorKind, Window};
 use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
-use zdsync_zendesk::{Client, Limits, Reserve, Sent, TicketCursor, TicketPage};
+use zdsync_zendesk::{Bucket, Client, Limits, Reserve, Sent, TicketCursor, TicketPage};
 
 use crate::Engine;
 use crate::access::Path;
@@ -499,7 +499,6 @@ impl Pincer {
     fn give_way(&self) {
         let own = self.yielding.sent_here().unwrap_or_default();
         let others = self.client.sent().less(self.start).less(own);
-        use zdsync_zendesk::Bucket;
         let limits = self.client.limits();
         let to_come = exports_to_come(
             self.client.left(Bucket::Export),
