@@ -100,7 +100,7 @@ impl Engine {
         )
         .await?;
         cfg.budgets = self.last_budgets(&conn.name).await;
-        cfg.kept = Some(self.kept.clone());
+        cfg.kept = Some(self.kept.keeper(&conn.name));
         if let Some(tune) = &self.settings.tune_client {
             tune(&mut cfg);
         }

@@ -1033,9 +1033,7 @@ impl Client {
     /// moments ago ([`Client::ticket_events_page_kept`]), else read now.
     pub async fn ticket_events_page(&self, start_time: i64) -> Result<EventsPage, Error> {
         let kept = self.inner.cfg.kept.as_ref();
-        if let Some(page) =
-            kept.and_then(|k| k.take(&self.inner.base, start_time, std::time::Instant::now()))
-        {
+        if let Some(page) = kept.and_then(|k| k.take(start_time, std::time::Instant::now())) {
             tracing::debug!(start_time, "events page served from the one kept");
             return Ok(page);
         }
@@ -1048,12 +1046,7 @@ impl Client {
     pub async fn ticket_events_page_kept(&self, start_time: i64) -> Result<EventsPage, Error> {
         let page = self.ticket_events_page(start_time).await?;
         if let Some(kept) = &self.inner.cfg.kept {
-            kept.keep(
-                &self.inner.base,
-                start_time,
-                page.clone(),
-                std::time::Instant::now(),
-            );
+            kept.keep(start_time, page.clone(), std::time::Instant::now());
         }
         Ok(page)
     }

@@ -9,30 +9,30 @@
 //! and its end (where the reader goes on from) lies within the page, so a
 //! page read a few minutes ago is as good as one read now. A page nobody
 //! asks for is dropped when it expires or when more are kept: a process
-//! holds a few pages at most, whatever the number of accounts it serves
+//! holds a few pages at most, whatever the number of connections it serves
 //! (a worker that plans first syncs and leaves their windows to others
 //! never asks for the first page again).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::EventsPage;
 
 /// How long a kept page is served.
 pub const KEEP_FOR: Duration = Duration::from_secs(600);
-/// The most pages kept at once, of all accounts (the oldest goes first).
+/// The most pages kept at once, of all connections (the oldest goes first).
 const MOST_KEPT: usize = 8;
 
 /// Events export pages kept for the next reader of the same start time on
-/// the same account, shared by the clients of one process.
+/// the same connection, shared by the clients of one process.
 #[derive(Default)]
 pub struct KeptPages {
     pages: Mutex<Vec<Kept>>,
 }
 
 struct Kept {
-    /// The account's API address.
-    account: String,
+    /// The connection's key ([`KeptPages::keeper`]).
+    key: String,
     start: i64,
     at: Instant,
     page: EventsPage,
@@ -47,35 +47,65 @@ impl std::fmt::Debug for KeptPages {
     }
 }
 
+/// A client's hold on its process's kept pages, under its connection's
+/// key: a page is only ever served to a client of the connection that
+/// read it (another connection to the same account may not be allowed
+/// to read the export).
+#[derive(Clone, Debug)]
+pub struct Keeper {
+    pages: Arc<KeptPages>,
+    key: String,
+}
+
+impl Keeper {
+    /// Keeps `page`, read at `now` from `start`, for the next reader.
+    pub fn keep(&self, start: i64, page: EventsPage, now: Instant) {
+        self.pages.keep(&self.key, start, page, now);
+    }
+
+    /// The page kept for `start`, if still fresh; served this once.
+    pub fn take(&self, start: i64, now: Instant) -> Option<EventsPage> {
+        self.pages.take(&self.key, start, now)
+    }
+}
+
 impl KeptPages {
+    /// The hold of the clients of the connection that `key` names.
+    pub fn keeper(self: &Arc<Self>, key: &str) -> Keeper {
+        Keeper {
+            pages: self.clone(),
+            key: key.to_string(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Kept>> {
         self.pages.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `page`, read at `now` from `start` on `account`, for the next
-    /// reader.
-    pub fn keep(&self, account: &str, start: i64, page: EventsPage, now: Instant) {
+    /// Keeps `page`, read at `now` from `start` by the connection
+    /// `key`, for the next reader.
+    fn keep(&self, key: &str, start: i64, page: EventsPage, now: Instant) {
         let mut pages = self.lock();
-        pages.retain(|k| !(k.account == account && k.start == start) && fresh(k, now));
+        pages.retain(|k| !(k.key == key && k.start == start) && fresh(k, now));
         if pages.len() >= MOST_KEPT {
             pages.remove(0);
         }
         pages.push(Kept {
-            account: account.to_string(),
+            key: key.to_string(),
             start,
             at: now,
             page,
         });
     }
 
-    /// The page kept for `start` on `account`, if one is still fresh at
-    /// `now`; it is served this once.
-    pub fn take(&self, account: &str, start: i64, now: Instant) -> Option<EventsPage> {
+    /// The page kept for `start` by the connection `key`, if one is
+    /// still fresh at `now`; it is served this once.
+    fn take(&self, key: &str, start: i64, now: Instant) -> Option<EventsPage> {
         let mut pages = self.lock();
         pages.retain(|k| fresh(k, now));
         let i = pages
             .iter()
-            .position(|k| k.account == account && k.start == start)?;
+            .position(|k| k.key == key && k.start == start)?;
         Some(pages.remove(i).page)
     }
 }
@@ -88,7 +118,7 @@ fn fresh(k: &Kept, now: Instant) -> bool {
 mod tests {
     use super::*;
 
-    const A: &str = "https://acme.zendesk.com";
+    const A: &str = "acme";
 
     fn page(next: i64) -> EventsPage {
         EventsPage {
@@ -117,11 +147,11 @@ mod tests {
     }
 
     #[test]
-    fn a_page_of_another_account_is_not_served() {
+    fn a_page_of_another_connection_is_not_served() {
         let kept = KeptPages::default();
         let now = Instant::now();
         kept.keep(A, 100, page(200), now);
-        assert!(kept.take("https://other.zendesk.com", 100, now).is_none());
+        assert!(kept.take("acme-agent", 100, now).is_none());
         assert!(kept.take(A, 100, now).is_some());
     }
 

@@ -16,7 +16,7 @@ mod retry;
 pub mod types;
 
 pub use client::{Client, Sent, check_api_url, default_base_url};
-pub use kept::KeptPages;
+pub use kept::{Keeper, KeptPages};
 pub use limiter::{Bucket, BudgetSnapshot, Limits, Reserve};
 pub use retry::{Decision, Outcome, decide};
 
@@ -94,9 +94,9 @@ pub struct ClientConfig {
     /// ([`Client::budgets`]): honoured until their windows turn.
     pub budgets: Vec<BudgetSnapshot>,
     /// Events export pages kept for the next reader of the same start
-    /// time on the same account, shared by the clients of this process
-    /// ([`KeptPages`]); `None` keeps nothing.
-    pub kept: Option<Arc<KeptPages>>,
+    /// time on the same connection, in this process ([`KeptPages`]);
+    /// `None` keeps nothing.
+    pub kept: Option<Keeper>,
 }
 
 /// Where the tickets export continues from.

@@ -463,7 +463,7 @@ async fn an_events_page_kept_for_the_next_reader_is_read_once() {
             url::Url::parse(&sim.base_url()).unwrap(),
             token(sim, &sim.credentials().admin_email),
         );
-        cfg.kept = Some(kept.clone());
+        cfg.kept = Some(kept.keeper("acme"));
         Client::new(cfg).unwrap()
     };
     let planned = reader(&sim).ticket_events_page_kept(0).await.unwrap();
