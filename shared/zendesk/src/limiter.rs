@@ -331,10 +331,7 @@ impl Limiter {
             match wait {
                 None => return slept,
                 Some(until) => {
-                    let mut d = until.saturating_duration_since(now) + MARGIN;
-                    if account.share > 0 || own.share > 0 {
-                        d = d.min(RESERVE_RECHECK);
-                    }
+                    let d = wait_before_asking(until, now, yielding);
                     tracing::debug!(bucket = ?b, wait_ms = d.as_millis() as u64, account_left = ?self.account.lock().ok().and_then(|s| s.remaining), ?account, ?own, "rate budget spent; waiting for the window to turn");
                     tokio::time::sleep(d).await;
                     slept += d;
@@ -402,6 +399,18 @@ impl Limiter {
         {
             set(self.cell(b), rem, resets, now);
         }
+    }
+}
+
+/// How long a request that may not go now waits before it asks again: until
+/// the window turns, or, on a yielding handle, a [`RESERVE_RECHECK`] at
+/// most (what it keeps for others is theirs to lower or drop at any time,
+/// as when the walk it gives way to is done).
+fn wait_before_asking(until: Instant, now: Instant, yielding: bool) -> Duration {
+    let d = until.saturating_duration_since(now) + MARGIN;
+    match yielding {
+        true => d.min(RESERVE_RECHECK),
+        false => d,
     }
 }
 
@@ -639,6 +648,29 @@ mod tests {
         assert_eq!(remaining_after(Some(2), true, 5, 0), 2);
         // A new window: what the answer says, less what is in flight.
         assert_eq!(remaining_after(Some(0), false, 100, 2), 98);
+    }
+
+    #[test]
+    fn a_request_waits_for_the_window_to_turn() {
+        let now = Instant::now();
+        let until = now + Duration::from_secs(40);
+        assert_eq!(
+            wait_before_asking(until, now, false),
+            Duration::from_secs(40) + MARGIN
+        );
+    }
+
+    #[test]
+    fn a_yielding_request_asks_again_every_second() {
+        // Held by what it keeps for others, which they may drop meanwhile.
+        let now = Instant::now();
+        let until = now + Duration::from_secs(40);
+        assert_eq!(wait_before_asking(until, now, true), RESERVE_RECHECK);
+        let soon = now + Duration::from_millis(10);
+        assert_eq!(
+            wait_before_asking(soon, now, true),
+            Duration::from_millis(10) + MARGIN
+        );
     }
 
     #[test]
