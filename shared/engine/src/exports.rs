@@ -30,8 +30,7 @@ use crate::error::{Context, EngineError, Result};
 use crate::render::Pending;
 use crate::state::{TicketState, content_hash};
 use crate::sync::{
-    Phase, Span, SyncReport, TicketsCursor, Walk, comments_of, epoch, load_states, newest,
-    ticket_position,
+    Phase, Span, SyncReport, TicketsCursor, Walk, epoch, load_states, newest, ticket_position,
 };
 
 /// Where the two streams of a walk stand.
@@ -462,22 +461,10 @@ impl Walk<'_> {
         let Some(mut held) = c.held.take() else {
             return Ok(());
         };
-        let mut fetched = HashMap::new();
-        for (id, fetch) in self.fetch_many(owed(&held, c.streams.events_at)).await {
-            match comments_of(id, fetch)? {
-                Ok(comments) => {
-                    self.renderer.counters.comment_reads += 1;
-                    fetched.insert(id, comments);
-                }
-                Err(_) => {
-                    tracing::info!(
-                        ticket = id,
-                        "ticket vanished while syncing; the next run sees its deletion"
-                    );
-                    held.tickets.remove(&id);
-                    held.written.remove(&id);
-                }
-            }
+        let (fetched, vanished) = self.read_comments(owed(&held, c.streams.events_at)).await?;
+        for id in vanished {
+            held.tickets.remove(&id);
+            held.written.remove(&id);
         }
         tracing::debug!(tickets = fetched.len(), "exports walk: finished per ticket");
         let end = self.under_cap(c, |c| {

@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zdsync_store::{Connection, CursorKind, Window};
-use zdsync_zendesk::types::{Comment, Ticket, TicketStatus};
+use zdsync_zendesk::types::{Ticket, TicketStatus};
 use zdsync_zendesk::{Bucket, Client, Limits, Reserve, Sent, TicketCursor, TicketPage};
 
 use crate::Engine;
@@ -60,8 +60,8 @@ use crate::error::{EngineError, Result};
 use crate::lease::Lease;
 use crate::render::Renderer;
 use crate::sync::{
-    RequestStatsOut, Span, SyncOptions, SyncReport, TicketsCursor, Walk, comments_of,
-    finish_report, run_recorded, stats_since, ticket_position,
+    RequestStatsOut, Span, SyncOptions, SyncReport, TicketsCursor, Walk, finish_report,
+    run_recorded, stats_since, ticket_position,
 };
 
 const HOUR: i64 = 3_600;
@@ -742,21 +742,9 @@ impl Walk<'_> {
             .filter(|t| t.status != TicketStatus::Deleted)
             .map(|t| t.id)
             .collect();
-        let mut comments: HashMap<u64, Vec<Comment>> = HashMap::new();
-        for (id, fetch) in self.fetch_many(live).await {
-            match comments_of(id, fetch)? {
-                Ok(c) => {
-                    self.renderer.counters.comment_reads += 1;
-                    comments.insert(id, c);
-                }
-                Err(_) => {
-                    tracing::info!(
-                        ticket = id,
-                        "ticket vanished while syncing; the next run sees its deletion"
-                    );
-                    tickets.remove(&id);
-                }
-            }
+        let (comments, vanished) = self.read_comments(live).await?;
+        for id in vanished {
+            tickets.remove(&id);
         }
         if tickets.is_empty() {
             return Ok(());

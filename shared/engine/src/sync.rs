@@ -503,6 +503,33 @@ impl Walk<'_> {
         Ok((read, gone))
     }
 
+    /// The comments of the given tickets read per ticket, counted as
+    /// comment reads, and the tickets Zendesk no longer shows (deleted or
+    /// out of sight: the next run sees why).
+    pub(crate) async fn read_comments(
+        &mut self,
+        ids: Vec<u64>,
+    ) -> Result<(HashMap<u64, Vec<Comment>>, Vec<u64>)> {
+        let mut read = HashMap::new();
+        let mut vanished = Vec::new();
+        for (id, fetch) in self.fetch_many(ids).await {
+            match comments_of(id, fetch)? {
+                Ok(comments) => {
+                    self.renderer.counters.comment_reads += 1;
+                    read.insert(id, comments);
+                }
+                Err(_) => {
+                    tracing::info!(
+                        ticket = id,
+                        "ticket vanished while syncing; the next run sees its deletion"
+                    );
+                    vanished.push(id);
+                }
+            }
+        }
+        Ok((read, vanished))
+    }
+
     /// The comments of the given tickets, read a few at a time on the
     /// account budget.
     pub(crate) async fn fetch_many(
